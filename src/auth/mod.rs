@@ -1,0 +1,305 @@
+//! Session tokens and their keyed hashes.
+//!
+//! A token is 256 random bits, base64url, prefixed `mcpb_` so that secret
+//! scanners (ours included) recognise one pasted where it should not be. It
+//! is shown once, at creation or rotation; the store keeps only
+//! HMAC-SHA-256(server key, token). The server key lives apart from the
+//! database (a 0600 file beside it, or `MCP_BRIDGE_KEY`), so a copy of the
+//! database alone cannot be used to test guesses. Tokens are compared in
+//! constant time, through [`hmac::Mac::verify_slice`].
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::config::KeySource;
+
+/// Why the server key could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The key file exists but could not be read, or could not be created.
+    #[error("cannot use key file {path}: {source}")]
+    KeyFile {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// The IO failure.
+        source: std::io::Error,
+    },
+    /// The key file or `MCP_BRIDGE_KEY` does not hold 32 bytes of hex.
+    #[error("{origin} must hold exactly 64 hex characters (32 bytes)")]
+    BadKey {
+        /// Where the bad key came from.
+        origin: String,
+    },
+    /// The key file is readable by other users.
+    #[error("key file {path} is accessible by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    KeyFilePermissions {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Its current mode bits.
+        mode: u32,
+    },
+}
+
+/// The token prefix; documented so scanners and humans can recognise tokens.
+pub const TOKEN_PREFIX: &str = "mcpb_";
+/// Length of a token: the prefix plus 43 base64url characters (256 bits).
+pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + 43;
+
+/// A session token in clear. Only exists between generation and the reply
+/// that shows it, or while a presented token is being checked. `Debug` never
+/// prints it and the bytes are zeroed on drop.
+pub struct SessionToken(Zeroizing<String>);
+
+impl SessionToken {
+    /// Draws 256 bits from the operating system's CSPRNG.
+    pub fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        let mut s = String::with_capacity(TOKEN_LEN);
+        s.push_str(TOKEN_PREFIX);
+        s.push_str(&URL_SAFE_NO_PAD.encode(bytes.as_ref()));
+        Self(Zeroizing::new(s))
+    }
+
+    /// Wraps a token presented by a caller.
+    pub fn from_presented(text: &str) -> Self {
+        Self(Zeroizing::new(text.to_owned()))
+    }
+
+    /// The token text, for the one reply that shows it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken([redacted])")
+    }
+}
+
+/// HMAC-SHA-256 of a token under the server key: what the store keeps.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenHash(pub Vec<u8>);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// The server's secret key for token hashes and audit seals.
+#[derive(Clone)]
+pub struct ServerKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerKey([redacted])")
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl ServerKey {
+    /// Loads the key from its source, creating the key file (0600, in a
+    /// directory that must already exist) on first use.
+    pub fn load(source: &KeySource) -> Result<Self, Error> {
+        match source {
+            KeySource::Env(hex) => Self::from_hex(hex, "MCP_BRIDGE_KEY"),
+            KeySource::File(path) => Self::load_or_create_file(path),
+        }
+    }
+
+    /// A key from raw bytes; for tests and the bench.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    fn from_hex(text: &str, origin: &str) -> Result<Self, Error> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), out.as_mut()).map_err(|_| Error::BadKey {
+            origin: origin.to_owned(),
+        })?;
+        Ok(Self(out))
+    }
+
+    fn load_or_create_file(path: &Path) -> Result<Self, Error> {
+        let io = |source| Error::KeyFile {
+            path: path.to_owned(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                check_private(path)?;
+                let text = Zeroizing::new(text);
+                Self::from_hex(&text, &format!("key file {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                rand::rng().fill_bytes(bytes.as_mut());
+                let hex = Zeroizing::new(hex::encode(bytes.as_ref()));
+                // create_new: if another process won the race, use its key.
+                match create_private_file(path) {
+                    Ok(mut file) => {
+                        file.write_all(hex.as_bytes()).map_err(io)?;
+                        file.sync_all().map_err(io)?;
+                        Ok(Self(bytes))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create_file(path)
+                    }
+                    Err(e) => Err(io(e)),
+                }
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The keyed hash the store keeps for `token`.
+    pub fn hash_token(&self, token: &SessionToken) -> TokenHash {
+        TokenHash(self.mac(token.expose().as_bytes()))
+    }
+
+    /// Checks `token` against a stored hash in constant time.
+    pub fn verify_token(&self, token: &SessionToken, stored: &TokenHash) -> bool {
+        let mut mac = self.hmac();
+        mac.update(token.expose().as_bytes());
+        mac.verify_slice(&stored.0).is_ok()
+    }
+
+    /// HMAC-SHA-256 of `data`; also seals audit entries.
+    pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        let mut mac = self.hmac();
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time check of an HMAC produced by [`ServerKey::mac`].
+    pub fn verify_mac(&self, data: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.hmac();
+        mac.update(data);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    fn hmac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(self.0.as_ref()).expect("HMAC accepts any key length")
+    }
+}
+
+/// Creates a file readable and writable by its owner only, failing if it
+/// exists.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| Error::KeyFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::KeyFilePermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_256_bit_base64url() {
+        let t = SessionToken::generate();
+        assert_eq!(t.expose().len(), TOKEN_LEN);
+        assert!(t.expose().starts_with(TOKEN_PREFIX));
+        let body = &t.expose()[TOKEN_PREFIX.len()..];
+        assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
+        assert_ne!(t.expose(), SessionToken::generate().expose());
+    }
+
+    #[test]
+    fn verifies_only_the_right_token() {
+        let key = ServerKey::from_bytes([7; 32]);
+        let t = SessionToken::generate();
+        let h = key.hash_token(&t);
+        assert!(key.verify_token(&t, &h));
+        assert!(!key.verify_token(&SessionToken::generate(), &h));
+        let other_key = ServerKey::from_bytes([8; 32]);
+        assert!(!other_key.verify_token(&t, &h));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let t = SessionToken::generate();
+        assert!(!format!("{t:?}").contains(&t.expose()[5..]));
+        assert_eq!(
+            format!("{:?}", ServerKey::from_bytes([1; 32])),
+            "ServerKey([redacted])"
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.db.key");
+        let src = KeySource::File(path.clone());
+        let k1 = ServerKey::load(&src).unwrap();
+        let k2 = ServerKey::load(&src).unwrap();
+        let t = SessionToken::generate();
+        assert!(k2.verify_token(&t, &k1.hash_token(&t)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn refuses_a_world_readable_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, "00".repeat(32)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                ServerKey::load(&KeySource::File(path)),
+                Err(Error::KeyFilePermissions { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn rejects_a_malformed_env_key() {
+        assert!(ServerKey::load(&KeySource::Env("abc".into())).is_err());
+        assert!(ServerKey::load(&KeySource::Env("ab".repeat(32))).is_ok());
+    }
+}

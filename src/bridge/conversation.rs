@@ -1,0 +1,93 @@
+//! Opening a conversation.
+
+use rand::RngCore;
+use serde_json::json;
+
+use super::{Bridge, Created, Result, SessionId, validate};
+use crate::audit::NewEntry;
+use crate::auth::SessionToken;
+use crate::clock::rfc3339;
+use crate::store::{Conversation, Participant, Store, Tx};
+
+/// What `create_conversation` needs.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The creator's role (session `a`).
+    pub my_role: String,
+    /// The partner's role (session `b`).
+    pub partner_role: String,
+}
+
+/// 128 random bits, hex: unguessable, so knowing an id grants nothing, and
+/// without the timestamp or counter a sequential id would leak.
+fn new_conversation_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    format!("conv_{}", hex::encode(b))
+}
+
+impl<S: Store> Bridge<S> {
+    /// Opens a conversation between two roles and issues one token per seat.
+    /// Tokens are returned here once; only their keyed hashes are stored.
+    pub async fn create_conversation(&self, req: CreateRequest) -> Result<Created> {
+        let result = self.create_inner(&req).await;
+        if let Err(e) = &result {
+            self.audit_refusal("conversation.create", None, "anonymous".into(), e)
+                .await;
+        }
+        result
+    }
+
+    async fn create_inner(&self, req: &CreateRequest) -> Result<Created> {
+        validate::role("my_role", &req.my_role, &self.limits)?;
+        validate::role("partner_role", &req.partner_role, &self.limits)?;
+        let now = self.now();
+        let conversation = Conversation {
+            id: new_conversation_id(),
+            created_at: now,
+            expires_at: now + self.limits.conversation_ttl.as_millis() as i64,
+            closed_at: None,
+        };
+        let token_a = SessionToken::generate();
+        let token_b = SessionToken::generate();
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_conversation(&conversation).await?;
+        for (session, role, token) in [
+            (SessionId::A, &req.my_role, &token_a),
+            (SessionId::B, &req.partner_role, &token_b),
+        ] {
+            tx.insert_participant(&Participant {
+                conversation_id: conversation.id.clone(),
+                session_id: session.as_str().to_owned(),
+                role: role.clone(),
+                token_hash: self.key.hash_token(token),
+                token_created_at: now,
+                revoked_at: None,
+            })
+            .await?;
+        }
+        self.audit(
+            &mut tx,
+            now,
+            NewEntry {
+                actor: "anonymous".into(),
+                action: "conversation.create".into(),
+                conversation_id: Some(conversation.id.clone()),
+                detail: json!({
+                    "roles": { "a": req.my_role, "b": req.partner_role },
+                    "expires_at": conversation.expires_at,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Created {
+            conversation_id: conversation.id,
+            session_a_token: token_a.expose().to_owned(),
+            session_b_token: token_b.expose().to_owned(),
+            expires_at: rfc3339(conversation.expires_at),
+            my_role: req.my_role.clone(),
+            partner_role: req.partner_role.clone(),
+        })
+    }
+}

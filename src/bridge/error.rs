@@ -1,0 +1,131 @@
+//! The use cases' error: each variant is a condition an agent or operator can
+//! act on, with a stable machine code and a sentence naming the field, the
+//! limit and what to do. Messages never echo a token, a message body or any
+//! other caller-supplied text beyond a field name.
+
+use crate::store;
+
+/// Why a use case refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A field is missing, unknown, mistyped, or breaks a documented limit.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument {
+        /// The field, as named in the tool's input schema.
+        field: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// The message body exceeds the byte limit (checked before redaction).
+    #[error(
+        "message is {size} bytes of UTF-8; the limit is {limit} bytes. Split it into several messages, or summarise and list the files in files_involved"
+    )]
+    MessageTooLarge {
+        /// Bytes received.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The token does not match the conversation and session it was presented for.
+    #[error(
+        "the token is not valid for session \"{session_id}\" of this conversation; pass the token issued for this session (each session has its own, shown once at creation or rotation)"
+    )]
+    InvalidToken {
+        /// The session the caller claimed.
+        session_id: String,
+    },
+    /// The overseer revoked this participant's access.
+    #[error("access for session \"{session_id}\" was revoked by the overseer; ask them for a new token")]
+    SessionRevoked {
+        /// The session.
+        session_id: String,
+    },
+    /// No conversation has this id.
+    #[error("no conversation has this conversation_id; check it, or start one with create_conversation")]
+    ConversationNotFound,
+    /// The conversation's lifetime is over.
+    #[error("the conversation expired at {expired_at}; start a new one with create_conversation")]
+    ConversationExpired {
+        /// When it expired, RFC 3339.
+        expired_at: String,
+    },
+    /// The overseer closed the conversation.
+    #[error("the conversation was closed by the overseer; start a new one with create_conversation")]
+    ConversationClosed,
+    /// A rate window is full.
+    #[error(
+        "rate limit reached: at most {window} for this session; retry in {} s",
+        retry_after_secs(*retry_after_ms)
+    )]
+    RateLimited {
+        /// The window that refused, e.g. "10 per minute".
+        window: String,
+        /// Milliseconds until it has room again.
+        retry_after_ms: i64,
+    },
+    /// The database stayed locked past the busy timeout.
+    #[error("the database is busy; retry in a moment")]
+    Busy,
+    /// A server-side fault; details go to the server log only.
+    #[error("an internal error occurred; the operator can find details in the server log")]
+    Internal(#[source] store::Error),
+}
+
+/// Whole seconds to wait, rounded up so a client that waits exactly this
+/// long is not refused again.
+pub fn retry_after_secs(ms: i64) -> i64 {
+    (ms + 999) / 1000
+}
+
+impl Error {
+    /// The stable snake_case code clients match on; documented in the README.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument { .. } => "invalid_argument",
+            Error::MessageTooLarge { .. } => "message_too_large",
+            Error::InvalidToken { .. } => "invalid_token",
+            Error::SessionRevoked { .. } => "session_revoked",
+            Error::ConversationNotFound => "conversation_not_found",
+            Error::ConversationExpired { .. } => "conversation_expired",
+            Error::ConversationClosed => "conversation_closed",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Busy => "busy",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The field at fault, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidArgument { field, .. } => Some(field),
+            Error::MessageTooLarge { .. } => Some("message"),
+            Error::InvalidToken { .. } | Error::SessionRevoked { .. } => Some("token"),
+            Error::ConversationNotFound | Error::ConversationExpired { .. } | Error::ConversationClosed => {
+                Some("conversation_id")
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the fault is the server's (log at error) rather than the caller's (log at debug).
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, Error::Internal(_))
+    }
+
+    /// Shorthand for an invalid argument.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Busy => Error::Busy,
+            other => Error::Internal(other),
+        }
+    }
+}

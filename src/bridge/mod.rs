@@ -1,0 +1,255 @@
+//! The use cases: one function per thing an agent or the overseer does.
+//!
+//! Each runs in ONE store transaction, in this order: authenticate ->
+//! rate-limit -> validate -> redact -> write -> audit -> commit. A failure at
+//! any step drops the transaction (nothing is written) and then records the
+//! refusal, with its code, as an audit entry of its own. This module knows no
+//! transport and no SQL: `mcp/` and `cli/` call it, `store/` serves it.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::audit::{self, NewEntry};
+use crate::auth::{ServerKey, SessionToken};
+use crate::clock::{Clock, Millis, rfc3339};
+use crate::config::Limits;
+use crate::limits::{self, Decision};
+use crate::redact::Redactor;
+use crate::store::{self, Conversation, Participant, Store, Tx};
+
+mod conversation;
+mod error;
+mod messages;
+mod status;
+pub mod types;
+mod validate;
+
+pub use conversation::CreateRequest;
+pub use error::{Error, retry_after_secs};
+pub use messages::SendRequest;
+pub use status::StatusRequest;
+pub use types::*;
+
+/// Shorthand for use-case results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a use case needs, shared by every request of one process.
+#[derive(Clone)]
+pub struct Bridge<S: Store> {
+    store: S,
+    key: ServerKey,
+    redactor: Redactor,
+    limits: Arc<Limits>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: Store> std::fmt::Debug for Bridge<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which rate window set a call counts against.
+#[derive(Debug, Clone, Copy)]
+enum RateClass {
+    /// `send_to_partner`.
+    Send,
+    /// Polls and heartbeats.
+    Read,
+}
+
+/// A caller who presented a valid token.
+#[derive(Debug, Clone)]
+struct Caller {
+    conversation: Conversation,
+    participant: Participant,
+}
+
+impl Caller {
+    fn actor(&self) -> String {
+        format!("{}/{}", self.conversation.id, self.participant.session_id)
+    }
+}
+
+impl<S: Store> Bridge<S> {
+    /// Assembles a bridge over `store`.
+    pub fn new(store: S, key: ServerKey, redactor: Redactor, limits: Limits, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            key,
+            redactor,
+            limits: Arc::new(limits),
+            clock,
+        }
+    }
+
+    /// The limits in force, for tool descriptions and errors.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The store, for the overseer's commands.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The redactor, so the edges redact what they log.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// Checks conversation, expiry, participant, token and revocation, in
+    /// that order. The token is compared in constant time.
+    async fn authenticate(&self, tx: &mut S::Tx, auth: &Auth, now: Millis) -> Result<Caller> {
+        let conversation = tx
+            .conversation(&auth.conversation_id)
+            .await?
+            .ok_or(Error::ConversationNotFound)?;
+        if conversation.closed_at.is_some() {
+            return Err(Error::ConversationClosed);
+        }
+        if conversation.expires_at <= now {
+            return Err(Error::ConversationExpired {
+                expired_at: rfc3339(conversation.expires_at),
+            });
+        }
+        let participant = tx
+            .participant(&conversation.id, auth.session_id.as_str())
+            .await?
+            .ok_or_else(|| Error::InvalidToken {
+                session_id: auth.session_id.as_str().to_owned(),
+            })?;
+        if !self.key.verify_token(&auth.token, &participant.token_hash) {
+            return Err(Error::InvalidToken {
+                session_id: auth.session_id.as_str().to_owned(),
+            });
+        }
+        if participant.revoked_at.is_some() {
+            return Err(Error::SessionRevoked {
+                session_id: participant.session_id.clone(),
+            });
+        }
+        Ok(Caller {
+            conversation,
+            participant,
+        })
+    }
+
+    /// Counts one event against the caller's windows, inside `tx`, so the
+    /// limit holds across processes.
+    async fn rate(&self, tx: &mut S::Tx, caller: &Caller, class: RateClass, now: Millis) -> Result<()> {
+        let (limit, prefix) = match class {
+            RateClass::Send => (&self.limits.send_rate, "send"),
+            RateClass::Read => (&self.limits.read_rate, "read"),
+        };
+        if limit.is_off() {
+            return Ok(());
+        }
+        let key = format!("{prefix}:{}", caller.actor());
+        let horizon = now - limit.horizon().as_millis() as i64;
+        let events = tx.rate_events(&key, horizon).await?;
+        match limits::check(limit, &events, now) {
+            Decision::Allow => {
+                tx.record_rate_event(&key, now, horizon).await?;
+                Ok(())
+            }
+            Decision::Deny {
+                window,
+                retry_after_ms,
+            } => Err(Error::RateLimited {
+                window: window.to_string(),
+                retry_after_ms,
+            }),
+        }
+    }
+
+    /// Appends an audit entry inside `tx`, chained after the current head.
+    /// Under `BEGIN IMMEDIATE` no other process can append in between.
+    async fn audit(&self, tx: &mut S::Tx, now: Millis, entry: NewEntry) -> Result<()> {
+        let head = tx.audit_head().await?;
+        let e = audit::chain(head, now, entry, &self.key);
+        tx.insert_audit(&e).await?;
+        Ok(())
+    }
+
+    /// Records a refused call in its own transaction (the call's own was
+    /// rolled back). Failing to record is logged, never masks the refusal.
+    async fn audit_refusal(&self, action: &str, conversation_id: Option<&str>, actor: String, err: &Error) {
+        let now = self.now();
+        let mut detail = json!({ "code": err.code() });
+        if let Error::InvalidArgument { field, .. } = err {
+            detail["field"] = json!(field);
+        }
+        let entry = NewEntry {
+            actor,
+            action: format!("{action}.refused"),
+            conversation_id: conversation_id.map(str::to_owned),
+            detail,
+        };
+        let result: Result<()> = async {
+            let mut tx = self.store.begin_write().await?;
+            self.audit(&mut tx, now, entry).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, action, "could not record a refusal in the audit trail");
+        }
+    }
+
+    /// Verifies the audit chain from the first entry, page by page.
+    pub async fn verify_audit(&self) -> std::result::Result<AuditReport, AuditFailure> {
+        let mut tx = self.store.begin_read().await.map_err(AuditFailure::Store)?;
+        let mut verifier = audit::Verifier::new(Some(&self.key));
+        let mut after = 0;
+        loop {
+            let page = tx.audit_page(after, 1000).await.map_err(AuditFailure::Store)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for e in &page {
+                verifier.push(e).map_err(AuditFailure::Broken)?;
+            }
+        }
+        let (entries, head) = verifier.finish();
+        Ok(AuditReport { entries, head })
+    }
+}
+
+/// The outcome of a successful [`Bridge::verify_audit`].
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    /// Entries verified.
+    pub entries: u64,
+    /// The newest entry's `(seq, hash)`.
+    pub head: Option<(i64, String)>,
+}
+
+/// Why [`Bridge::verify_audit`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditFailure {
+    /// The chain is broken.
+    #[error(transparent)]
+    Broken(audit::Break),
+    /// The database could not be read.
+    #[error(transparent)]
+    Store(store::Error),
+}
+
+/// The credentials every authenticated tool carries.
+#[derive(Debug)]
+pub struct Auth {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The caller's session in it.
+    pub session_id: SessionId,
+    /// The caller's token, in clear only for the duration of the call.
+    pub token: SessionToken,
+}

@@ -1,0 +1,129 @@
+//! Liveness: self-reported status with a heartbeat, and the partner's view of it.
+
+use serde_json::json;
+
+use super::{Auth, Bridge, Error, PartnerStatus, RateClass, Result, StatusKind, StatusUpdated, validate};
+use crate::audit::NewEntry;
+use crate::clock::rfc3339;
+use crate::store::{Status, Store, Tx};
+
+/// What `update_my_status` needs.
+#[derive(Debug)]
+pub struct StatusRequest {
+    /// Who reports.
+    pub auth: Auth,
+    /// The new state.
+    pub status: StatusKind,
+    /// Optional free text; redacted before storage.
+    pub note: Option<String>,
+}
+
+impl<S: Store> Bridge<S> {
+    /// Records the caller's status; every call is also a heartbeat.
+    pub async fn update_status(&self, req: StatusRequest) -> Result<StatusUpdated> {
+        let result = self.update_inner(&req).await;
+        if let Err(e) = &result {
+            let actor = format!("{}/{}", req.auth.conversation_id, req.auth.session_id);
+            self.audit_refusal("status.update", Some(&req.auth.conversation_id), actor, e)
+                .await;
+        }
+        result
+    }
+
+    async fn update_inner(&self, req: &StatusRequest) -> Result<StatusUpdated> {
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let caller = self.authenticate(&mut tx, &req.auth, now).await?;
+        self.rate(&mut tx, &caller, RateClass::Read, now).await?;
+        if let Some(n) = &req.note {
+            validate::note(n, &self.limits)?;
+        }
+        let (note, kinds) = match &req.note {
+            Some(n) => {
+                let r = self.redactor.redact(n);
+                (Some(r.text.into_owned()), r.kinds)
+            }
+            None => (None, Vec::new()),
+        };
+        tx.upsert_status(&Status {
+            conversation_id: caller.conversation.id.clone(),
+            session_id: caller.participant.session_id.clone(),
+            status: req.status.as_str().to_owned(),
+            note: note.clone(),
+            heartbeat_at: now,
+        })
+        .await?;
+        self.audit(
+            &mut tx,
+            now,
+            NewEntry {
+                actor: caller.actor(),
+                action: "status.update".into(),
+                conversation_id: Some(caller.conversation.id.clone()),
+                detail: json!({ "status": req.status.as_str(), "note_redacted": kinds }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(StatusUpdated {
+            status: req.status.as_str().to_owned(),
+            note,
+            heartbeat_at: rfc3339(now),
+        })
+    }
+
+    /// The partner's role, status, note and liveness.
+    pub async fn partner_status(&self, auth: Auth) -> Result<PartnerStatus> {
+        let result = self.partner_inner(&auth).await;
+        if let Err(e) = &result {
+            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
+            self.audit_refusal("status.check", Some(&auth.conversation_id), actor, e)
+                .await;
+        }
+        result
+    }
+
+    async fn partner_inner(&self, auth: &Auth) -> Result<PartnerStatus> {
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let caller = self.authenticate(&mut tx, auth, now).await?;
+        self.rate(&mut tx, &caller, RateClass::Read, now).await?;
+        let partner = tx
+            .participants(&caller.conversation.id)
+            .await?
+            .into_iter()
+            .find(|p| p.session_id != caller.participant.session_id)
+            .ok_or_else(|| Error::invalid("session_id", "this conversation has no partner"))?;
+        let status = tx.status(&caller.conversation.id, &partner.session_id).await?;
+        let unread_by_partner = tx
+            .count_unread(&caller.conversation.id, &partner.session_id)
+            .await?;
+        self.audit(
+            &mut tx,
+            now,
+            NewEntry {
+                actor: caller.actor(),
+                action: "status.check".into(),
+                conversation_id: Some(caller.conversation.id.clone()),
+                detail: json!({ "partner": partner.session_id }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let window = self.limits.heartbeat_window;
+        let since = status.as_ref().map(|s| (now - s.heartbeat_at).max(0) / 1000);
+        Ok(PartnerStatus {
+            partner_role: partner.role,
+            partner_session_id: partner.session_id,
+            alive: status
+                .as_ref()
+                .is_some_and(|s| now - s.heartbeat_at <= window.as_millis() as i64),
+            last_heartbeat: status.as_ref().map(|s| rfc3339(s.heartbeat_at)),
+            note: status.as_ref().and_then(|s| s.note.clone()),
+            status: status.map(|s| s.status),
+            seconds_since_heartbeat: since,
+            heartbeat_window_seconds: window.as_secs(),
+            unread_by_partner,
+        })
+    }
+}

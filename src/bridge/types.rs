@@ -1,0 +1,242 @@
+//! The vocabulary of the use cases: closed sets of values as enums, and the
+//! results each use case returns. Results derive `JsonSchema` because they
+//! are exactly what tools return as structured content.
+
+use std::fmt;
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// A participant's seat in a conversation. The original bridge's two seats
+/// are `a` (the creator) and `b` (the partner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionId {
+    /// The creator of the conversation.
+    A,
+    /// The partner.
+    B,
+}
+
+impl SessionId {
+    /// Every seat, in order.
+    pub const ALL: [SessionId; 2] = [SessionId::A, SessionId::B];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionId::A => "a",
+            SessionId::B => "b",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a message is for, so the receiving agent knows how to treat it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    /// A fact or progress report; no answer expected (the default).
+    #[default]
+    Info,
+    /// A question that expects an `answer`.
+    Question,
+    /// A suggested change or plan, awaiting agreement.
+    Proposal,
+    /// A request to review the files listed in `files_involved`.
+    ReviewRequest,
+    /// A reply to a `question` (or a review).
+    Answer,
+}
+
+impl ActionType {
+    /// Every value, in documentation order.
+    pub const ALL: [ActionType; 5] = [
+        ActionType::Info,
+        ActionType::Question,
+        ActionType::Proposal,
+        ActionType::ReviewRequest,
+        ActionType::Answer,
+    ];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Info => "info",
+            ActionType::Question => "question",
+            ActionType::Proposal => "proposal",
+            ActionType::ReviewRequest => "review_request",
+            ActionType::Answer => "answer",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A participant's self-reported state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusKind {
+    /// Busy on its part of the task.
+    Working,
+    /// Idle until the partner answers.
+    Waiting,
+    /// Cannot continue; the note says why.
+    Blocked,
+    /// Done with its part.
+    Complete,
+}
+
+impl StatusKind {
+    /// Every value.
+    pub const ALL: [StatusKind; 4] = [
+        StatusKind::Working,
+        StatusKind::Waiting,
+        StatusKind::Blocked,
+        StatusKind::Complete,
+    ];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusKind::Working => "working",
+            StatusKind::Waiting => "waiting",
+            StatusKind::Blocked => "blocked",
+            StatusKind::Complete => "complete",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Closed sets are plain `{"type": "string", "enum": [...]}` schemas, the
+/// form every MCP client understands (schemars would emit `oneOf` + `const`
+/// for documented variants).
+macro_rules! string_enum_schema {
+    ($t:ty, $name:literal) => {
+        impl JsonSchema for $t {
+            fn schema_name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+            fn inline_schema() -> bool {
+                true
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                let values: Vec<&str> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
+                json_schema!({ "type": "string", "enum": values })
+            }
+        }
+    };
+}
+
+string_enum_schema!(SessionId, "SessionId");
+string_enum_schema!(ActionType, "ActionType");
+string_enum_schema!(StatusKind, "StatusKind");
+
+/// What `create_conversation` returns. The tokens appear here and nowhere else, ever.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Created {
+    /// `conv_` followed by 32 hex characters.
+    pub conversation_id: String,
+    /// The creator's token (session `a`). Keep it secret; it is never shown again.
+    pub session_a_token: String,
+    /// The partner's token (session `b`). Hand it to the partner agent through a trusted channel.
+    pub session_b_token: String,
+    /// When the conversation stops accepting calls (RFC 3339, UTC).
+    pub expires_at: String,
+    /// The creator's role (session `a`).
+    pub my_role: String,
+    /// The partner's role (session `b`).
+    pub partner_role: String,
+}
+
+/// What `send_to_partner` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Sent {
+    /// The message's position in the global order (`seq` on the receiving side).
+    pub message_id: i64,
+    /// Kinds of secrets replaced by placeholders before storage (never the values).
+    pub redacted: Vec<String>,
+    /// When it was stored (RFC 3339, UTC).
+    pub sent_at: String,
+}
+
+/// One delivered message.
+#[derive(Debug, Serialize, JsonSchema, Clone)]
+pub struct DeliveredMessage {
+    /// Global order; increases with every message sent.
+    pub seq: i64,
+    /// The body, with secrets replaced by `[REDACTED:kind]`.
+    pub message: String,
+    /// The sender's role.
+    pub from_role: String,
+    /// info, question, proposal, review_request or answer.
+    pub action_type: String,
+    /// Paths the message concerns.
+    pub files_involved: Vec<String>,
+    /// When it was sent (RFC 3339, UTC).
+    pub sent_at: String,
+    /// Kinds of secrets redacted from it.
+    pub redacted: Vec<String>,
+}
+
+/// What `check_messages` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Inbox {
+    /// Unread messages addressed to the caller, oldest first, now marked read.
+    pub messages: Vec<DeliveredMessage>,
+    /// Unread messages left for the next call (a call returns at most `max_batch`).
+    pub remaining: i64,
+}
+
+/// What `update_my_status` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StatusUpdated {
+    /// The status now recorded.
+    pub status: String,
+    /// The note now recorded (redacted), if any.
+    pub note: Option<String>,
+    /// This heartbeat (RFC 3339, UTC).
+    pub heartbeat_at: String,
+}
+
+/// What `check_partner_status` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PartnerStatus {
+    /// The partner's role.
+    pub partner_role: String,
+    /// The partner's session id.
+    pub partner_session_id: String,
+    /// working, waiting, blocked or complete; null if the partner never reported.
+    pub status: Option<String>,
+    /// The partner's note, if any.
+    pub note: Option<String>,
+    /// The partner's last heartbeat (RFC 3339, UTC), or null.
+    pub last_heartbeat: Option<String>,
+    /// Whether the last heartbeat is within the heartbeat window.
+    pub alive: bool,
+    /// Seconds since the last heartbeat, or null.
+    pub seconds_since_heartbeat: Option<i64>,
+    /// The heartbeat window in seconds that `alive` is judged by.
+    pub heartbeat_window_seconds: u64,
+    /// Messages the caller sent that the partner has not read yet.
+    pub unread_by_partner: i64,
+}

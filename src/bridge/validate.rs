@@ -1,0 +1,125 @@
+//! Value limits that the JSON schema alone cannot express exactly (bytes vs
+//! characters) or that every entry point must share (MCP and the CLI).
+//! Each check names the field and the limit, never the value.
+
+use super::{Error, Result};
+use crate::config::Limits;
+
+/// Roles are identifiers agents put in prompts: 1..=64 of `[A-Za-z0-9_-]`.
+pub fn role(field: &str, value: &str, limits: &Limits) -> Result<()> {
+    let n = value.chars().count();
+    if n == 0 || n > limits.max_role_chars {
+        return Err(Error::invalid(
+            field,
+            format!("must be 1 to {} characters long (got {n})", limits.max_role_chars),
+        ));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::invalid(
+            field,
+            "may contain only letters, digits, '-' and '_' (e.g. \"backend\", \"security-reviewer\")",
+        ));
+    }
+    Ok(())
+}
+
+/// The body: non-empty, at most `max_message_bytes` bytes of UTF-8 before redaction.
+pub fn message(value: &str, limits: &Limits) -> Result<()> {
+    if value.len() > limits.max_message_bytes {
+        return Err(Error::MessageTooLarge {
+            size: value.len(),
+            limit: limits.max_message_bytes,
+        });
+    }
+    if value.trim().is_empty() {
+        return Err(Error::invalid("message", "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Up to `max_files` non-empty paths of at most `max_path_chars` characters,
+/// without control characters (they would corrupt terminals and logs).
+pub fn files(values: &[String], limits: &Limits) -> Result<()> {
+    if values.len() > limits.max_files {
+        return Err(Error::invalid(
+            "files_involved",
+            format!(
+                "at most {} paths are allowed (got {})",
+                limits.max_files,
+                values.len()
+            ),
+        ));
+    }
+    for (i, p) in values.iter().enumerate() {
+        let field = format!("files_involved[{i}]");
+        let n = p.chars().count();
+        if n == 0 || n > limits.max_path_chars {
+            return Err(Error::invalid(
+                field,
+                format!("must be 1 to {} characters long (got {n})", limits.max_path_chars),
+            ));
+        }
+        if p.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                field,
+                "must not contain control characters (newlines, tabs, ...)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An optional free-text note of at most `max_note_chars` characters.
+pub fn note(value: &str, limits: &Limits) -> Result<()> {
+    let n = value.chars().count();
+    if n > limits.max_note_chars {
+        return Err(Error::invalid(
+            "note",
+            format!("must be at most {} characters (got {n})", limits.max_note_chars),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles() {
+        let l = Limits::default();
+        assert!(role("my_role", "backend", &l).is_ok());
+        assert!(role("my_role", "security-reviewer_2", &l).is_ok());
+        for bad in ["", "a b", "é", "x".repeat(65).as_str(), "a/b"] {
+            assert!(role("my_role", bad, &l).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn message_limit_is_in_bytes() {
+        let l = Limits::default();
+        assert!(message(&"x".repeat(51_200), &l).is_ok());
+        match message(&"x".repeat(51_201), &l) {
+            Err(Error::MessageTooLarge {
+                size: 51_201,
+                limit: 51_200,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // 25,601 two-byte characters are 51,202 bytes.
+        assert!(message(&"é".repeat(25_601), &l).is_err());
+    }
+
+    #[test]
+    fn files_limits() {
+        let l = Limits::default();
+        assert!(files(&vec!["src/main.rs".into(); 50], &l).is_ok());
+        assert!(files(&vec!["a".into(); 51], &l).is_err());
+        assert!(files(&["x".repeat(1025)], &l).is_err());
+        assert!(files(&["a\nb".into()], &l).is_err());
+        assert!(files(&["".into()], &l).is_err());
+    }
+}

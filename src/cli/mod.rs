@@ -1,0 +1,166 @@
+//! The command line: `serve` for agents' MCP clients, and the overseer's
+//! commands. Thin by design: parse, call the library, render. `anyhow` and
+//! printing live here and in `main.rs` only.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::ServerKey;
+use crate::bridge::{AuditFailure, Bridge};
+use crate::clock::SystemClock;
+use crate::config::{Config, Overrides};
+use crate::mcp::BridgeServer;
+use crate::redact::Redactor;
+use crate::store::sqlite::{OpenMode, SqliteStore};
+
+/// mcp-bridge: a secure coordination layer for LLM agents.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-bridge", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand shares.
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// The SQLite database [default: $XDG_DATA_HOME/mcp-bridge/bridge.db]
+    #[arg(long, global = true, env = "MCP_BRIDGE_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// A config file [default: $XDG_CONFIG_HOME/mcp-bridge/mcp-bridge.toml, if present]
+    #[arg(long, global = true, env = "MCP_BRIDGE_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve MCP over stdio (what an agent's client spawns).
+    Serve(ServeArgs),
+    /// Inspect and verify the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Redact secrets from standard input to standard output.
+    Redact,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Sends per session, e.g. "10/min,100/h,500/day", or "off".
+    #[arg(long, env = "MCP_BRIDGE_RATE_LIMIT", value_name = "SPEC")]
+    rate_limit: Option<String>,
+    /// Reads and heartbeats per session, e.g. "120/min,5000/h", or "off".
+    #[arg(long, env = "MCP_BRIDGE_READ_RATE_LIMIT", value_name = "SPEC")]
+    read_rate_limit: Option<String>,
+    /// Conversation lifetime, e.g. "3h", "90m", "600" (seconds).
+    #[arg(long, env = "MCP_BRIDGE_CONVERSATION_TTL", value_name = "DURATION")]
+    conversation_ttl: Option<String>,
+    /// A partner is alive while its last heartbeat is younger than this.
+    #[arg(long, env = "MCP_BRIDGE_HEARTBEAT_WINDOW", value_name = "DURATION")]
+    heartbeat_window: Option<String>,
+    /// Largest message in bytes of UTF-8 (before redaction).
+    #[arg(long, env = "MCP_BRIDGE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 0 when intact, 1 naming the first broken entry.
+    Verify,
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        let mut o = Overrides {
+            db: self.common.db.clone(),
+            config_file: self.common.config.clone(),
+            key_hex: std::env::var("MCP_BRIDGE_KEY").ok().filter(|k| !k.is_empty()),
+            ..Overrides::default()
+        };
+        if let Command::Serve(s) = &self.command {
+            o.rate_limit = s.rate_limit.clone();
+            o.read_rate_limit = s.read_rate_limit.clone();
+            o.conversation_ttl = s.conversation_ttl.clone();
+            o.heartbeat_window = s.heartbeat_window.clone();
+            o.max_message_bytes = s.max_message_bytes;
+        }
+        o
+    }
+}
+
+/// Runs the parsed command; errors carry context for `main` to print.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.overrides()).context("loading configuration")?;
+    match cli.command {
+        Command::Serve(_) => {
+            serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify) => audit_verify(config).await,
+        Command::Redact => redact(config),
+    }
+}
+
+async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<SqliteStore>> {
+    let store = SqliteStore::open(&config.db_path, mode)
+        .await
+        .with_context(|| format!("opening database {}", config.db_path.display()))?;
+    let key = ServerKey::load(&config.key).context("loading the server key")?;
+    let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
+    Ok(Bridge::new(
+        store,
+        key,
+        redactor,
+        config.limits.clone(),
+        Arc::new(SystemClock),
+    ))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let bridge = open_bridge(&config, OpenMode::CreateIfMissing).await?;
+    tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
+    BridgeServer::new(bridge).serve_stdio().await
+}
+
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
+    let bridge = open_bridge(&config, OpenMode::MustExist).await?;
+    match bridge.verify_audit().await {
+        Ok(report) => {
+            match report.head {
+                Some((seq, hash)) => println!(
+                    "audit chain intact: {} entries, head {seq} {hash}",
+                    report.entries
+                ),
+                None => println!("audit chain intact: no entries yet"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuditFailure::Broken(b)) => {
+            eprintln!("audit chain BROKEN: {b}");
+            Ok(ExitCode::from(1))
+        }
+        Err(AuditFailure::Store(e)) => Err(e).context("reading the audit trail"),
+    }
+}
+
+fn redact(config: Config) -> anyhow::Result<ExitCode> {
+    let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading standard input (it must be UTF-8 text)")?;
+    let out = redactor.redact(&input);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.text.as_bytes())
+        .context("writing standard output")?;
+    stdout.flush().context("writing standard output")?;
+    Ok(ExitCode::SUCCESS)
+}

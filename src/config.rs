@@ -1,0 +1,362 @@
+//! Configuration: every knob in one place.
+//!
+//! Precedence is defaults < `mcp-bridge.toml` < `MCP_BRIDGE_*` environment <
+//! command-line flags. Environment and flags are merged by clap (each flag
+//! names its variable), so this module only layers the file over the
+//! defaults and the [`Overrides`] over the file. Every limit lives in
+//! [`Limits`], so a reader finds all of them in one struct.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::limits::RateLimit;
+use crate::redact;
+
+/// Why a configuration could not be loaded; every variant names the source
+/// (file, variable or flag) and the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file exists but cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file that failed.
+        path: PathBuf,
+        /// The IO failure.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has an unknown key.
+    #[error("invalid config file {path}: {message}")]
+    ParseFile {
+        /// The file that failed.
+        path: PathBuf,
+        /// What the TOML parser said (it names the key and line).
+        message: String,
+    },
+    /// A value (from the file, the environment or a flag) is malformed.
+    #[error("invalid value for {key}: {reason}")]
+    InvalidValue {
+        /// The spelling of the setting, e.g. `rate_limit` / `MCP_BRIDGE_RATE_LIMIT`.
+        key: String,
+        /// What is wrong and what a valid value looks like.
+        reason: String,
+    },
+    /// No data directory could be determined for the default database path.
+    #[error("cannot determine a data directory; set MCP_BRIDGE_DB or pass --db")]
+    NoDataDir,
+}
+
+/// Every size, count and time limit the bridge enforces.
+///
+/// Defaults follow the original bridge (50 KB messages, 3 h conversations,
+/// 10/min 100/h 500/day sends) so its users see the same behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest message body in bytes of UTF-8, measured before redaction.
+    /// Config key `max_message_bytes`, env `MCP_BRIDGE_MAX_MESSAGE_BYTES`.
+    pub max_message_bytes: usize,
+    /// Longest role name in characters.
+    pub max_role_chars: usize,
+    /// Longest status note in characters.
+    pub max_note_chars: usize,
+    /// Most entries in `files_involved`.
+    pub max_files: usize,
+    /// Longest single path in `files_involved`, in characters.
+    pub max_path_chars: usize,
+    /// Most messages one `check_messages` call returns; the rest stay unread
+    /// for the next call, so one response never grows without bound.
+    pub max_batch: usize,
+    /// How long a conversation lives after creation. Key `conversation_ttl`.
+    pub conversation_ttl: Duration,
+    /// A participant whose last heartbeat is older than this counts as not
+    /// alive. Key `heartbeat_window`.
+    pub heartbeat_window: Duration,
+    /// Sends per session. Key `rate_limit`, env `MCP_BRIDGE_RATE_LIMIT`.
+    pub send_rate: RateLimit,
+    /// Reads and heartbeats per session: generous, so a polling agent is
+    /// never starved by its own sends. Key `read_rate_limit`.
+    pub read_rate: RateLimit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 51_200,
+            max_role_chars: 64,
+            max_note_chars: 1024,
+            max_files: 50,
+            max_path_chars: 1024,
+            max_batch: 100,
+            conversation_ttl: Duration::from_secs(3 * 3600),
+            heartbeat_window: Duration::from_secs(300),
+            send_rate: RateLimit::parse(DEFAULT_SEND_RATE).expect("default send rate parses"),
+            read_rate: RateLimit::parse(DEFAULT_READ_RATE).expect("default read rate parses"),
+        }
+    }
+}
+
+/// The original bridge's send limit; `MCP_BRIDGE_RATE_LIMIT` overrides it.
+pub const DEFAULT_SEND_RATE: &str = "10/min,100/h,500/day";
+/// Two reads a second sustained, with room for bursts; `MCP_BRIDGE_READ_RATE_LIMIT`.
+pub const DEFAULT_READ_RATE: &str = "120/min,5000/h";
+
+/// Where the server key comes from. The key never appears in `Debug` output.
+#[derive(Clone)]
+pub enum KeySource {
+    /// A 0600 file beside the database, created on first use.
+    File(PathBuf),
+    /// `MCP_BRIDGE_KEY`: 64 hex characters, for deployments that keep secrets
+    /// in the environment (a secrets manager, a systemd credential).
+    Env(String),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(path) => f.debug_tuple("File").field(path).finish(),
+            KeySource::Env(_) => f.write_str("Env([redacted])"),
+        }
+    }
+}
+
+/// The resolved configuration of one process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The SQLite database file.
+    pub db_path: PathBuf,
+    /// Where the token-hashing key comes from.
+    pub key: KeySource,
+    /// Every limit.
+    pub limits: Limits,
+    /// Custom redaction rules and allow-list.
+    pub redaction: redact::Settings,
+}
+
+/// The shape of `mcp-bridge.toml`. Unknown keys are refused so a typo
+/// (`rate_limt`) is an error, not a silently ignored setting.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    db: Option<PathBuf>,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    redaction: redact::Settings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_message_bytes: Option<usize>,
+    max_batch: Option<usize>,
+    conversation_ttl: Option<String>,
+    heartbeat_window: Option<String>,
+    rate_limit: Option<String>,
+    read_rate_limit: Option<String>,
+}
+
+/// Values from the environment or flags (clap merges the two), each
+/// overriding the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--db` / `MCP_BRIDGE_DB`.
+    pub db: Option<PathBuf>,
+    /// `--config` / `MCP_BRIDGE_CONFIG`.
+    pub config_file: Option<PathBuf>,
+    /// `MCP_BRIDGE_KEY` (hex).
+    pub key_hex: Option<String>,
+    /// `--rate-limit` / `MCP_BRIDGE_RATE_LIMIT`.
+    pub rate_limit: Option<String>,
+    /// `--read-rate-limit` / `MCP_BRIDGE_READ_RATE_LIMIT`.
+    pub read_rate_limit: Option<String>,
+    /// `--conversation-ttl` / `MCP_BRIDGE_CONVERSATION_TTL`.
+    pub conversation_ttl: Option<String>,
+    /// `--heartbeat-window` / `MCP_BRIDGE_HEARTBEAT_WINDOW`.
+    pub heartbeat_window: Option<String>,
+    /// `--max-message-bytes` / `MCP_BRIDGE_MAX_MESSAGE_BYTES`.
+    pub max_message_bytes: Option<usize>,
+}
+
+impl Config {
+    /// Resolves the configuration: defaults, then the config file (the one
+    /// named, or `$XDG_CONFIG_HOME/mcp-bridge/mcp-bridge.toml` when it
+    /// exists), then the overrides.
+    pub fn load(overrides: &Overrides) -> Result<Self, Error> {
+        let file = match &overrides.config_file {
+            Some(path) => read_file_config(path)?,
+            None => match default_config_file().filter(|p| p.is_file()) {
+                Some(path) => read_file_config(&path)?,
+                None => FileConfig::default(),
+            },
+        };
+
+        let mut limits = Limits::default();
+        let fl = &file.limits;
+        if let Some(v) = overrides.max_message_bytes.or(fl.max_message_bytes) {
+            if v == 0 || v > 16 * 1024 * 1024 {
+                return Err(Error::InvalidValue {
+                    key: "max_message_bytes".into(),
+                    reason: "must be between 1 and 16777216".into(),
+                });
+            }
+            limits.max_message_bytes = v;
+        }
+        if let Some(v) = fl.max_batch {
+            if v == 0 {
+                return Err(Error::InvalidValue {
+                    key: "max_batch".into(),
+                    reason: "must be at least 1".into(),
+                });
+            }
+            limits.max_batch = v;
+        }
+        if let Some(v) = pick(&overrides.conversation_ttl, &fl.conversation_ttl) {
+            limits.conversation_ttl = parse_duration("conversation_ttl", v)?;
+        }
+        if let Some(v) = pick(&overrides.heartbeat_window, &fl.heartbeat_window) {
+            limits.heartbeat_window = parse_duration("heartbeat_window", v)?;
+        }
+        if let Some(v) = pick(&overrides.rate_limit, &fl.rate_limit) {
+            limits.send_rate = RateLimit::parse(v).map_err(|reason| Error::InvalidValue {
+                key: "rate_limit (MCP_BRIDGE_RATE_LIMIT)".into(),
+                reason,
+            })?;
+        }
+        if let Some(v) = pick(&overrides.read_rate_limit, &fl.read_rate_limit) {
+            limits.read_rate = RateLimit::parse(v).map_err(|reason| Error::InvalidValue {
+                key: "read_rate_limit (MCP_BRIDGE_READ_RATE_LIMIT)".into(),
+                reason,
+            })?;
+        }
+
+        let db_path = match overrides.db.clone().or(file.db) {
+            Some(p) => p,
+            None => default_db_path()?,
+        };
+        let key = match &overrides.key_hex {
+            Some(hex) => KeySource::Env(hex.clone()),
+            None => KeySource::File(key_path_for(&db_path)),
+        };
+        Ok(Config {
+            db_path,
+            key,
+            limits,
+            redaction: file.redaction,
+        })
+    }
+}
+
+fn pick<'a>(over: &'a Option<String>, file: &'a Option<String>) -> Option<&'a str> {
+    over.as_deref().or(file.as_deref())
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| Error::ParseFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn default_config_file() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("mcp-bridge").join("mcp-bridge.toml"))
+}
+
+/// `$XDG_DATA_HOME/mcp-bridge/bridge.db` (on Linux `~/.local/share/...`).
+pub fn default_db_path() -> Result<PathBuf, Error> {
+    dirs::data_dir()
+        .map(|d| d.join("mcp-bridge").join("bridge.db"))
+        .ok_or(Error::NoDataDir)
+}
+
+/// The key file lives beside its database (`bridge.db` -> `bridge.db.key`),
+/// so two databases in one directory never share a key, and a copy of the
+/// database alone does not carry the key.
+pub fn key_path_for(db_path: &Path) -> PathBuf {
+    let mut name = db_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".key");
+    db_path.with_file_name(name)
+}
+
+/// Parses `90`, `90s`, `10m`, `10min`, `3h`, `1d` into a duration.
+pub fn parse_duration(key: &str, text: &str) -> Result<Duration, Error> {
+    let bad = || Error::InvalidValue {
+        key: key.to_owned(),
+        reason: format!(
+            "expected a number of seconds or a number with a unit (s, m, h, d), e.g. \"90s\", \"10m\", \"3h\"; got {:?}",
+            truncate_for_error(text)
+        ),
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n,
+        "m" | "min" | "mins" | "minute" | "minutes" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" | "hour" | "hours" => n.checked_mul(3600).ok_or_else(bad)?,
+        "d" | "day" | "days" => n.checked_mul(86_400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err(Error::InvalidValue {
+            key: key.to_owned(),
+            reason: "must be at least one second".into(),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Config values are not secret, but a pasted value could be long; keep
+/// error messages short.
+fn truncate_for_error(text: &str) -> String {
+    text.chars().take(32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_with_units() {
+        for (text, secs) in [
+            ("90", 90),
+            ("90s", 90),
+            ("10m", 600),
+            ("3h", 10_800),
+            ("1d", 86_400),
+        ] {
+            assert_eq!(
+                parse_duration("k", text).unwrap(),
+                Duration::from_secs(secs),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        for text in ["", "h", "3x", "-1s", "0s", "1.5h"] {
+            assert!(parse_duration("k", text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn key_file_sits_beside_the_database() {
+        assert_eq!(
+            key_path_for(Path::new("/x/bridge.db")),
+            Path::new("/x/bridge.db.key")
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_the_env_key() {
+        let k = KeySource::Env("00ff".repeat(16));
+        assert!(!format!("{k:?}").contains("00ff"));
+    }
+}

@@ -1,0 +1,29 @@
+//! # mcp-bridge
+//!
+//! A secure coordination layer for LLM agents: an MCP server through which
+//! agents (a backend and a frontend agent, a developer and a reviewer) open
+//! conversations, exchange redacted and authenticated messages, and report
+//! their liveness, while every action lands in a tamper-evident audit trail.
+//!
+//! # Layout
+//! - [`config`]: every knob in one place; defaults < `mcp-bridge.toml` < `MCP_BRIDGE_*` < flags.
+//! - [`mcp`]: the rmcp server: tool schemas, argument validation, `bridge::Error` -> tool errors.
+//! - [`cli`]: the clap subcommands a human runs (`serve`, `audit verify`, `redact`).
+//! - [`bridge`]: the use cases, one function each, each in one store transaction.
+//! - [`auth`]: session tokens and their keyed hashes.
+//! - [`limits`]: rate windows (GCRA), evaluated against state kept in the store.
+//! - [`redact`]: the secret-redaction rule engine.
+//! - [`audit`]: the hash chain over every action and its verification.
+//! - [`store`]: the `Store`/`Tx` traits and the SQLite backend.
+//! - [`clock`]: the time source, injectable so expiry and windows are testable.
+
+pub mod audit;
+pub mod auth;
+pub mod bridge;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod limits;
+pub mod mcp;
+pub mod redact;
+pub mod store;

@@ -1,0 +1,246 @@
+//! The MCP face of the bridge: an rmcp [`ServerHandler`] that lists the
+//! tools, checks arguments against their schemas, calls [`crate::bridge`],
+//! and renders results as structured content plus a short text.
+//!
+//! Anything the agent can fix (a bad field, a wrong token, a full rate
+//! window, an expired conversation) is a tool result with `isError: true`
+//! and a stable code, so the model sees it and can correct itself; a
+//! JSON-RPC error is reserved for calls that cannot be routed (an unknown
+//! tool). Nothing here logs arguments: they may hold secrets.
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::SessionToken;
+use crate::bridge::{self, Auth, Bridge, CreateRequest, SendRequest, StatusRequest};
+use crate::store::Store;
+
+pub mod args;
+pub mod tools;
+
+use tools::*;
+
+/// The rmcp handler over one [`Bridge`].
+#[derive(Clone, Debug)]
+pub struct BridgeServer<S: Store> {
+    bridge: Bridge<S>,
+}
+
+impl<S: Store> BridgeServer<S> {
+    /// Wraps a bridge.
+    pub fn new(bridge: Bridge<S>) -> Self {
+        Self { bridge }
+    }
+
+    /// Serves MCP on stdin/stdout until the client closes the pipe.
+    pub async fn serve_stdio(self) -> anyhow::Result<()> {
+        let running = self.serve(rmcp::transport::stdio()).await?;
+        running.waiting().await?;
+        Ok(())
+    }
+
+    async fn dispatch(
+        &self,
+        name: &str,
+        arguments: Option<rmcp::model::JsonObject>,
+    ) -> Option<CallToolResult> {
+        let outcome = match name {
+            CREATE_CONVERSATION => match args::parse::<CreateConversationArgs>(name, arguments) {
+                Ok(a) => render(
+                    self.bridge
+                        .create_conversation(CreateRequest {
+                            my_role: a.my_role,
+                            partner_role: a.partner_role,
+                        })
+                        .await,
+                    |c| {
+                        format!(
+                            "Conversation {} created; you are session \"a\" ({}), the partner is session \"b\" ({}). Expires {}. Tokens are in the structured result and are shown only once.",
+                            c.conversation_id, c.my_role, c.partner_role, c.expires_at
+                        )
+                    },
+                ),
+                Err(e) => error_result(&e),
+            },
+            SEND_TO_PARTNER => match args::parse::<SendToPartnerArgs>(name, arguments) {
+                Ok(a) => render(
+                    self.bridge
+                        .send_message(SendRequest {
+                            auth: Auth {
+                                conversation_id: a.conversation_id,
+                                session_id: a.session_id,
+                                token: SessionToken::from_presented(&a.token),
+                            },
+                            message: a.message,
+                            action_type: a.action_type,
+                            files_involved: a.files_involved,
+                        })
+                        .await,
+                    |s| {
+                        if s.redacted.is_empty() {
+                            format!("Sent as message {}.", s.message_id)
+                        } else {
+                            format!(
+                                "Sent as message {}; redacted before storage: {}.",
+                                s.message_id,
+                                s.redacted.join(", ")
+                            )
+                        }
+                    },
+                ),
+                Err(e) => error_result(&e),
+            },
+            CHECK_MESSAGES => match args::parse::<SessionArgs>(name, arguments) {
+                Ok(a) => render(self.bridge.check_messages(auth(a)).await, |inbox| {
+                    if inbox.messages.is_empty() {
+                        return "No new messages.".to_owned();
+                    }
+                    let mut text = format!("{} new message(s):", inbox.messages.len());
+                    for m in &inbox.messages {
+                        text.push_str(&format!(
+                            "\n[{}] {} ({}): {}",
+                            m.seq, m.from_role, m.action_type, m.message
+                        ));
+                        if !m.files_involved.is_empty() {
+                            text.push_str(&format!("\n  files: {}", m.files_involved.join(", ")));
+                        }
+                    }
+                    if inbox.remaining > 0 {
+                        text.push_str(&format!(
+                            "\n{} more unread; call check_messages again.",
+                            inbox.remaining
+                        ));
+                    }
+                    text
+                }),
+                Err(e) => error_result(&e),
+            },
+            UPDATE_MY_STATUS => match args::parse::<UpdateStatusArgs>(name, arguments) {
+                Ok(a) => render(
+                    self.bridge
+                        .update_status(StatusRequest {
+                            auth: Auth {
+                                conversation_id: a.conversation_id,
+                                session_id: a.session_id,
+                                token: SessionToken::from_presented(&a.token),
+                            },
+                            status: a.status,
+                            note: a.note,
+                        })
+                        .await,
+                    |s| format!("Status set to {} at {}.", s.status, s.heartbeat_at),
+                ),
+                Err(e) => error_result(&e),
+            },
+            CHECK_PARTNER_STATUS => match args::parse::<SessionArgs>(name, arguments) {
+                Ok(a) => render(self.bridge.partner_status(auth(a)).await, |p| {
+                    let state = p.status.as_deref().unwrap_or("no status reported yet");
+                    let alive = if p.alive { "alive" } else { "not seen recently" };
+                    format!("Partner {} is {} ({}).", p.partner_role, state, alive)
+                }),
+                Err(e) => error_result(&e),
+            },
+            _ => return None,
+        };
+        Some(outcome)
+    }
+}
+
+fn auth(a: SessionArgs) -> Auth {
+    Auth {
+        conversation_id: a.conversation_id,
+        session_id: a.session_id,
+        token: SessionToken::from_presented(&a.token),
+    }
+}
+
+/// A success as `structuredContent` plus a one-paragraph text; an error as
+/// [`error_result`].
+fn render<T: Serialize>(result: bridge::Result<T>, text: impl FnOnce(&T) -> String) -> CallToolResult {
+    match result {
+        Ok(value) => {
+            let rendered = text(&value);
+            let mut r = CallToolResult::structured(serde_json::to_value(&value).unwrap_or_default());
+            r.content = vec![ContentBlock::text(rendered)];
+            r
+        }
+        Err(e) => error_result(&e),
+    }
+}
+
+/// `isError: true`, with `{"error": {"code", "message", "field"?, "retry_after_seconds"?}}`
+/// as structured content and `code: message` as text.
+pub fn error_result(e: &bridge::Error) -> CallToolResult {
+    if e.is_server_fault() {
+        tracing::error!(error = ?e, "tool call failed");
+    } else {
+        tracing::debug!(code = e.code(), "tool call refused");
+    }
+    let mut body = json!({ "code": e.code(), "message": e.to_string() });
+    if let Some(f) = e.field() {
+        body["field"] = json!(f);
+    }
+    if let bridge::Error::RateLimited { retry_after_ms, .. } = e {
+        body["retry_after_seconds"] = json!(bridge::retry_after_secs(*retry_after_ms));
+    }
+    let mut r = CallToolResult::structured_error(json!({ "error": body }));
+    r.content = vec![ContentBlock::text(format!("{}: {}", e.code(), e))];
+    r
+}
+
+const INSTRUCTIONS: &str = "mcp-bridge lets two agents coordinate through a shared, audited channel. \
+One agent calls create_conversation and passes session_b_token to the partner through the human. \
+Then: send_to_partner to talk, check_messages to receive (each message arrives once), \
+update_my_status as a heartbeat, check_partner_status to see whether the partner is alive. \
+Never paste secrets: they are redacted, and the bridge never executes anything.";
+
+impl<S: Store> ServerHandler for BridgeServer<S> {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        // The preferred answer for clients that ask for a version we do not
+        // know; clients asking for 2025-06-18 or 2025-11-25 get exactly that.
+        info.protocol_version = ProtocolVersion::V_2025_11_25;
+        info.server_info = Implementation::new("mcp-bridge", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(INSTRUCTIONS.into());
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(TOOLS.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        TOOLS.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        match self.dispatch(&request.name, request.arguments).await {
+            Some(result) => Ok(result.into()),
+            None => Err(McpError::invalid_params(
+                format!(
+                    "unknown tool; this server offers: {}",
+                    TOOLS
+                        .iter()
+                        .map(|t| t.name.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None,
+            )),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Persistence: the [`Store`] and [`Tx`] traits the use cases are written
+//! against, and the SQLite backend.
+//!
+//! Everything above this module speaks in rows and ids, never in SQL, and
+//! never matches on `sqlx::Error`: backends translate their errors into
+//! [`Error`] here. Every state change happens inside a [`Tx`] that also
+//! appends its audit entry; a `Tx` dropped without [`Tx::commit`] rolls back,
+//! so an error anywhere leaves nothing behind.
+
+use std::future::Future;
+
+use crate::audit;
+use crate::auth::TokenHash;
+use crate::clock::Millis;
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// Why a store operation failed. `Display` never shows SQL, paths inside the
+/// database, or stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database file cannot be opened or created.
+    #[error("cannot open database {path}: {reason}")]
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The file exists but is not a bridge database (or is from a newer version).
+    #[error("{path} is not an mcp-bridge database: {reason}")]
+    NotABridgeDatabase {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The database stayed locked by other processes past the busy timeout.
+    #[error("the database is busy (locked by another process for too long); retry shortly")]
+    Busy,
+    /// A uniqueness constraint was violated (an id collision).
+    #[error("a record with this id already exists")]
+    Conflict,
+    /// Any other database failure. The detail goes to the server log only.
+    #[error("an internal database error occurred")]
+    Internal(#[source] sqlx::Error),
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A conversation as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    /// `conv_` + 32 hex characters.
+    pub id: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// After this instant every call on the conversation fails.
+    pub expires_at: Millis,
+    /// Set when the overseer closed it early.
+    pub closed_at: Option<Millis>,
+}
+
+/// One participant of a conversation.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    /// The conversation.
+    pub conversation_id: String,
+    /// `a`, `b`, ...
+    pub session_id: String,
+    /// The role name the participant plays.
+    pub role: String,
+    /// Keyed hash of the session token.
+    pub token_hash: TokenHash,
+    /// When the current token was issued.
+    pub token_created_at: Millis,
+    /// Set when access was revoked.
+    pub revoked_at: Option<Millis>,
+}
+
+/// A message to store; its body and files are already redacted.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Sender's session id.
+    pub sender: String,
+    /// Redacted body.
+    pub body: String,
+    /// info, question, ...
+    pub action_type: String,
+    /// Redacted paths.
+    pub files: Vec<String>,
+    /// Kinds redacted from body, files or both.
+    pub redactions: Vec<String>,
+    /// Send time.
+    pub created_at: Millis,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Global order.
+    pub seq: i64,
+    /// The conversation.
+    pub conversation_id: String,
+    /// Sender's session id.
+    pub sender: String,
+    /// Redacted body.
+    pub body: String,
+    /// info, question, ...
+    pub action_type: String,
+    /// Redacted paths.
+    pub files: Vec<String>,
+    /// Kinds redacted.
+    pub redactions: Vec<String>,
+    /// Send time.
+    pub created_at: Millis,
+}
+
+/// A participant's self-reported status and heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Whose status.
+    pub session_id: String,
+    /// working, waiting, blocked, complete.
+    pub status: String,
+    /// Redacted free text.
+    pub note: Option<String>,
+    /// Last heartbeat.
+    pub heartbeat_at: Millis,
+}
+
+/// A database: hands out transactions.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// The transaction type.
+    type Tx: Tx;
+
+    /// Starts a transaction that will write. On SQLite this is
+    /// `BEGIN IMMEDIATE`: the write lock is taken up front, so two processes
+    /// never both read and then fail to upgrade (`SQLITE_BUSY`), and every
+    /// read inside sees a state no other writer can change before commit.
+    fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+
+    /// Starts a read-only transaction (a consistent snapshot).
+    fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+}
+
+/// One transaction. Dropping it without [`Tx::commit`] rolls back.
+pub trait Tx: Send {
+    /// Makes every change of this transaction durable and visible.
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a new conversation.
+    fn insert_conversation(&mut self, c: &Conversation) -> impl Future<Output = Result<()>> + Send;
+    /// Finds a conversation by id.
+    fn conversation(&mut self, id: &str) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// Stores a participant.
+    fn insert_participant(&mut self, p: &Participant) -> impl Future<Output = Result<()>> + Send;
+    /// Finds one participant.
+    fn participant(
+        &mut self,
+        conversation_id: &str,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<Participant>>> + Send;
+    /// All participants of a conversation, by session id.
+    fn participants(
+        &mut self,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Vec<Participant>>> + Send;
+
+    /// Stores a message and a pending delivery for each recipient; returns its seq.
+    fn insert_message(
+        &mut self,
+        m: &NewMessage,
+        recipients: &[String],
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Marks up to `limit` of the recipient's pending messages delivered and
+    /// returns them in seq order. Exactly-once: a message is returned by one
+    /// call only, whatever the number of processes.
+    fn take_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        now: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// How many messages still wait for the recipient.
+    fn count_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Inserts or replaces a participant's status.
+    fn upsert_status(&mut self, s: &Status) -> impl Future<Output = Result<()>> + Send;
+    /// A participant's status, if ever reported.
+    fn status(
+        &mut self,
+        conversation_id: &str,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<Status>>> + Send;
+
+    /// Timestamps of the rate key's events after `since`, ascending.
+    fn rate_events(&mut self, key: &str, since: Millis) -> impl Future<Output = Result<Vec<Millis>>> + Send;
+    /// Records an event for a rate key and forgets its events at or before `forget_before`.
+    fn record_rate_event(
+        &mut self,
+        key: &str,
+        at: Millis,
+        forget_before: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The newest audit entry's `(seq, hash)`.
+    fn audit_head(&mut self) -> impl Future<Output = Result<Option<(i64, String)>>> + Send;
+    /// Appends a chained audit entry.
+    fn insert_audit(&mut self, e: &audit::Entry) -> impl Future<Output = Result<()>> + Send;
+    /// Up to `limit` audit entries with seq > `after`, ascending.
+    fn audit_page(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<audit::Entry>>> + Send;
+}

@@ -1,0 +1,500 @@
+//! The embedded SQLite backend, the default.
+//!
+//! Many `mcp-bridge serve` processes (one per agent) share one file, so:
+//! WAL journaling (readers never block the writer), `synchronous=NORMAL`
+//! (durable across process crashes; a power cut may lose the last commits),
+//! a busy timeout (a writer waits for the lock instead of failing), and
+//! `BEGIN IMMEDIATE` for every transaction that writes. The database file is
+//! created 0600 in a 0700 directory before SQLite opens it; SQLite gives its
+//! -wal and -shm files the same mode.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::{Conversation, Error, Message, NewMessage, Participant, Result, Status, Store, Tx};
+use crate::audit;
+use crate::auth::TokenHash;
+use crate::clock::Millis;
+
+/// How long a writer waits for another process's write lock before giving up.
+/// Transactions here last microseconds; 10 s covers a burst of hundreds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A pool of connections to one SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// Whether [`SqliteStore::open`] may create a missing database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `serve`: create the file (and its 0700 directory) on first use.
+    CreateIfMissing,
+    /// Overseer commands: a missing file is an error, never a new empty database.
+    MustExist,
+}
+
+impl SqliteStore {
+    /// Opens (and migrates) the database at `path`.
+    pub async fn open(path: &Path, mode: OpenMode) -> Result<Self> {
+        let exists = path.exists();
+        if !exists {
+            if mode == OpenMode::MustExist {
+                return Err(Error::Open {
+                    path: path.to_owned(),
+                    reason: "no such file; check --db / MCP_BRIDGE_DB".into(),
+                });
+            }
+            create_private_db_file(path)?;
+        }
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(Error::Internal)?
+            .filename(path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .pragma("trusted_schema", "OFF");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .connect_with(opts)
+            .await
+            .map_err(|e| open_error(path, e))?;
+        let store = Self {
+            pool,
+            path: path.to_owned(),
+        };
+        store.check_and_migrate(exists).await?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying pool, for the overseer's maintenance commands.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn check_and_migrate(&self, existed: bool) -> Result<()> {
+        if existed {
+            // A file with tables but none of ours is someone else's database:
+            // refuse rather than add our schema to it.
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| not_a_bridge_db(&self.path, e))?;
+            let ours = tables.iter().any(|t| t == "_sqlx_migrations" || t == "audit");
+            if !tables.is_empty() && !ours {
+                return Err(Error::NotABridgeDatabase {
+                    path: self.path.clone(),
+                    reason: "it holds other tables and no bridge schema".into(),
+                });
+            }
+        }
+        // Several processes may start on a fresh file together; whoever loses
+        // the race sees a conflict or busy error and retries after the winner.
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
+                    return Err(Error::NotABridgeDatabase {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "it was written by a newer mcp-bridge (schema version {v}); upgrade this binary"
+                        ),
+                    });
+                }
+                Err(e) if attempt < 20 => {
+                    tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(Error::NotABridgeDatabase {
+                        path: self.path.clone(),
+                        reason: format!("schema migration failed: {e}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn create_private_db_file(path: &Path) -> Result<()> {
+    let open_err = |e: std::io::Error| Error::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(open_err)?;
+    }
+    match crate::auth::create_private_file(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(open_err(e)),
+    }
+}
+
+fn open_error(path: &Path, e: sqlx::Error) -> Error {
+    if is_not_a_database(&e) {
+        return not_a_bridge_db(path, e);
+    }
+    Error::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn is_not_a_database(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("26"))
+}
+
+fn not_a_bridge_db(path: &Path, e: sqlx::Error) -> Error {
+    if is_not_a_database(&e) {
+        Error::NotABridgeDatabase {
+            path: path.to_owned(),
+            reason: "the file is not a SQLite database".into(),
+        }
+    } else {
+        Error::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The one place `sqlx::Error` becomes a store error.
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(d) = &e {
+            if d.kind() == sqlx::error::ErrorKind::UniqueViolation {
+                return Error::Conflict;
+            }
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+            let code = d.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            if code & 0xff == 5 || code & 0xff == 6 {
+                return Error::Busy;
+            }
+        }
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return Error::Busy;
+        }
+        Error::Internal(e)
+    }
+}
+
+impl Store for SqliteStore {
+    type Tx = SqliteTx;
+
+    async fn begin_write(&self) -> Result<SqliteTx> {
+        Ok(SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    async fn begin_read(&self) -> Result<SqliteTx> {
+        Ok(SqliteTx(self.pool.begin().await?))
+    }
+}
+
+/// A SQLite transaction; rolls back on drop.
+#[derive(Debug)]
+pub struct SqliteTx(Transaction<'static, Sqlite>);
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Message> {
+    Ok(Message {
+        seq: r.try_get("seq")?,
+        conversation_id: r.try_get("conversation_id")?,
+        sender: r.try_get("sender")?,
+        body: r.try_get("body")?,
+        action_type: r.try_get("action_type")?,
+        files: parse_list(r.try_get("files")?),
+        redactions: parse_list(r.try_get("redactions")?),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn participant_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Participant> {
+    Ok(Participant {
+        conversation_id: r.try_get("conversation_id")?,
+        session_id: r.try_get("session_id")?,
+        role: r.try_get("role")?,
+        token_hash: TokenHash(r.try_get("token_hash")?),
+        token_created_at: r.try_get("token_created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Tx for SqliteTx {
+    async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
+    }
+
+    async fn insert_conversation(&mut self, c: &Conversation) -> Result<()> {
+        sqlx::query("INSERT INTO conversations (id, created_at, expires_at, closed_at) VALUES (?, ?, ?, ?)")
+            .bind(&c.id)
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .bind(c.closed_at)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn conversation(&mut self, id: &str) -> Result<Option<Conversation>> {
+        let row = sqlx::query("SELECT id, created_at, expires_at, closed_at FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| {
+            Ok(Conversation {
+                id: r.try_get("id")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                closed_at: r.try_get("closed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_participant(&mut self, p: &Participant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO participants (conversation_id, session_id, role, token_hash, token_created_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.conversation_id)
+        .bind(&p.session_id)
+        .bind(&p.role)
+        .bind(&p.token_hash.0)
+        .bind(p.token_created_at)
+        .bind(p.revoked_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn participant(&mut self, conversation_id: &str, session_id: &str) -> Result<Option<Participant>> {
+        let row = sqlx::query("SELECT * FROM participants WHERE conversation_id = ? AND session_id = ?")
+            .bind(conversation_id)
+            .bind(session_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.as_ref().map(participant_from_row).transpose()
+    }
+
+    async fn participants(&mut self, conversation_id: &str) -> Result<Vec<Participant>> {
+        let rows = sqlx::query("SELECT * FROM participants WHERE conversation_id = ? ORDER BY session_id")
+            .bind(conversation_id)
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter().map(participant_from_row).collect()
+    }
+
+    async fn insert_message(&mut self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, sender, body, action_type, files, redactions, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(&m.conversation_id)
+        .bind(&m.sender)
+        .bind(&m.body)
+        .bind(&m.action_type)
+        .bind(json_list(&m.files))
+        .bind(json_list(&m.redactions))
+        .bind(m.created_at)
+        .fetch_one(&mut *self.0)
+        .await?;
+        for r in recipients {
+            sqlx::query("INSERT INTO deliveries (message_seq, conversation_id, recipient) VALUES (?, ?, ?)")
+                .bind(seq)
+                .bind(&m.conversation_id)
+                .bind(r)
+                .execute(&mut *self.0)
+                .await?;
+        }
+        Ok(seq)
+    }
+
+    async fn take_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let rows = sqlx::query(
+            "SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
+             WHERE d.conversation_id = ? AND d.recipient = ? AND d.delivered_at IS NULL \
+             ORDER BY d.message_seq LIMIT ?",
+        )
+        .bind(conversation_id)
+        .bind(recipient)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        let messages: Vec<Message> = rows.iter().map(message_from_row).collect::<Result<_>>()?;
+        if let Some(last) = messages.last() {
+            // Inside BEGIN IMMEDIATE no other process can deliver these
+            // between the SELECT and this UPDATE.
+            sqlx::query(
+                "UPDATE deliveries SET delivered_at = ? \
+                 WHERE conversation_id = ? AND recipient = ? AND delivered_at IS NULL AND message_seq <= ?",
+            )
+            .bind(now)
+            .bind(conversation_id)
+            .bind(recipient)
+            .bind(last.seq)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(messages)
+    }
+
+    async fn count_unread(&mut self, conversation_id: &str, recipient: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE conversation_id = ? AND recipient = ? AND delivered_at IS NULL",
+        )
+        .bind(conversation_id)
+        .bind(recipient)
+        .fetch_one(&mut *self.0)
+        .await?)
+    }
+
+    async fn upsert_status(&mut self, s: &Status) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO status (conversation_id, session_id, status, note, heartbeat_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (conversation_id, session_id) DO UPDATE SET \
+             status = excluded.status, note = excluded.note, heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(&s.conversation_id)
+        .bind(&s.session_id)
+        .bind(&s.status)
+        .bind(&s.note)
+        .bind(s.heartbeat_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn status(&mut self, conversation_id: &str, session_id: &str) -> Result<Option<Status>> {
+        let row = sqlx::query("SELECT * FROM status WHERE conversation_id = ? AND session_id = ?")
+            .bind(conversation_id)
+            .bind(session_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| {
+            Ok(Status {
+                conversation_id: r.try_get("conversation_id")?,
+                session_id: r.try_get("session_id")?,
+                status: r.try_get("status")?,
+                note: r.try_get("note")?,
+                heartbeat_at: r.try_get("heartbeat_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rate_events(&mut self, key: &str, since: Millis) -> Result<Vec<Millis>> {
+        Ok(
+            sqlx::query_scalar("SELECT at FROM rate_events WHERE key = ? AND at > ? ORDER BY at")
+                .bind(key)
+                .bind(since)
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
+    }
+
+    async fn record_rate_event(&mut self, key: &str, at: Millis, forget_before: Millis) -> Result<()> {
+        sqlx::query("DELETE FROM rate_events WHERE key = ? AND at <= ?")
+            .bind(key)
+            .bind(forget_before)
+            .execute(&mut *self.0)
+            .await?;
+        sqlx::query("INSERT INTO rate_events (key, at) VALUES (?, ?)")
+            .bind(key)
+            .bind(at)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_head(&mut self) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+            .transpose()
+    }
+
+    async fn insert_audit(&mut self, e: &audit::Entry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (seq, at, actor, action, conversation_id, detail, prev_hash, hash, seal) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.conversation_id)
+        .bind(&e.detail)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .bind(&e.seal)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<audit::Entry>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(audit::Entry {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    conversation_id: r.try_get("conversation_id")?,
+                    detail: r.try_get("detail")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                    seal: r.try_get("seal")?,
+                })
+            })
+            .collect()
+    }
+}
