@@ -16,7 +16,9 @@ def check_rate_limited(result, tool: str, window_word: str = "minute") -> dict:
     error = check_error(result, tool, "rate_limited")
     retry = error.get("retry_after_seconds")
     assert isinstance(retry, (int, float)) and not isinstance(retry, bool) and retry > 0, error
-    assert retry <= 60, f"retry_after_seconds {retry} exceeds the 1-minute window"
+    # a 1-minute window, rounded up to whole seconds (61 is tolerated: the server may read its
+    # clock a few ms before another process's send lands)
+    assert retry <= 61, f"retry_after_seconds {retry} exceeds the 1-minute window"
     assert window_word in error["message"].lower(), f"message should name the window ({window_word}): {error!r}"
     return error
 

@@ -4,16 +4,31 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::prelude::*;
+
+/// Log filter from `MCP_BRIDGE_LOG` (default `warn`), with one cap no
+/// setting lifts: rmcp logs whole requests (tokens, message bodies) at debug
+/// and trace, so its events below info are always dropped.
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("MCP_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let never_log_requests =
+        filter_fn(|meta| !(meta.target().starts_with("rmcp") && *meta.level() > Level::INFO));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_filter(filter)
+                .with_filter(never_log_requests),
+        )
+        .init();
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_env("MCP_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    init_logging();
     let cli = mcp_bridge::cli::Cli::parse();
     match mcp_bridge::cli::run(cli).await {
         Ok(code) => code,
