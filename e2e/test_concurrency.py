@@ -92,4 +92,5 @@ async def test_exactly_once_delivery_across_processes(bridge):
         assert order == list(range(N)), f"sender {k} out of order by seq: {order}"
         assert per_sender_ids[k] == sorted(per_sender_ids[k]), f"sender {k} got non-increasing message_ids"
 
+    print("per-reader counts", [len(g) for g in got], "polls", polls)
     assert bridge.count("messages") == TOTAL

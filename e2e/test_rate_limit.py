@@ -63,6 +63,20 @@ async def test_send_rate_limit_concurrent_bursts(bridge):
         assert bridge.count("messages") == 5
 
 
+async def test_send_rate_limit_hour_window(bridge):
+    env = {"MCP_BRIDGE_RATE_LIMIT": "10/min,3/h"}
+    async with bridge.agent("A", **env) as a:
+        conv = await create_conv(a)
+        for i in range(3):
+            await a.ok("send_to_partner", **conv.a(message=f"m{i}"))
+        error = check_error(await a.call("send_to_partner", conv.a(message="m3")), "send_to_partner", "rate_limited")
+        assert "hour" in error["message"].lower(), f"message should name the hour window: {error!r}"
+        assert re.search(r"\b3\b", error["message"]), error
+        retry = error.get("retry_after_seconds")
+        assert isinstance(retry, int) and 60 < retry <= 3601, error
+        assert bridge.count("messages") == 3
+
+
 async def test_rate_limit_off_disables_send_limit(bridge):
     """'off' really disables the send limit (default is 10/min): 15 sends pass."""
     env = {"MCP_BRIDGE_RATE_LIMIT": "off"}

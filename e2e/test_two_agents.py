@@ -124,6 +124,17 @@ async def test_two_agents_two_processes_one_db(bridge):
         assert bridge.count("messages") == 3
         roles = dict(bridge.query("SELECT session_id, role FROM participants WHERE conversation_id = ?", (conv_id,)))
         assert roles == {"a": "planner", "b": "coder"}
+        # timestamps are integer unix milliseconds
+        now_ms = datetime.now(timezone.utc).timestamp() * 1000
+        for table, col in (("conversations", "created_at"), ("conversations", "expires_at"),
+                           ("messages", "created_at"), ("audit", "at")):
+            for (v,) in bridge.query(f"SELECT {col} FROM {table}"):
+                assert isinstance(v, int) and 1.5e12 < v < now_ms + 4 * 3600 * 1000, f"{table}.{col} = {v!r}"
+        for (v,) in bridge.query("SELECT delivered_at FROM deliveries WHERE delivered_at IS NOT NULL"):
+            assert isinstance(v, int) and 1.5e12 < v <= now_ms + 60_000, f"deliveries.delivered_at = {v!r}"
+        seq_sent = parse_rfc3339_utc(sent["sent_at"]).timestamp() * 1000
+        (created_ms,), = bridge.query("SELECT created_at FROM messages WHERE seq = ?", (sent["message_id"],))
+        assert abs(created_ms - seq_sent) < 1000, (created_ms, sent["sent_at"])
 
     # --- ... and after they exited
     assert_absent(tokens, bridge.raw_db_bytes(), "after servers exited")
@@ -144,6 +155,20 @@ async def test_alive_false_after_heartbeat_window(bridge):
         # a new heartbeat makes it alive again
         await a.ok("update_my_status", **conv.a(status="working"))
         assert (await b.ok("check_partner_status", **conv.b()))["alive"] is True
+
+
+async def test_check_partner_status_changes_nothing(bridge):
+    """check_partner_status is annotated readOnly: it must not change conversation state."""
+    async with bridge.agent("A") as a, bridge.agent("B") as b:
+        conv = await create_conv(a)
+        await a.ok("send_to_partner", **conv.a(message="unread"))
+        await a.ok("update_my_status", **conv.a(status="working", note="x"))
+        before = bridge.snapshot()
+        for _ in range(3):
+            await b.ok("check_partner_status", **conv.b())
+            await a.ok("check_partner_status", **conv.a())
+        assert bridge.snapshot() == before
+        assert [m["message"] for m in (await b.ok("check_messages", **conv.b()))["messages"]] == ["unread"]
 
 
 async def test_file_modes(bridge):
