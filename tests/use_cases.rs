@@ -326,8 +326,8 @@ async fn every_message_is_delivered_exactly_once_in_order() {
     let c = Arc::new(create(&procs[0]).await);
     const PER_SENDER: usize = 50;
     let mut senders = vec![];
-    for k in 0..4 {
-        let b = procs[k].clone();
+    for (k, b) in procs.iter().take(4).enumerate() {
+        let b = b.clone();
         let c = c.clone();
         senders.push(tokio::spawn(async move {
             for i in 0..PER_SENDER {
