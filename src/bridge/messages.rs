@@ -35,8 +35,10 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn send_inner(&self, req: &SendRequest) -> Result<Sent> {
-        let now = self.now();
         let mut tx = self.store.begin_write().await?;
+        // Read the clock once the write lock is held, so timestamps follow
+        // commit order across processes.
+        let now = self.now();
         let caller = self.authenticate(&mut tx, &req.auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Send, now).await?;
         validate::message(&req.message, &self.limits)?;
@@ -115,8 +117,10 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn check_inner(&self, auth: &Auth) -> Result<Inbox> {
-        let now = self.now();
         let mut tx = self.store.begin_write().await?;
+        // Read the clock once the write lock is held, so timestamps follow
+        // commit order across processes.
+        let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
         let me = caller.participant.session_id.clone();

@@ -182,7 +182,6 @@ impl<S: Store> Bridge<S> {
     /// Records a refused call in its own transaction (the call's own was
     /// rolled back). Failing to record is logged, never masks the refusal.
     async fn audit_refusal(&self, action: &str, conversation_id: Option<&str>, actor: String, err: &Error) {
-        let now = self.now();
         let mut detail = json!({ "code": err.code() });
         if let Error::InvalidArgument { field, .. } = err {
             detail["field"] = json!(field);
@@ -195,6 +194,7 @@ impl<S: Store> Bridge<S> {
         };
         let result: Result<()> = async {
             let mut tx = self.store.begin_write().await?;
+            let now = self.now();
             self.audit(&mut tx, now, entry).await?;
             tx.commit().await?;
             Ok(())

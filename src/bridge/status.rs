@@ -31,8 +31,10 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn update_inner(&self, req: &StatusRequest) -> Result<StatusUpdated> {
-        let now = self.now();
         let mut tx = self.store.begin_write().await?;
+        // Read the clock once the write lock is held, so timestamps follow
+        // commit order across processes.
+        let now = self.now();
         let caller = self.authenticate(&mut tx, &req.auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
         if let Some(n) = &req.note {
@@ -84,8 +86,10 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn partner_inner(&self, auth: &Auth) -> Result<PartnerStatus> {
-        let now = self.now();
         let mut tx = self.store.begin_write().await?;
+        // Read the clock once the write lock is held, so timestamps follow
+        // commit order across processes.
+        let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
         let partner = tx

@@ -140,9 +140,14 @@ impl<S: Store> BridgeServer<S> {
             },
             CHECK_PARTNER_STATUS => match args::parse::<SessionArgs>(name, arguments) {
                 Ok(a) => render(self.bridge.partner_status(auth(a)).await, |p| {
-                    let state = p.status.as_deref().unwrap_or("no status reported yet");
                     let alive = if p.alive { "alive" } else { "not seen recently" };
-                    format!("Partner {} is {} ({}).", p.partner_role, state, alive)
+                    match p.status.as_deref() {
+                        Some(state) => format!("Partner {} is {} ({}).", p.partner_role, state, alive),
+                        None => format!(
+                            "Partner {} has not reported a status yet ({}).",
+                            p.partner_role, alive
+                        ),
+                    }
                 }),
                 Err(e) => error_result(&e),
             },
