@@ -35,7 +35,7 @@ pub struct SendToPartnerArgs {
     /// The token issued for your seat.
     #[schemars(length(min = 1, max = 128))]
     pub token: String,
-    /// The message. At most 51,200 bytes of UTF-8 (configurable by the operator). Secrets are replaced by [REDACTED:kind] before storage.
+    /// The message. At most 51,200 bytes of UTF-8 (configurable by the operator). Secrets are replaced by `[REDACTED:kind]` before storage.
     #[schemars(length(min = 1))]
     pub message: String,
     /// What the message is for: info (default; no reply expected), question (expects an answer), proposal (a plan awaiting agreement), review_request (review the files_involved), answer (reply to a question or review).
