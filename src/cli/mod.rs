@@ -47,7 +47,11 @@ enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Redact secrets from standard input to standard output.
-    Redact,
+    Redact {
+        /// Print `{"text": ..., "redacted": [kinds]}` instead of the bare text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify) => audit_verify(config).await,
-        Command::Redact => redact(config),
+        Command::Redact { json } => redact(config, json),
     }
 }
 
@@ -150,7 +154,7 @@ async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn redact(config: Config) -> anyhow::Result<ExitCode> {
+fn redact(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
     let mut input = String::new();
     std::io::stdin()
@@ -158,9 +162,14 @@ fn redact(config: Config) -> anyhow::Result<ExitCode> {
         .context("reading standard input (it must be UTF-8 text)")?;
     let out = redactor.redact(&input);
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.text.as_bytes())
-        .context("writing standard output")?;
+    if json {
+        let doc = serde_json::json!({ "text": out.text, "redacted": out.kinds });
+        writeln!(stdout, "{doc}").context("writing standard output")?;
+    } else {
+        stdout
+            .write_all(out.text.as_bytes())
+            .context("writing standard output")?;
+    }
     stdout.flush().context("writing standard output")?;
     Ok(ExitCode::SUCCESS)
 }

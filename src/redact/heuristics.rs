@@ -1,0 +1,347 @@
+//! Heuristics that decide whether a value found next to a key such as
+//! `password` or `api_key` is a real secret or ordinary developer text
+//! (a template variable, a placeholder, a type name, a code expression…).
+//!
+//! Context rules ("the thing after `password=`") are where secret scanners
+//! either miss a lot or mangle a lot; keeping the decision in one small,
+//! table-tested module makes the trade-off explicit.
+
+use crate::redact::entropy::{Classes, shannon};
+
+/// Values that are documentation stand-ins, not credentials.
+///
+/// `changeme` is deliberately here: it is a published default, redacting it
+/// hides nothing, and tutorials and compose files are full of it.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "changeme",
+    "changeit",
+    "none",
+    "null",
+    "nil",
+    "true",
+    "false",
+    "undefined",
+    "string",
+    "str",
+    "bytes",
+    "required",
+    "optional",
+    "test",
+    "testing",
+    "value",
+    "empty",
+    "default",
+    "hidden",
+    "masked",
+    "sample",
+    "foo",
+    "bar",
+    "baz",
+    "todo",
+    "tbd",
+    "fixme",
+    "mypassword",
+    "mysecret",
+    "mytoken",
+    "secretstr",
+    "secretstring",
+    "boolean",
+    "number",
+    "integer",
+    "invalid",
+    "expired",
+    "missing",
+    "unknown",
+    "disabled",
+    "enabled",
+    "omitted",
+    "notset",
+    "unset",
+];
+
+/// Substrings that mark a value as an instruction to the reader.
+const PLACEHOLDER_MARKERS: &[&str] = &[
+    "your",
+    "example",
+    "placeholder",
+    "changeme",
+    "change_me",
+    "change-me",
+    "redacted",
+    "dummy",
+    "replace",
+    "insert",
+    "xxxx",
+    "****",
+    "....",
+    "<",
+    ">",
+];
+
+/// Template and variable syntaxes: `${X}`, `{{ .Values.x }}`, `%(x)s`, ...
+const TEMPLATE_MARKERS: &[&str] = &["${", "{{", "#{", "%(", "{%", "<%", "$(", "[REDACTED:"];
+
+/// Words that make a quoted string with spaces read as a sentence.
+const PROSE_WORDS: &[&str] = &[
+    "the", "a", "an", "is", "are", "be", "must", "should", "your", "you", "to", "of", "in", "for", "not",
+    "please", "enter", "invalid", "at", "least", "and", "or", "with", "this", "that", "was", "has", "have",
+    "can", "cannot", "will", "here", "it", "if", "by", "on",
+];
+
+/// True when `v` is a placeholder, template or variable reference rather
+/// than a literal credential.
+pub fn is_placeholder(v: &str) -> bool {
+    let v = v.trim();
+    if v.is_empty() {
+        return true;
+    }
+    let lower = v.to_ascii_lowercase();
+    if PLACEHOLDER_WORDS.contains(&lower.as_str()) {
+        return true;
+    }
+    if TEMPLATE_MARKERS.iter().any(|m| v.contains(m)) {
+        return true;
+    }
+    if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
+        return true;
+    }
+    // `$VAR`, `%VAR%`, YAML tags such as `!vault`.
+    let b = v.as_bytes();
+    if b[0] == b'$' && b.get(1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+        return true;
+    }
+    if b.len() > 2 && b[0] == b'%' && b[b.len() - 1] == b'%' {
+        return true;
+    }
+    if b[0] == b'!' {
+        return true;
+    }
+    // `xxxxxx`, `******`, `XXXX-XXXX`, `------`.
+    let first = b[0].to_ascii_lowercase();
+    if b.iter()
+        .all(|c| c.to_ascii_lowercase() == first || matches!(c, b'-' | b'_' | b'.'))
+    {
+        return true;
+    }
+    b.iter()
+        .all(|c| matches!(c, b'*' | b'x' | b'X' | b'.' | b'-' | b'_' | b'#' | b'?'))
+}
+
+/// True for filesystem paths and URLs, which follow keys like `private_key:`
+/// far more often than inline key material does.
+pub fn is_path_or_url(v: &str) -> bool {
+    v.starts_with('/')
+        || v.starts_with("~/")
+        || v.starts_with("./")
+        || v.starts_with("../")
+        || v.starts_with("file:")
+        || v.contains("://")
+        || [".pem", ".key", ".json", ".txt", ".p12", ".pfx", ".crt", ".env"]
+            .iter()
+            .any(|ext| v.to_ascii_lowercase().ends_with(ext))
+}
+
+/// True for unquoted values that are code, not literals: dotted paths
+/// (`process.env.X`, `settings.SECRET_KEY`), calls, indexing, `::` paths.
+pub fn is_code_expression(v: &str) -> bool {
+    if v.contains("::") || v.contains("->") {
+        return true;
+    }
+    let mut segments = 0;
+    for seg in v.split('.') {
+        let ok = seg
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b'$')
+            && seg
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$');
+        if !ok {
+            return false;
+        }
+        segments += 1;
+    }
+    segments >= 2
+}
+
+/// True for `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_identifier(v: &str) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// True when a string containing spaces reads as a sentence (UI strings in
+/// i18n files: `"password": "Password must be at least 8 characters"`).
+pub fn is_prose(v: &str) -> bool {
+    let mut words = 0;
+    for w in v.split_whitespace() {
+        words += 1;
+        let w = w
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_ascii_lowercase();
+        if PROSE_WORDS.contains(&w.as_str()) {
+            return true;
+        }
+    }
+    words > 4
+}
+
+/// The last word of a key name, split on `_`, `-`, `.` and camelCase, and
+/// the word before it, both lower-cased: `dbPassword` -> ("password", "db").
+pub fn key_tail(key: &str) -> (String, String) {
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    let last = words.pop().unwrap_or_default();
+    let prev = words.pop().unwrap_or_default();
+    (last, prev)
+}
+
+/// How the value was written next to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueContext {
+    /// Inside `"..."` or `'...'`: a string literal, never a variable.
+    pub quoted: bool,
+    /// A config-file line (`KEY=value`, `export KEY=value`, `key: value` at
+    /// line start, `- KEY=value`): bare words are literals here.
+    pub literal: bool,
+    /// Looks like code (`f(password=pw,`): bare identifiers are variables.
+    pub code: bool,
+}
+
+/// Decide whether `value`, found after a secret-ish key, is a credential.
+///
+/// Rules, in order: placeholders/templates/paths never are; quoted prose
+/// never is; unquoted code expressions and identifiers in code never are;
+/// letters-only words need a literal context, 8+ characters and not be a
+/// known placeholder word; everything needs 6+ characters and a little
+/// entropy (so `aaaaaaaa` and `111111` stay).
+pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
+    let v = value.trim();
+    if v.len() < 6 || is_placeholder(v) || is_path_or_url(v) {
+        return false;
+    }
+    if v.contains(char::is_whitespace) && (!ctx.quoted || is_prose(v)) {
+        return false;
+    }
+    if !ctx.quoted {
+        if is_code_expression(v) {
+            return false;
+        }
+        if ctx.code && is_identifier(v) {
+            return false;
+        }
+    }
+    let classes = Classes::of(v);
+    let wordy = !classes.digit
+        && v.bytes()
+            .all(|c| c.is_ascii_alphabetic() || c == b'_' || c == b'-');
+    if wordy && ((!ctx.quoted && !ctx.literal) || v.len() < 8) {
+        return false;
+    }
+    shannon(v) >= 1.5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIT: ValueContext = ValueContext {
+        quoted: false,
+        literal: true,
+        code: false,
+    };
+    const QUOTED: ValueContext = ValueContext {
+        quoted: true,
+        literal: false,
+        code: false,
+    };
+    const BARE: ValueContext = ValueContext {
+        quoted: false,
+        literal: false,
+        code: false,
+    };
+    const CODE: ValueContext = ValueContext {
+        quoted: false,
+        literal: false,
+        code: true,
+    };
+
+    #[test]
+    fn value_table() {
+        let cases: &[(&str, ValueContext, bool)] = &[
+            ("hunter2xyz!", BARE, true),
+            ("hunter2", BARE, true),
+            ("supersecretvalue", LIT, true),
+            ("supersecretvalue", BARE, false),
+            ("correct horse battery staple", QUOTED, true),
+            ("Password must be at least 8 characters", QUOTED, false),
+            ("${DB_PASSWORD}", BARE, false),
+            ("$DB_PASSWORD", LIT, false),
+            ("<your-password>", BARE, false),
+            ("{{ .Values.token }}", QUOTED, false),
+            ("os.environ", BARE, false),
+            ("process.env.TOKEN", BARE, false),
+            ("settings.SECRET_KEY", BARE, false),
+            ("user_password", CODE, false),
+            ("changeme", LIT, false),
+            ("YOUR_API_KEY", LIT, false),
+            ("xxxxxxxxxx", LIT, false),
+            ("**********", QUOTED, false),
+            ("required", LIT, false),
+            ("/etc/ssl/private/key.pem", LIT, false),
+            ("aaaaaaaa1", LIT, false),
+            ("aaaaaaaaa", LIT, false),
+            ("[REDACTED:password]", QUOTED, false),
+            ("!vault", LIT, false),
+            ("$2b$12$abcdefghijABCDEFGHIJ12", QUOTED, true),
+            ("cGFzc3dvcmQxMjM=", LIT, true),
+        ];
+        for &(v, ctx, want) in cases {
+            assert_eq!(plausible_secret_value(v, ctx), want, "{v:?} {ctx:?}");
+        }
+    }
+
+    #[test]
+    fn key_tail_table() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("DB_PASSWORD", "password", "db"),
+            ("dbPassword", "password", "db"),
+            ("api-key", "key", "api"),
+            ("apiKey", "key", "api"),
+            ("--client-secret", "secret", "client"),
+            ("token", "token", ""),
+            ("AWS_SECRET_ACCESS_KEY", "key", "access"),
+        ];
+        for &(k, last, prev) in cases {
+            assert_eq!(key_tail(k), (last.to_string(), prev.to_string()), "{k}");
+        }
+    }
+}
