@@ -14,6 +14,8 @@ use crate::auth::TokenHash;
 use crate::clock::Millis;
 
 pub mod sqlite;
+mod sqlite_yolo;
+pub mod yolo;
 
 pub use sqlite::SqliteStore;
 

@@ -221,7 +221,7 @@ impl Store for SqliteStore {
 
 /// A SQLite transaction; rolls back on drop.
 #[derive(Debug)]
-pub struct SqliteTx(Transaction<'static, Sqlite>);
+pub struct SqliteTx(pub(crate) Transaction<'static, Sqlite>);
 
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
