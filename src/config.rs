@@ -132,6 +132,25 @@ pub struct Config {
     pub limits: Limits,
     /// Custom redaction rules and allow-list.
     pub redaction: redact::Settings,
+    /// Command execution; `None` unless the human opted in at start.
+    pub yolo: Option<Yolo>,
+}
+
+/// YOLO mode settings. Present only when the human opted in with
+/// `MCP_BRIDGE_YOLO=1` (or `[yolo] enabled = true`) when the server started:
+/// the first of the four stages that guard execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Yolo {
+    /// Commands run only inside this directory (canonical, absolute).
+    /// `MCP_BRIDGE_YOLO_WORKSPACE`, default: the server's working directory.
+    pub workspace: PathBuf,
+    /// Show what would run without running it. `MCP_BRIDGE_YOLO_DRY_RUN=1`.
+    pub dry_run: bool,
+    /// Wall-clock limit of one execution. `MCP_BRIDGE_YOLO_TIMEOUT`, default 30 s.
+    pub timeout: Duration,
+    /// How long an approval stays usable: 5 minutes, not configurable, so a
+    /// forgotten approval cannot be used hours later.
+    pub approval_ttl: Duration,
 }
 
 /// The shape of `mcp-bridge.toml`. Unknown keys are refused so a typo
@@ -144,6 +163,19 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     redaction: redact::Settings,
+    #[serde(default)]
+    yolo: FileYolo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileYolo {
+    #[serde(default)]
+    enabled: bool,
+    workspace: Option<PathBuf>,
+    #[serde(default)]
+    dry_run: bool,
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +209,80 @@ pub struct Overrides {
     pub heartbeat_window: Option<String>,
     /// `--max-message-bytes` / `MCP_BRIDGE_MAX_MESSAGE_BYTES`.
     pub max_message_bytes: Option<usize>,
+    /// `MCP_BRIDGE_YOLO`: only the environment (or the file) can opt in.
+    pub yolo: Option<String>,
+    /// `MCP_BRIDGE_YOLO_WORKSPACE`.
+    pub yolo_workspace: Option<PathBuf>,
+    /// `MCP_BRIDGE_YOLO_DRY_RUN`.
+    pub yolo_dry_run: Option<String>,
+    /// `MCP_BRIDGE_YOLO_TIMEOUT`.
+    pub yolo_timeout: Option<String>,
+}
+
+impl Overrides {
+    /// Reads the `MCP_BRIDGE_YOLO*` variables, which deliberately have no flags:
+    /// opting in to execution is an environment decision of the human who
+    /// configures the client, not an argument an agent could add.
+    pub fn with_yolo_env(mut self) -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        self.yolo = var("MCP_BRIDGE_YOLO");
+        self.yolo_workspace = var("MCP_BRIDGE_YOLO_WORKSPACE").map(PathBuf::from);
+        self.yolo_dry_run = var("MCP_BRIDGE_YOLO_DRY_RUN");
+        self.yolo_timeout = var("MCP_BRIDGE_YOLO_TIMEOUT");
+        self
+    }
+}
+
+fn flag(key: &str, value: &str) -> Result<bool, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::InvalidValue {
+            key: key.to_owned(),
+            reason: "expected 1 or 0 (or true/false)".into(),
+        }),
+    }
+}
+
+fn load_yolo(file: &FileYolo, o: &Overrides) -> Result<Option<Yolo>, Error> {
+    let enabled = match &o.yolo {
+        Some(v) => flag("MCP_BRIDGE_YOLO", v)?,
+        None => file.enabled,
+    };
+    if !enabled {
+        return Ok(None);
+    }
+    let workspace = match o.yolo_workspace.clone().or(file.workspace.clone()) {
+        Some(p) => p,
+        None => std::env::current_dir().map_err(|e| Error::InvalidValue {
+            key: "MCP_BRIDGE_YOLO_WORKSPACE".into(),
+            reason: format!("no workspace given and the current directory is unusable: {e}"),
+        })?,
+    };
+    let workspace = workspace.canonicalize().map_err(|e| Error::InvalidValue {
+        key: "MCP_BRIDGE_YOLO_WORKSPACE".into(),
+        reason: format!("{}: {e}", workspace.display()),
+    })?;
+    if workspace.parent().is_none() {
+        return Err(Error::InvalidValue {
+            key: "MCP_BRIDGE_YOLO_WORKSPACE".into(),
+            reason: "the workspace cannot be the root directory".into(),
+        });
+    }
+    let dry_run = match &o.yolo_dry_run {
+        Some(v) => flag("MCP_BRIDGE_YOLO_DRY_RUN", v)?,
+        None => file.dry_run,
+    };
+    let timeout = match pick(&o.yolo_timeout, &file.timeout) {
+        Some(v) => parse_duration("MCP_BRIDGE_YOLO_TIMEOUT", v)?,
+        None => Duration::from_secs(30),
+    };
+    Ok(Some(Yolo {
+        workspace,
+        dry_run,
+        timeout,
+        approval_ttl: Duration::from_secs(300),
+    }))
 }
 
 impl Config {
@@ -239,11 +345,13 @@ impl Config {
             Some(hex) => KeySource::Env(hex.clone()),
             None => KeySource::File(key_path_for(&db_path)),
         };
+        let yolo = load_yolo(&file.yolo, overrides)?;
         Ok(Config {
             db_path,
             key,
             limits,
             redaction: file.redaction,
+            yolo,
         })
     }
 }

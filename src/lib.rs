@@ -15,6 +15,7 @@
 //! - [`redact`]: the secret-redaction rule engine.
 //! - [`audit`]: the hash chain over every action and its verification.
 //! - [`store`]: the `Store`/`Tx` traits and the SQLite backend.
+//! - [`exec`]: YOLO mode's command validator (a real shell parser) and sandboxed runner.
 //! - [`clock`]: the time source, injectable so expiry and windows are testable.
 
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod bridge;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod exec;
 pub mod limits;
 pub mod mcp;
 pub mod redact;

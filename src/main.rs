@@ -26,8 +26,23 @@ fn init_logging() {
         .init();
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The sandbox helper re-executes this binary; it must stay a fresh,
+    // single-threaded process (no runtime, no logging) until it execs.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
+        return mcp_bridge::exec::sandbox_child_main();
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcp-bridge: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
     init_logging();
     let cli = mcp_bridge::cli::Cli::parse();
     match mcp_bridge::cli::run(cli).await {

@@ -66,6 +66,47 @@ pub enum Error {
     /// The database stayed locked past the busy timeout.
     #[error("the database is busy; retry in a moment")]
     Busy,
+    /// Execution tools were called on a server started without the opt-in.
+    #[error(
+        "command execution is disabled on this server; the human must start it with MCP_BRIDGE_YOLO=1 (see docs/yolo.md)"
+    )]
+    YoloDisabled,
+    /// No proposal with this id is visible to the caller.
+    #[error("no proposal with this proposal_id in this conversation from this session; check the id")]
+    ProposalNotFound,
+    /// The proposal is not in a state that allows this step.
+    #[error("the proposal is {state}; only a pending proposal can be approved, only an approved one executed")]
+    ProposalNotPending {
+        /// Its current state.
+        state: String,
+    },
+    /// No human approved the proposal yet.
+    #[error("the proposal has not been approved; a human must run `mcp-bridge approve <proposal_id>` in a terminal first")]
+    NotApproved,
+    /// The approval's five minutes are over.
+    #[error("the approval expired at {expired_at}; propose the command again and ask the human to approve it anew")]
+    ApprovalExpired {
+        /// When it expired.
+        expired_at: String,
+    },
+    /// The approval was already used: each allows one execution.
+    #[error("this approval was already used; each approval runs the command once. Propose it again to run it again")]
+    ApprovalUsed,
+    /// The proposal or the approval changed after the human approved it.
+    #[error("the proposal no longer matches what the human approved (command, mode or directory changed); it will not run")]
+    ApprovalMismatch,
+    /// The validator refuses the command now.
+    #[error("the validator refuses this command: {reason}")]
+    CommandRefused {
+        /// The validator's reason.
+        reason: String,
+    },
+    /// The runner could not start or finish the command.
+    #[error("the command could not be run: {reason}")]
+    ExecFailed {
+        /// What failed.
+        reason: String,
+    },
     /// A server-side fault; details go to the server log only.
     #[error("an internal error occurred; the operator can find details in the server log")]
     Internal(#[source] store::Error),
@@ -90,6 +131,15 @@ impl Error {
             Error::ConversationClosed => "conversation_closed",
             Error::RateLimited { .. } => "rate_limited",
             Error::Busy => "busy",
+            Error::YoloDisabled => "yolo_disabled",
+            Error::ProposalNotFound => "proposal_not_found",
+            Error::ProposalNotPending { .. } => "proposal_not_pending",
+            Error::NotApproved => "not_approved",
+            Error::ApprovalExpired { .. } => "approval_expired",
+            Error::ApprovalUsed => "approval_used",
+            Error::ApprovalMismatch => "approval_mismatch",
+            Error::CommandRefused { .. } => "command_refused",
+            Error::ExecFailed { .. } => "exec_failed",
             Error::Internal(_) => "internal_error",
         }
     }

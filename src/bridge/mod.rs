@@ -18,13 +18,16 @@ use crate::limits::{self, Decision};
 use crate::redact::Redactor;
 use crate::store::{self, Conversation, Participant, Store, Tx};
 
+mod admin;
 mod conversation;
 mod error;
 mod messages;
 mod status;
 pub mod types;
 mod validate;
+pub mod yolo;
 
+pub use admin::{AdminError, AdminResult, CleanupReport, CleanupRequest, ConversationDetail, ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export, ExportConversation, ExportMessage, ExportParticipant, ExportStatus, ImportRequest, Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView, Stats};
 pub use conversation::CreateRequest;
 pub use error::{Error, retry_after_secs};
 pub use messages::SendRequest;
@@ -42,6 +45,7 @@ pub struct Bridge<S: Store> {
     redactor: Redactor,
     limits: Arc<Limits>,
     clock: Arc<dyn Clock>,
+    yolo: Option<Arc<crate::config::Yolo>>,
 }
 
 impl<S: Store> std::fmt::Debug for Bridge<S> {
@@ -83,7 +87,19 @@ impl<S: Store> Bridge<S> {
             redactor,
             limits: Arc::new(limits),
             clock,
+            yolo: None,
         }
+    }
+
+    /// Enables the execution use cases: the human opted in at start.
+    pub fn with_yolo(mut self, yolo: Option<crate::config::Yolo>) -> Self {
+        self.yolo = yolo.map(Arc::new);
+        self
+    }
+
+    /// The YOLO settings, when execution is enabled.
+    pub fn yolo_settings(&self) -> Option<&crate::config::Yolo> {
+        self.yolo.as_deref()
     }
 
     /// The limits in force, for tool descriptions and errors.

@@ -4,9 +4,7 @@
 
 use std::fmt;
 
-use std::borrow::Cow;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A participant's seat in a conversation. The original bridge's two seats
@@ -132,20 +130,22 @@ impl StatusKind {
 /// for documented variants).
 macro_rules! string_enum_schema {
     ($t:ty, $name:literal) => {
-        impl JsonSchema for $t {
-            fn schema_name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
+        impl ::schemars::JsonSchema for $t {
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed($name)
             }
             fn inline_schema() -> bool {
                 true
             }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
                 let values: Vec<&str> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
-                json_schema!({ "type": "string", "enum": values })
+                ::schemars::json_schema!({ "type": "string", "enum": values })
             }
         }
     };
 }
+
+pub(crate) use string_enum_schema;
 
 string_enum_schema!(SessionId, "SessionId");
 string_enum_schema!(ActionType, "ActionType");

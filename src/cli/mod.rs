@@ -18,6 +18,8 @@ use crate::mcp::BridgeServer;
 use crate::redact::Redactor;
 use crate::store::sqlite::{OpenMode, SqliteStore};
 
+mod yolo;
+
 /// mcp-bridge: a secure coordination layer for LLM agents.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-bridge", version, about, long_about = None, propagate_version = true)]
@@ -52,6 +54,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List YOLO-mode command proposals, newest first.
+    Proposals {
+        /// Only proposals in this state (pending, refused, approved, rejected, executed).
+        #[arg(long)]
+        state: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a proposed command at this terminal (typed phrase, then a one-time code).
+    Approve {
+        /// The proposal id (prop_...).
+        id: String,
+    },
+    /// Refuse a proposed command.
+    Reject {
+        /// The proposal id (prop_...).
+        id: String,
+    },
+    /// YOLO-mode tools for the human.
+    #[command(subcommand)]
+    Yolo(YoloCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum YoloCommand {
+    /// Judge a command as propose_command would; exit 0 when allowed, 1 when refused.
+    Check {
+        /// safe, restricted or yolo.
+        #[arg(long, value_parser = parse_mode)]
+        mode: crate::exec::Mode,
+        /// The command (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn parse_mode(s: &str) -> Result<crate::exec::Mode, String> {
+    s.parse().map_err(|_| "expected safe, restricted or yolo".to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -86,7 +127,8 @@ impl Cli {
             config_file: self.common.config.clone(),
             key_hex: std::env::var("MCP_BRIDGE_KEY").ok().filter(|k| !k.is_empty()),
             ..Overrides::default()
-        };
+        }
+        .with_yolo_env();
         if let Command::Serve(s) = &self.command {
             o.rate_limit = s.rate_limit.clone();
             o.read_rate_limit = s.read_rate_limit.clone();
@@ -108,6 +150,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify) => audit_verify(config).await,
         Command::Redact { json } => redact(config, json),
+        Command::Proposals { state, json } => {
+            let bridge = open_bridge(&config, OpenMode::MustExist).await?;
+            yolo::list(&bridge, state.as_deref(), json).await
+        }
+        Command::Approve { id } => {
+            let bridge = open_bridge(&config, OpenMode::MustExist).await?;
+            yolo::approve(&bridge, &id).await
+        }
+        Command::Reject { id } => {
+            let bridge = open_bridge(&config, OpenMode::MustExist).await?;
+            yolo::reject(&bridge, &id).await
+        }
+        Command::Yolo(YoloCommand::Check { mode, command }) => Ok(yolo::check(mode, &command)),
     }
 }
 
@@ -127,7 +182,13 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let bridge = open_bridge(&config, OpenMode::CreateIfMissing).await?;
+    let bridge = open_bridge(&config, OpenMode::CreateIfMissing)
+        .await?
+        .with_yolo(config.yolo.clone());
+    if let Some(y) = &config.yolo {
+        bridge.record_yolo_start().await.context("recording the YOLO opt-in")?;
+        tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
+    }
     tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
     BridgeServer::new(bridge).serve_stdio().await
 }

@@ -14,12 +14,13 @@ use rmcp::model::JsonObject;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::tools::TOOLS;
+use super::tools::{TOOLS, YOLO_TOOLS};
 use crate::bridge::Error;
 
 static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
     TOOLS
         .iter()
+        .chain(YOLO_TOOLS.iter())
         .map(|t| {
             let schema = Value::Object((*t.input_schema).clone());
             let v = jsonschema::validator_for(&schema).expect("tool input schemas are valid JSON Schema");
@@ -71,6 +72,7 @@ fn safe_key(key: &str) -> String {
 fn accepted_fields(tool: &str) -> String {
     TOOLS
         .iter()
+        .chain(YOLO_TOOLS.iter())
         .find(|t| t.name == tool)
         .and_then(|t| t.input_schema.get("properties"))
         .and_then(Value::as_object)

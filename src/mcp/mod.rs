@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::auth::SessionToken;
 use crate::bridge::{self, Auth, Bridge, CreateRequest, SendRequest, StatusRequest};
 use crate::store::Store;
+use crate::store::yolo::YoloTx;
 
 pub mod args;
 pub mod tools;
@@ -32,7 +33,10 @@ pub struct BridgeServer<S: Store> {
     bridge: Bridge<S>,
 }
 
-impl<S: Store> BridgeServer<S> {
+impl<S: Store> BridgeServer<S>
+where
+    S::Tx: YoloTx,
+{
     /// Wraps a bridge.
     pub fn new(bridge: Bridge<S>) -> Self {
         Self { bridge }
@@ -50,6 +54,11 @@ impl<S: Store> BridgeServer<S> {
         name: &str,
         arguments: Option<rmcp::model::JsonObject>,
     ) -> Option<CallToolResult> {
+        // Without the opt-in the execution tools are not listed; a client
+        // that calls them anyway learns how the human can enable them.
+        if (name == PROPOSE_COMMAND || name == EXECUTE_APPROVED) && self.bridge.yolo_settings().is_none() {
+            return Some(error_result(&bridge::Error::YoloDisabled));
+        }
         let outcome = match name {
             CREATE_CONVERSATION => match args::parse::<CreateConversationArgs>(name, arguments) {
                 Ok(a) => render(
@@ -151,6 +160,49 @@ impl<S: Store> BridgeServer<S> {
                 }),
                 Err(e) => error_result(&e),
             },
+            PROPOSE_COMMAND => match args::parse::<ProposeCommandArgs>(name, arguments) {
+                Ok(a) => render(
+                    self.bridge
+                        .propose_command(crate::bridge::yolo::ProposeRequest {
+                            auth: Auth {
+                                conversation_id: a.conversation_id,
+                                session_id: a.session_id,
+                                token: SessionToken::from_presented(&a.token),
+                            },
+                            command: a.command,
+                            mode: a.mode,
+                            cwd: a.cwd,
+                            reason: a.reason,
+                        })
+                        .await,
+                    |p| format!("Proposal {}: {} ({}). {}", p.proposal_id, p.state, p.verdict, p.next_step),
+                ),
+                Err(e) => error_result(&e),
+            },
+            EXECUTE_APPROVED => match args::parse::<ExecuteApprovedArgs>(name, arguments) {
+                Ok(a) => {
+                    let auth = Auth {
+                        conversation_id: a.conversation_id,
+                        session_id: a.session_id,
+                        token: SessionToken::from_presented(&a.token),
+                    };
+                    render(self.bridge.execute_approved(auth, &a.proposal_id).await, |x| {
+                        if x.dry_run {
+                            return format!("Dry run: would run `{}`; nothing ran and the approval is unused.", x.plan);
+                        }
+                        let status = match (x.exit_code, x.timed_out) {
+                            (_, true) => "timed out".to_owned(),
+                            (Some(c), _) => format!("exit status {c}"),
+                            (None, _) => format!("signal {}", x.signal.unwrap_or_default()),
+                        };
+                        format!(
+                            "Ran `{}`: {status} in {} ms.\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                            x.plan, x.duration_ms, x.stdout, x.stderr
+                        )
+                    })
+                }
+                Err(e) => error_result(&e),
+            },
             _ => return None,
         };
         Some(outcome)
@@ -205,7 +257,10 @@ Then: send_to_partner to talk, check_messages to receive (each message arrives o
 update_my_status as a heartbeat, check_partner_status to see whether the partner is alive. \
 Never paste secrets: they are redacted, and the bridge never executes anything.";
 
-impl<S: Store> ServerHandler for BridgeServer<S> {
+impl<S: Store> ServerHandler for BridgeServer<S>
+where
+    S::Tx: YoloTx,
+{
     fn get_info(&self) -> ServerConfig {
         let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
         // The preferred answer for clients that ask for a version we do not
@@ -221,11 +276,20 @@ impl<S: Store> ServerHandler for BridgeServer<S> {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(TOOLS.clone()))
+        let mut tools = TOOLS.clone();
+        if self.bridge.yolo_settings().is_some() {
+            tools.extend(YOLO_TOOLS.iter().cloned());
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        TOOLS.iter().find(|t| t.name == name).cloned()
+        let yolo = self.bridge.yolo_settings().is_some();
+        TOOLS
+            .iter()
+            .chain(YOLO_TOOLS.iter().filter(|_| yolo))
+            .find(|t| t.name == name)
+            .cloned()
     }
 
     async fn call_tool(

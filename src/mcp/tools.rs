@@ -81,6 +81,80 @@ pub struct UpdateStatusArgs {
     pub note: Option<String>,
 }
 
+/// Arguments of `propose_command` (YOLO mode only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeCommandArgs {
+    /// The id returned by create_conversation.
+    #[schemars(length(min = 1, max = 64))]
+    pub conversation_id: String,
+    /// Your seat: "a" or "b".
+    pub session_id: SessionId,
+    /// The token issued for your seat.
+    #[schemars(length(min = 1, max = 128))]
+    pub token: String,
+    /// The command line, at most 4096 bytes. Simple commands, pipelines, && and || only; it is parsed, never handed to a shell. Never put secrets in it.
+    #[schemars(length(min = 1))]
+    pub command: String,
+    /// The policy to judge it by: safe (read-only inspection), restricted (safe plus local git, build and test), yolo (most commands, never catastrophic ones).
+    pub mode: crate::exec::Mode,
+    /// Working directory relative to the workspace (default ".").
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub cwd: Option<String>,
+    /// Why the command should run; the human reads it before approving. At most 1024 characters.
+    #[schemars(length(min = 1, max = 1024))]
+    pub reason: String,
+}
+
+/// Arguments of `execute_approved` (YOLO mode only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteApprovedArgs {
+    /// The id returned by create_conversation.
+    #[schemars(length(min = 1, max = 64))]
+    pub conversation_id: String,
+    /// Your seat: "a" or "b" (the proposer's).
+    pub session_id: SessionId,
+    /// The token issued for your seat.
+    #[schemars(length(min = 1, max = 128))]
+    pub token: String,
+    /// The id returned by propose_command, approved by a human.
+    #[schemars(length(min = 1, max = 64))]
+    pub proposal_id: String,
+}
+
+crate::bridge::types::string_enum_schema!(crate::exec::Mode, "Mode");
+
+/// See [`CREATE_CONVERSATION`].
+pub const PROPOSE_COMMAND: &str = "propose_command";
+/// See [`CREATE_CONVERSATION`].
+pub const EXECUTE_APPROVED: &str = "execute_approved";
+
+/// The execution tools, listed only when the human enabled YOLO mode.
+pub static YOLO_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+    vec![
+        tool::<ProposeCommandArgs, crate::bridge::yolo::Proposed>(
+            PROPOSE_COMMAND,
+            "Propose a command for a human to approve. Nothing runs: the command is validated for the mode you name, stored, and shown to your partner; a human must then run `mcp-bridge approve <proposal_id>` in a terminal. Commands containing secrets are refused.",
+            ToolAnnotations::with_title("Propose command")
+                .read_only(false)
+                .destructive(false)
+                .idempotent(false)
+                .open_world(false),
+        ),
+        tool::<ExecuteApprovedArgs, crate::bridge::yolo::Executed>(
+            EXECUTE_APPROVED,
+            "Run a command a human approved, exactly once, within 5 minutes of the approval, in a sandbox confined to the workspace. The output (redacted) is returned and sent to your partner.",
+            ToolAnnotations::with_title("Execute approved command")
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false)
+                .open_world(true),
+        ),
+    ]
+});
+
 /// The tool names, in the order they are listed.
 pub const CREATE_CONVERSATION: &str = "create_conversation";
 /// See [`CREATE_CONVERSATION`].

@@ -1,0 +1,139 @@
+//! The human's side of YOLO mode: list proposals, approve one at a terminal
+//! (typed phrase, then a one-time code), reject one, and check a command
+//! against the validator. Approval reads and writes `/dev/tty`, never
+//! stdin/stdout, so an agent cannot pipe an approval in.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use rand::Rng;
+
+use crate::bridge::Bridge;
+use crate::clock::rfc3339;
+use crate::exec::{self, Mode};
+use crate::store::SqliteStore;
+
+/// How long an approval stays usable; the same for every server.
+const APPROVAL_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `mcp-bridge proposals`: one line per proposal, newest first.
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+pub async fn list(bridge: &Bridge<SqliteStore>, state: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let proposals = bridge.list_proposals(state).await.context("reading proposals")?;
+    if json {
+        for p in &proposals {
+            let line = serde_json::json!({
+                "id": p.id, "conversation_id": p.conversation_id, "proposer": p.proposer,
+                "command": p.command, "mode": p.mode, "cwd": p.cwd, "reason": p.reason,
+                "allowed": p.allowed, "verdict": p.verdict, "state": p.state,
+                "created_at": rfc3339(p.created_at),
+            });
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if proposals.is_empty() {
+        println!("no proposals");
+    }
+    for p in &proposals {
+        println!(
+            "{}  {:<9} {:<10} {}  {}\n    {}",
+            p.id,
+            p.state,
+            p.mode,
+            rfc3339(p.created_at),
+            p.conversation_id,
+            p.command
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mcp-bridge approve ID`: stages 3 and 4 of the guard.
+pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<ExitCode> {
+    let tty = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(t) => t,
+        Err(_) => {
+            bridge.record_approval_refusal(id, "no terminal").await;
+            bail!(
+                "approval needs an interactive terminal: run `mcp-bridge approve {id}` yourself in a terminal (it reads the terminal, never standard input)"
+            );
+        }
+    };
+    let p = bridge.proposal(id).await.context("finding the proposal")?;
+    let mut out = tty.try_clone().context("opening the terminal")?;
+    let mut input = BufReader::new(tty);
+    writeln!(
+        out,
+        "Proposal {}\n  conversation: {} (proposed by session {})\n  mode:         {}\n  workspace:    {}\n  directory:    {}\n  reason:       {}\n  validator:    {} ({})\n  state:        {}\n\n  command:\n    {}\n",
+        p.id,
+        p.conversation_id,
+        p.proposer,
+        p.mode,
+        p.workspace,
+        p.cwd,
+        p.reason,
+        if p.allowed { "allowed" } else { "REFUSED" },
+        p.verdict,
+        p.state,
+        p.command
+    )?;
+    if !p.allowed {
+        bail!("the validator refused this command; it cannot be approved");
+    }
+    if p.state != "pending" {
+        bail!("the proposal is {}; only a pending proposal can be approved", p.state);
+    }
+    let short = &p.id[..p.id.len().min(13)];
+    let phrase = format!("approve {short}");
+    write!(out, "To approve running this command once, type: {phrase}\n> ")?;
+    out.flush()?;
+    if read_line(&mut input)? != phrase {
+        bridge.record_approval_refusal(id, "confirmation phrase mismatch").await;
+        bail!("the phrase did not match; nothing was approved");
+    }
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    write!(out, "One-time code: {} {}\nType the code to confirm:\n> ", &code[..3], &code[3..])?;
+    out.flush()?;
+    let typed: String = read_line(&mut input)?.chars().filter(|c| c.is_ascii_digit()).collect();
+    if typed != code {
+        bridge.record_approval_refusal(id, "one-time code mismatch").await;
+        bail!("the code did not match; nothing was approved");
+    }
+    let approved = bridge.approve_proposal(id, APPROVAL_TTL).await.context("recording the approval")?;
+    writeln!(
+        out,
+        "Approved. The proposing agent may run it once with execute_approved until {}.",
+        approved.expires_at
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_line(input: &mut impl BufRead) -> anyhow::Result<String> {
+    let mut line = String::new();
+    input.read_line(&mut line).context("reading the terminal")?;
+    Ok(line.trim().to_owned())
+}
+
+/// `mcp-bridge reject ID`.
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+pub async fn reject(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<ExitCode> {
+    bridge.reject_proposal(id).await.context("rejecting the proposal")?;
+    println!("rejected {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mcp-bridge yolo check --mode M -- COMMAND`: exit 0 when allowed, 1 when refused.
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+pub fn check(mode: Mode, words: &[String]) -> ExitCode {
+    let command = words.join(" ");
+    let verdict = exec::validate(&command, mode);
+    if verdict.allowed {
+        println!("{}", verdict.reason);
+        ExitCode::SUCCESS
+    } else {
+        println!("{}", verdict.reason);
+        ExitCode::from(1)
+    }
+}

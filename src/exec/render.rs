@@ -1,0 +1,103 @@
+//! Renders a [`Plan`] back to an unambiguous shell string, for the approval prompt and for
+//! the round-trip check (`validate(render(plan)) == plan`) that guarantees the validator
+//! never approves something it cannot reproduce.
+
+use crate::exec::{Connector, Input, Output, Plan, SimpleCommand};
+
+/// Renders `plan` as a bash command line that parses back to the same plan. Words that are
+/// not plainly safe are single-quoted, so what the human reads is what runs.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if i > 0 {
+            out.push_str(match step.connector {
+                Connector::Always => "; ",
+                Connector::And => " && ",
+                Connector::Or => " || ",
+            });
+        }
+        if step.pipeline.negated {
+            out.push_str("! ");
+        }
+        let cmds: Vec<String> = step.pipeline.commands.iter().map(render_command).collect();
+        out.push_str(&cmds.join(" | "));
+    }
+    out
+}
+
+fn render_command(cmd: &SimpleCommand) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for var in &cmd.env {
+        words.push(format!("{}={}", var.name, quote(&var.value)));
+    }
+    for (i, arg) in cmd.argv.iter().enumerate() {
+        // A leading NAME=... word would parse as an assignment, so force quotes on argv[0].
+        if i == 0 && arg.contains('=') {
+            words.push(force_quote(arg));
+        } else {
+            words.push(quote(arg));
+        }
+    }
+    match &cmd.stdin {
+        Input::Pipe => {}
+        Input::Null => words.push("</dev/null".to_owned()),
+        Input::File(path) => words.push(format!("<{}", quote(path))),
+    }
+    words.extend(render_outputs(&cmd.stdout, &cmd.stderr));
+    words.join(" ")
+}
+
+/// Emits redirections in an order that reproduces both resolved targets.
+fn render_outputs(stdout: &Output, stderr: &Output) -> Vec<String> {
+    let mut r = Vec::new();
+    if *stderr == Output::Stdout {
+        // `2>&1` must come before stdout is moved.
+        r.push("2>&1".to_owned());
+        if let Some(s) = target(stdout, "") {
+            r.push(s);
+        }
+    } else if *stdout == Output::Stderr {
+        r.push(">&2".to_owned());
+        if let Some(s) = target(stderr, "2") {
+            r.push(s);
+        }
+    } else {
+        if let Some(s) = target(stdout, "") {
+            r.push(s);
+        }
+        if stderr == stdout && matches!(stdout, Output::File { .. } | Output::Null) {
+            r.push("2>&1".to_owned());
+        } else if let Some(s) = target(stderr, "2") {
+            r.push(s);
+        }
+    }
+    r
+}
+
+fn target(out: &Output, fd: &str) -> Option<String> {
+    match out {
+        Output::Stdout if fd.is_empty() => None,
+        Output::Stderr if fd == "2" => None,
+        Output::Stdout => Some(format!("{fd}>&1")),
+        Output::Stderr => Some(format!("{fd}>&2")),
+        Output::Null => Some(format!("{fd}>/dev/null")),
+        Output::File { path, append } => Some(format!(
+            "{fd}{}{}",
+            if *append { ">>" } else { ">" },
+            quote(path)
+        )),
+    }
+}
+
+/// Quotes `s` for bash: bare if it only has characters that are never special, otherwise
+/// in single quotes (with `'` spelled `'\''`).
+pub(crate) fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-+./:,@%=^".contains(c));
+    if plain { s.to_owned() } else { force_quote(s) }
+}
+
+fn force_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
