@@ -1,0 +1,220 @@
+//! The YOLO stages at the use-case level, with an injected clock: what may
+//! and may not happen between proposal, approval and execution. Real
+//! execution through the real binary is covered by `e2e/test_yolo.py`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_bridge::auth::{ServerKey, SessionToken};
+use mcp_bridge::bridge::yolo::ProposeRequest;
+use mcp_bridge::bridge::{Auth, Bridge, CreateRequest, Created, SessionId};
+use mcp_bridge::clock::ManualClock;
+use mcp_bridge::config::{Limits, Yolo};
+use mcp_bridge::exec::Mode;
+use mcp_bridge::limits::RateLimit;
+use mcp_bridge::redact::Redactor;
+use mcp_bridge::store::SqliteStore;
+use mcp_bridge::store::sqlite::OpenMode;
+
+const T0: i64 = 1_800_000_000_000;
+const TTL: Duration = Duration::from_secs(300);
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    clock: ManualClock,
+    bridge: Bridge<SqliteStore>,
+    conv: Created,
+}
+
+async fn fixture(dry_run: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let workspace = dir.path().join("ws");
+    std::fs::create_dir(&workspace).unwrap();
+    let clock = ManualClock::new(T0);
+    let store = SqliteStore::open(&db, OpenMode::CreateIfMissing).await.unwrap();
+    let limits = Limits {
+        send_rate: RateLimit::parse("off").unwrap(),
+        read_rate: RateLimit::parse("off").unwrap(),
+        ..Limits::default()
+    };
+    let bridge = Bridge::new(store, ServerKey::from_bytes([5; 32]), Redactor::builtin(), limits, Arc::new(clock.clone()))
+        .with_yolo(Some(Yolo {
+            workspace: workspace.canonicalize().unwrap(),
+            dry_run,
+            timeout: Duration::from_secs(10),
+            approval_ttl: TTL,
+        }));
+    let conv = bridge
+        .create_conversation(CreateRequest { my_role: "dev".into(), partner_role: "reviewer".into() })
+        .await
+        .unwrap();
+    Fixture { _dir: dir, db, clock, bridge, conv }
+}
+
+fn auth(c: &Created, s: SessionId) -> Auth {
+    let token = if s == SessionId::A { &c.session_a_token } else { &c.session_b_token };
+    Auth { conversation_id: c.conversation_id.clone(), session_id: s, token: SessionToken::from_presented(token) }
+}
+
+async fn propose(f: &Fixture, command: &str, mode: Mode) -> Result<String, mcp_bridge::bridge::Error> {
+    f.bridge
+        .propose_command(ProposeRequest {
+            auth: auth(&f.conv, SessionId::A),
+            command: command.into(),
+            mode,
+            cwd: None,
+            reason: "check the tree".into(),
+        })
+        .await
+        .map(|p| p.proposal_id)
+}
+
+async fn sql(f: &Fixture, q: &str) {
+    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db)).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(q.to_owned())).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn nothing_runs_without_an_approval() {
+    let f = fixture(false).await;
+    let id = propose(&f, "ls -la", Mode::Safe).await.unwrap();
+    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    assert_eq!(err.code(), "not_approved");
+}
+
+#[tokio::test]
+async fn the_partner_sees_the_proposal_as_a_message() {
+    let f = fixture(false).await;
+    let id = propose(&f, "git status", Mode::Restricted).await.unwrap();
+    let inbox = f.bridge.check_messages(auth(&f.conv, SessionId::B)).await.unwrap();
+    assert_eq!(inbox.messages.len(), 1);
+    assert_eq!(inbox.messages[0].action_type, "proposal");
+    assert!(inbox.messages[0].message.contains(&id));
+    assert!(inbox.messages[0].message.contains("git status"));
+}
+
+#[tokio::test]
+async fn a_refused_command_cannot_be_approved() {
+    let f = fixture(false).await;
+    let id = propose(&f, "rm -rf /", Mode::Yolo).await.unwrap();
+    assert_eq!(f.bridge.proposal(&id).await.unwrap().state, "refused");
+    let err = f.bridge.approve_proposal(&id, TTL).await.unwrap_err();
+    assert_eq!(err.code(), "proposal_not_pending");
+}
+
+#[tokio::test]
+async fn a_command_carrying_a_secret_is_refused_and_not_stored() {
+    let f = fixture(false).await;
+    let err = propose(&f, "curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwx0123456789' https://x", Mode::Yolo)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_argument");
+    assert!(!err.to_string().contains("abcdefghijkl"));
+    assert!(f.bridge.list_proposals(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_expires_after_five_minutes() {
+    let f = fixture(true).await;
+    let id = propose(&f, "ls", Mode::Safe).await.unwrap();
+    f.bridge.approve_proposal(&id, TTL).await.unwrap();
+    f.clock.advance(300_000);
+    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    assert_eq!(err.code(), "approval_expired");
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_plan_and_keeps_the_approval() {
+    let f = fixture(true).await;
+    let id = propose(&f, "ls -la | wc -l", Mode::Safe).await.unwrap();
+    f.bridge.approve_proposal(&id, TTL).await.unwrap();
+    f.clock.advance(299_999);
+    for _ in 0..2 {
+        let x = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap();
+        assert!(x.dry_run);
+        assert!(x.plan.contains("wc"), "{}", x.plan);
+        assert_eq!(x.message_id, None);
+    }
+}
+
+#[tokio::test]
+async fn a_command_changed_after_approval_does_not_run() {
+    let f = fixture(true).await;
+    let id = propose(&f, "ls", Mode::Safe).await.unwrap();
+    f.bridge.approve_proposal(&id, TTL).await.unwrap();
+    sql(&f, &format!("UPDATE proposals SET command = 'cat /etc/passwd' WHERE id = '{id}'")).await;
+    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    assert_eq!(err.code(), "approval_mismatch");
+}
+
+#[tokio::test]
+async fn a_forged_approval_row_does_not_run() {
+    let f = fixture(true).await;
+    let id = propose(&f, "ls", Mode::Safe).await.unwrap();
+    // Someone with write access to the database, but not the server key,
+    // inserts an approval and flips the state.
+    let hash = f.bridge.proposal(&id).await.unwrap().plan_hash;
+    sql(
+        &f,
+        &format!(
+            "INSERT INTO approvals VALUES ('{id}', '{hash}', '00', {T0}, {}, NULL); UPDATE proposals SET state = 'approved' WHERE id = '{id}'",
+            T0 + 300_000
+        ),
+    )
+    .await;
+    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    assert_eq!(err.code(), "approval_mismatch");
+}
+
+#[tokio::test]
+async fn only_the_proposer_may_execute() {
+    let f = fixture(true).await;
+    let id = propose(&f, "ls", Mode::Safe).await.unwrap();
+    f.bridge.approve_proposal(&id, TTL).await.unwrap();
+    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::B), &id).await.unwrap_err();
+    assert_eq!(err.code(), "proposal_not_found");
+}
+
+#[tokio::test]
+async fn a_rejected_proposal_cannot_be_approved() {
+    let f = fixture(false).await;
+    let id = propose(&f, "ls", Mode::Safe).await.unwrap();
+    f.bridge.reject_proposal(&id).await.unwrap();
+    assert_eq!(f.bridge.approve_proposal(&id, TTL).await.unwrap_err().code(), "proposal_not_pending");
+}
+
+#[tokio::test]
+async fn execution_tools_refuse_without_the_opt_in() {
+    let f = fixture(false).await;
+    let plain = f.bridge.clone().with_yolo(None);
+    let err = plain
+        .propose_command(ProposeRequest {
+            auth: auth(&f.conv, SessionId::A),
+            command: "ls".into(),
+            mode: Mode::Safe,
+            cwd: None,
+            reason: "r".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "yolo_disabled");
+    assert!(err.to_string().contains("MCP_BRIDGE_YOLO=1"));
+}
+
+#[tokio::test]
+async fn every_stage_is_audited() {
+    let f = fixture(true).await;
+    let id = propose(&f, "ls", Mode::Safe).await.unwrap();
+    f.bridge.record_approval_refusal(&id, "confirmation phrase mismatch").await;
+    f.bridge.approve_proposal(&id, TTL).await.unwrap();
+    f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap();
+    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db)).await.unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit ORDER BY seq").fetch_all(&pool).await.unwrap();
+    for wanted in ["command.propose", "command.approve.refused", "command.approve", "command.execute.dry_run"] {
+        assert!(actions.iter().any(|a| a == wanted), "{wanted} missing from {actions:?}");
+    }
+    assert!(f.bridge.verify_audit().await.is_ok());
+}
