@@ -27,12 +27,15 @@ from mcp.shared.exceptions import MCPError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "mcp-bridge"
 
+# The original bridge's five tools plus the two that replace polling.
 TOOL_NAMES = {
     "create_conversation",
     "send_to_partner",
     "check_messages",
     "update_my_status",
     "check_partner_status",
+    "wait_for_messages",
+    "read_history",
 }
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")

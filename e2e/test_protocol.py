@@ -18,16 +18,21 @@ IDS = {"conversation_id", "session_id", "token"}
 INPUTS = {
     "create_conversation": ({"my_role", "partner_role"}, {"my_role", "partner_role"}),
     "send_to_partner": (IDS | {"message", "action_type", "files_involved"}, IDS | {"message"}),
-    "check_messages": (IDS, IDS),
+    "check_messages": (IDS | {"peek"}, IDS),
     "update_my_status": (IDS | {"status", "note"}, IDS | {"status"}),
     "check_partner_status": (IDS, IDS),
+    "wait_for_messages": (IDS | {"timeout_seconds"}, IDS),
+    "read_history": (IDS | {"after_seq", "limit"}, IDS),
 }
+SEED_TOOLS = {"create_conversation", "send_to_partner", "check_messages", "update_my_status", "check_partner_status"}
 OUTPUTS = {
     "create_conversation": {"conversation_id", "session_a_token", "session_b_token", "expires_at", "my_role", "partner_role"},
     "send_to_partner": {"message_id", "redacted", "sent_at"},
     "check_messages": {"messages"},
     "update_my_status": {"status", "note", "heartbeat_at"},
     "check_partner_status": {"partner_role", "status", "note", "last_heartbeat", "alive", "seconds_since_heartbeat"},
+    "wait_for_messages": {"messages", "remaining", "timed_out"},
+    "read_history": {"messages", "next_after_seq", "more"},
 }
 # (readOnly, destructive, idempotent); openWorld is false for all
 ANNOTATIONS = {
@@ -36,6 +41,8 @@ ANNOTATIONS = {
     "check_messages": (False, False, False),
     "update_my_status": (False, False, True),
     "check_partner_status": (True, False, True),
+    "wait_for_messages": (False, False, False),
+    "read_history": (True, False, True),
 }
 
 
@@ -50,6 +57,7 @@ async def test_sdk_initialize_and_tools_list(bridge):
         listing = await a.session.list_tools()
         tools = {t.name: t for t in listing.tools}
         assert set(tools) == TOOL_NAMES, sorted(tools)
+        assert SEED_TOOLS <= set(tools), "the original bridge's five tools keep their names"
         for name, tool in tools.items():
             assert tool.description and tool.description.strip(), f"{name}: no description"
             schema = tool.input_schema

@@ -15,14 +15,8 @@ struct Workspace(PathBuf);
 
 impl Workspace {
     fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "mcp-exec-test-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("mcp-exec-test-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("hello.txt"), "hello\nworld\n").unwrap();
         Workspace(dir.canonicalize().unwrap())
@@ -84,11 +78,7 @@ fn pipelines_and_connectors() {
     let out = run_ok(&ws, "true || echo skipped && echo ran", Mode::Safe);
     assert_eq!(out.stdout, "ran\n");
 
-    let out = run_ok(
-        &ws,
-        "! grep -q absent hello.txt && echo negated",
-        Mode::Safe,
-    );
+    let out = run_ok(&ws, "! grep -q absent hello.txt && echo negated", Mode::Safe);
     assert_eq!(out.stdout, "negated\n");
 
     let out = run_ok(&ws, "ls nope 2>&1 | wc -l", Mode::Safe);
@@ -161,10 +151,7 @@ fn environment_is_cleared() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, ["HOME", "LANG", "PATH", "TMPDIR"], "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains(&format!("HOME={}\n", ws.path().display()))
-    );
+    assert!(out.stdout.contains(&format!("HOME={}\n", ws.path().display())));
     assert!(out.stdout.contains("PATH=/usr/local/bin:/usr/bin:/bin\n"));
 
     let out = run_ok(&ws, "RUST_BACKTRACE=1 env", Mode::Safe);
@@ -176,10 +163,7 @@ fn environment_is_cleared() {
 #[test]
 fn writes_outside_the_workspace_fail_under_landlock() {
     let ws = Workspace::new("landlock");
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     let outside = std::env::temp_dir().join(format!("mcp-outside-{nanos}"));
     let outside_str = outside.to_str().unwrap().to_owned();
     let out = run_ok(&ws, &format!("touch {outside_str}"), Mode::Yolo);
@@ -219,10 +203,7 @@ fn safe_mode_git_status_works_in_a_read_only_sandbox() {
     let out = run_ok(&ws, "git status --short", Mode::Safe);
     assert_eq!(out.exit_code, Some(0), "{out:?}");
     assert!(out.stdout.contains("hello.txt"), "{out:?}");
-    if let SandboxStatus::Enforced {
-        network_blocked, ..
-    } = out.sandbox
-    {
+    if let SandboxStatus::Enforced { network_blocked, .. } = out.sandbox {
         assert!(network_blocked, "safe mode must block the network");
     }
 }
@@ -232,9 +213,7 @@ fn network_is_blocked_in_safe_and_restricted_plans_without_network() {
     let ws = Workspace::new("net");
     let plan = exec::validate("git status", Mode::Restricted).plan.unwrap();
     assert!(!plan.allow_network);
-    let plan = exec::validate("cargo build", Mode::Restricted)
-        .plan
-        .unwrap();
+    let plan = exec::validate("cargo build", Mode::Restricted).plan.unwrap();
     assert!(plan.allow_network);
     let plan = exec::validate("ls", Mode::Safe).plan.unwrap();
     assert!(!plan.allow_network);
@@ -253,10 +232,7 @@ fn cwd_outside_the_workspace_is_refused() {
         Path::new(SANDBOX_EXE),
     )
     .unwrap_err();
-    assert!(
-        matches!(err, exec::Error::CwdOutsideWorkspace { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, exec::Error::CwdOutsideWorkspace { .. }), "{err}");
     let err = exec::run(
         &plan,
         ws.path(),

@@ -39,23 +39,46 @@ async fn fixture(dry_run: bool) -> Fixture {
         read_rate: RateLimit::parse("off").unwrap(),
         ..Limits::default()
     };
-    let bridge = Bridge::new(store, ServerKey::from_bytes([5; 32]), Redactor::builtin(), limits, Arc::new(clock.clone()))
-        .with_yolo(Some(Yolo {
-            workspace: workspace.canonicalize().unwrap(),
-            dry_run,
-            timeout: Duration::from_secs(10),
-            approval_ttl: TTL,
-        }));
+    let bridge = Bridge::new(
+        store,
+        ServerKey::from_bytes([5; 32]),
+        Redactor::builtin(),
+        limits,
+        Arc::new(clock.clone()),
+    )
+    .with_yolo(Some(Yolo {
+        workspace: workspace.canonicalize().unwrap(),
+        dry_run,
+        timeout: Duration::from_secs(10),
+        approval_ttl: TTL,
+    }));
     let conv = bridge
-        .create_conversation(CreateRequest { my_role: "dev".into(), partner_role: "reviewer".into() })
+        .create_conversation(CreateRequest {
+            my_role: "dev".into(),
+            partner_role: "reviewer".into(),
+        })
         .await
         .unwrap();
-    Fixture { _dir: dir, db, clock, bridge, conv }
+    Fixture {
+        _dir: dir,
+        db,
+        clock,
+        bridge,
+        conv,
+    }
 }
 
 fn auth(c: &Created, s: SessionId) -> Auth {
-    let token = if s == SessionId::A { &c.session_a_token } else { &c.session_b_token };
-    Auth { conversation_id: c.conversation_id.clone(), session_id: s, token: SessionToken::from_presented(token) }
+    let token = if s == SessionId::A {
+        &c.session_a_token
+    } else {
+        &c.session_b_token
+    };
+    Auth {
+        conversation_id: c.conversation_id.clone(),
+        session_id: s,
+        token: SessionToken::from_presented(token),
+    }
 }
 
 async fn propose(f: &Fixture, command: &str, mode: Mode) -> Result<String, mcp_bridge::bridge::Error> {
@@ -72,8 +95,13 @@ async fn propose(f: &Fixture, command: &str, mode: Mode) -> Result<String, mcp_b
 }
 
 async fn sql(f: &Fixture, q: &str) {
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db)).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(q.to_owned())).execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(q.to_owned()))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 }
 
@@ -81,7 +109,11 @@ async fn sql(f: &Fixture, q: &str) {
 async fn nothing_runs_without_an_approval() {
     let f = fixture(false).await;
     let id = propose(&f, "ls -la", Mode::Safe).await.unwrap();
-    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    let err = f
+        .bridge
+        .execute_approved(auth(&f.conv, SessionId::A), &id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "not_approved");
 }
 
@@ -89,7 +121,11 @@ async fn nothing_runs_without_an_approval() {
 async fn the_partner_sees_the_proposal_as_a_message() {
     let f = fixture(false).await;
     let id = propose(&f, "git status", Mode::Restricted).await.unwrap();
-    let inbox = f.bridge.check_messages(auth(&f.conv, SessionId::B)).await.unwrap();
+    let inbox = f
+        .bridge
+        .check_messages(auth(&f.conv, SessionId::B))
+        .await
+        .unwrap();
     assert_eq!(inbox.messages.len(), 1);
     assert_eq!(inbox.messages[0].action_type, "proposal");
     assert!(inbox.messages[0].message.contains(&id));
@@ -108,9 +144,13 @@ async fn a_refused_command_cannot_be_approved() {
 #[tokio::test]
 async fn a_command_carrying_a_secret_is_refused_and_not_stored() {
     let f = fixture(false).await;
-    let err = propose(&f, "curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwx0123456789' https://x", Mode::Yolo)
-        .await
-        .unwrap_err();
+    let err = propose(
+        &f,
+        "curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwx0123456789' https://x",
+        Mode::Yolo,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "invalid_argument");
     assert!(!err.to_string().contains("abcdefghijkl"));
     assert!(f.bridge.list_proposals(None).await.unwrap().is_empty());
@@ -122,7 +162,11 @@ async fn an_approval_expires_after_five_minutes() {
     let id = propose(&f, "ls", Mode::Safe).await.unwrap();
     f.bridge.approve_proposal(&id, TTL).await.unwrap();
     f.clock.advance(300_000);
-    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    let err = f
+        .bridge
+        .execute_approved(auth(&f.conv, SessionId::A), &id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "approval_expired");
 }
 
@@ -133,7 +177,11 @@ async fn dry_run_shows_the_plan_and_keeps_the_approval() {
     f.bridge.approve_proposal(&id, TTL).await.unwrap();
     f.clock.advance(299_999);
     for _ in 0..2 {
-        let x = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap();
+        let x = f
+            .bridge
+            .execute_approved(auth(&f.conv, SessionId::A), &id)
+            .await
+            .unwrap();
         assert!(x.dry_run);
         assert!(x.plan.contains("wc"), "{}", x.plan);
         assert_eq!(x.message_id, None);
@@ -145,8 +193,16 @@ async fn a_command_changed_after_approval_does_not_run() {
     let f = fixture(true).await;
     let id = propose(&f, "ls", Mode::Safe).await.unwrap();
     f.bridge.approve_proposal(&id, TTL).await.unwrap();
-    sql(&f, &format!("UPDATE proposals SET command = 'cat /etc/passwd' WHERE id = '{id}'")).await;
-    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    sql(
+        &f,
+        &format!("UPDATE proposals SET command = 'cat /etc/passwd' WHERE id = '{id}'"),
+    )
+    .await;
+    let err = f
+        .bridge
+        .execute_approved(auth(&f.conv, SessionId::A), &id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "approval_mismatch");
 }
 
@@ -165,7 +221,11 @@ async fn a_forged_approval_row_does_not_run() {
         ),
     )
     .await;
-    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap_err();
+    let err = f
+        .bridge
+        .execute_approved(auth(&f.conv, SessionId::A), &id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "approval_mismatch");
 }
 
@@ -174,7 +234,11 @@ async fn only_the_proposer_may_execute() {
     let f = fixture(true).await;
     let id = propose(&f, "ls", Mode::Safe).await.unwrap();
     f.bridge.approve_proposal(&id, TTL).await.unwrap();
-    let err = f.bridge.execute_approved(auth(&f.conv, SessionId::B), &id).await.unwrap_err();
+    let err = f
+        .bridge
+        .execute_approved(auth(&f.conv, SessionId::B), &id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "proposal_not_found");
 }
 
@@ -183,7 +247,10 @@ async fn a_rejected_proposal_cannot_be_approved() {
     let f = fixture(false).await;
     let id = propose(&f, "ls", Mode::Safe).await.unwrap();
     f.bridge.reject_proposal(&id).await.unwrap();
-    assert_eq!(f.bridge.approve_proposal(&id, TTL).await.unwrap_err().code(), "proposal_not_pending");
+    assert_eq!(
+        f.bridge.approve_proposal(&id, TTL).await.unwrap_err().code(),
+        "proposal_not_pending"
+    );
 }
 
 #[tokio::test]
@@ -208,13 +275,31 @@ async fn execution_tools_refuse_without_the_opt_in() {
 async fn every_stage_is_audited() {
     let f = fixture(true).await;
     let id = propose(&f, "ls", Mode::Safe).await.unwrap();
-    f.bridge.record_approval_refusal(&id, "confirmation phrase mismatch").await;
+    f.bridge
+        .record_approval_refusal(&id, "confirmation phrase mismatch")
+        .await;
     f.bridge.approve_proposal(&id, TTL).await.unwrap();
-    f.bridge.execute_approved(auth(&f.conv, SessionId::A), &id).await.unwrap();
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db)).await.unwrap();
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit ORDER BY seq").fetch_all(&pool).await.unwrap();
-    for wanted in ["command.propose", "command.approve.refused", "command.approve", "command.execute.dry_run"] {
-        assert!(actions.iter().any(|a| a == wanted), "{wanted} missing from {actions:?}");
+    f.bridge
+        .execute_approved(auth(&f.conv, SessionId::A), &id)
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db))
+        .await
+        .unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for wanted in [
+        "command.propose",
+        "command.approve.refused",
+        "command.approve",
+        "command.execute.dry_run",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == wanted),
+            "{wanted} missing from {actions:?}"
+        );
     }
     assert!(f.bridge.verify_audit().await.is_ok());
 }

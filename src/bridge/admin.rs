@@ -534,12 +534,19 @@ impl<S: AdminStore> Bridge<S> {
             }
             let id = row.conversation.id.clone();
             let seats = participants.remove(&id).unwrap_or_default();
-            out.push(self.summary(row.conversation, row.messages, row.last_message_at, seats, now, |s| {
-                (
-                    unread.get(&(id.clone(), s.to_owned())).copied().unwrap_or(0),
-                    statuses.get(&(id.clone(), s.to_owned())).cloned(),
-                )
-            }));
+            out.push(self.summary(
+                row.conversation,
+                row.messages,
+                row.last_message_at,
+                seats,
+                now,
+                |s| {
+                    (
+                        unread.get(&(id.clone(), s.to_owned())).copied().unwrap_or(0),
+                        statuses.get(&(id.clone(), s.to_owned())).cloned(),
+                    )
+                },
+            ));
         }
         Ok(out)
     }
@@ -597,8 +604,10 @@ impl<S: AdminStore> Bridge<S> {
             .await?
             .ok_or_else(|| AdminError::NotFound { id: id.to_owned() })?;
         let seats = tx.participants(id).await?;
-        let roles: HashMap<String, String> =
-            seats.iter().map(|p| (p.session_id.clone(), p.role.clone())).collect();
+        let roles: HashMap<String, String> = seats
+            .iter()
+            .map(|p| (p.session_id.clone(), p.role.clone()))
+            .collect();
         let statuses: HashMap<String, Status> = tx
             .statuses(id)
             .await?
@@ -782,8 +791,14 @@ impl<S: AdminStore> Bridge<S> {
             });
         }
         tx.revoke(id, session.as_str(), now).await?;
-        self.admin_audit(&mut tx, now, "session.revoke", Some(id), json!({ "session": session.as_str() }))
-            .await?;
+        self.admin_audit(
+            &mut tx,
+            now,
+            "session.revoke",
+            Some(id),
+            json!({ "session": session.as_str() }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Ended {
             conversation_id: id.to_owned(),
@@ -945,7 +960,9 @@ impl<S: AdminStore> Bridge<S> {
             }
             validate::files(&m.files, &self.limits).map_err(|e| bad(e.to_string()))?;
             if m.delivered.keys().any(|r| !known(r) || *r == m.sender) {
-                return Err(bad("messages[].delivered names a recipient that is not another participant"));
+                return Err(bad(
+                    "messages[].delivered names a recipient that is not another participant",
+                ));
             }
             parse_time("messages[].sent_at", &m.sent_at)?;
         }

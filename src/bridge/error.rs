@@ -75,25 +75,35 @@ pub enum Error {
     #[error("no proposal with this proposal_id in this conversation from this session; check the id")]
     ProposalNotFound,
     /// The proposal is not in a state that allows this step.
-    #[error("the proposal is {state}; only a pending proposal can be approved, only an approved one executed")]
+    #[error(
+        "the proposal is {state}; only a pending proposal can be approved, only an approved one executed"
+    )]
     ProposalNotPending {
         /// Its current state.
         state: String,
     },
     /// No human approved the proposal yet.
-    #[error("the proposal has not been approved; a human must run `mcp-bridge approve <proposal_id>` in a terminal first")]
+    #[error(
+        "the proposal has not been approved; a human must run `mcp-bridge approve <proposal_id>` in a terminal first"
+    )]
     NotApproved,
     /// The approval's five minutes are over.
-    #[error("the approval expired at {expired_at}; propose the command again and ask the human to approve it anew")]
+    #[error(
+        "the approval expired at {expired_at}; propose the command again and ask the human to approve it anew"
+    )]
     ApprovalExpired {
         /// When it expired.
         expired_at: String,
     },
     /// The approval was already used: each allows one execution.
-    #[error("this approval was already used; each approval runs the command once. Propose it again to run it again")]
+    #[error(
+        "this approval was already used; each approval runs the command once. Propose it again to run it again"
+    )]
     ApprovalUsed,
     /// The proposal or the approval changed after the human approved it.
-    #[error("the proposal no longer matches what the human approved (command, mode or directory changed); it will not run")]
+    #[error(
+        "the proposal no longer matches what the human approved (command, mode or directory changed); it will not run"
+    )]
     ApprovalMismatch,
     /// The validator refuses the command now.
     #[error("the validator refuses this command: {reason}")]

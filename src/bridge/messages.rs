@@ -1,13 +1,16 @@
 //! Sending and receiving messages.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::json;
 
-use super::{ActionType, Auth, Bridge, DeliveredMessage, Inbox, RateClass, Result, Sent, validate};
+use super::{
+    ActionType, Auth, Bridge, DeliveredMessage, History, Inbox, RateClass, Result, Sent, Waited, validate,
+};
 use crate::audit::NewEntry;
 use crate::clock::rfc3339;
-use crate::store::{NewMessage, Store, Tx};
+use crate::store::{Message, NewMessage, Store, Tx};
 
 /// What `send_to_partner` needs.
 #[derive(Debug)]
@@ -107,43 +110,152 @@ impl<S: Store> Bridge<S> {
     /// Returns the caller's unread messages, oldest first, and marks them
     /// read in the same transaction: each message is delivered exactly once.
     pub async fn check_messages(&self, auth: Auth) -> Result<Inbox> {
-        let result = self.check_inner(&auth).await;
+        self.read_inbox(&auth, Read::Take, true, "message.check").await
+    }
+
+    /// Returns the caller's unread messages without marking them read: a
+    /// later `check_messages` still delivers them.
+    pub async fn peek_messages(&self, auth: Auth) -> Result<Inbox> {
+        self.read_inbox(&auth, Read::Peek, true, "message.peek").await
+    }
+
+    /// Like [`Bridge::check_messages`], but when nothing is waiting it waits
+    /// up to `timeout` for a message to arrive instead of returning empty:
+    /// an agent needs no polling loop. The wait itself reads a partial index
+    /// with backoff and writes nothing; only the final delivery is audited
+    /// and only the first check counts against the read rate.
+    pub async fn wait_for_messages(&self, auth: Auth, timeout: Duration) -> Result<Waited> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let first = self.read_inbox(&auth, Read::Take, true, "message.wait").await?;
+        if !first.messages.is_empty() {
+            return Ok(Waited::from_inbox(first, false));
+        }
+        let mut delay = Duration::from_millis(5);
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Waited::from_inbox(first, true));
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+            let pending = {
+                let mut tx = self.store.begin_read().await?;
+                tx.count_unread(&auth.conversation_id, auth.session_id.as_str())
+                    .await?
+            };
+            if pending > 0 {
+                let inbox = self.read_inbox(&auth, Read::Take, false, "message.wait").await?;
+                if !inbox.messages.is_empty() {
+                    return Ok(Waited::from_inbox(inbox, false));
+                }
+            }
+        }
+    }
+
+    /// The conversation's messages after a cursor, in both directions and
+    /// whatever their delivery state; changes nothing but the audit trail.
+    /// Lets an agent that restarted recover the context it already consumed.
+    pub async fn read_history(&self, auth: Auth, after_seq: i64, limit: usize) -> Result<History> {
+        let result = self.history_inner(&auth, after_seq, limit).await;
         if let Err(e) = &result {
             let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-            self.audit_refusal("message.check", Some(&auth.conversation_id), actor, e)
+            self.audit_refusal("message.history", Some(&auth.conversation_id), actor, e)
                 .await;
         }
         result
     }
 
-    async fn check_inner(&self, auth: &Auth) -> Result<Inbox> {
+    async fn history_inner(&self, auth: &Auth, after_seq: i64, limit: usize) -> Result<History> {
         let mut tx = self.store.begin_write().await?;
-        // Read the clock once the write lock is held, so timestamps follow
-        // commit order across processes.
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
-        let me = caller.participant.session_id.clone();
-        let taken = tx
-            .take_unread(&caller.conversation.id, &me, now, self.limits.max_batch)
+        let limit = limit.clamp(1, self.limits.max_batch);
+        // One extra row tells whether more follow, without a count query.
+        let mut rows = tx
+            .history_after(&caller.conversation.id, after_seq, limit + 1)
             .await?;
-        let remaining = if taken.len() == self.limits.max_batch {
-            tx.count_unread(&caller.conversation.id, &me).await?
-        } else {
-            0
-        };
-        let roles: HashMap<String, String> = tx
-            .participants(&caller.conversation.id)
-            .await?
-            .into_iter()
-            .map(|p| (p.session_id, p.role))
-            .collect();
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let roles = self.roles(&mut tx, &caller.conversation.id).await?;
         self.audit(
             &mut tx,
             now,
             NewEntry {
                 actor: caller.actor(),
-                action: "message.check".into(),
+                action: "message.history".into(),
+                conversation_id: Some(caller.conversation.id.clone()),
+                detail: json!({ "after_seq": after_seq, "returned": rows.len() }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let next_after_seq = rows.last().map(|m| m.seq).unwrap_or(after_seq);
+        let messages = rows.into_iter().map(|m| delivered(m, &roles)).collect();
+        Ok(History {
+            messages,
+            next_after_seq,
+            more,
+        })
+    }
+
+    async fn roles(&self, tx: &mut S::Tx, conversation_id: &str) -> Result<HashMap<String, String>> {
+        Ok(tx
+            .participants(conversation_id)
+            .await?
+            .into_iter()
+            .map(|p| (p.session_id, p.role))
+            .collect())
+    }
+
+    async fn read_inbox(&self, auth: &Auth, read: Read, count_rate: bool, action: &str) -> Result<Inbox> {
+        let result = self.read_inbox_inner(auth, read, count_rate, action).await;
+        if let Err(e) = &result {
+            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
+            self.audit_refusal(action, Some(&auth.conversation_id), actor, e)
+                .await;
+        }
+        result
+    }
+
+    async fn read_inbox_inner(
+        &self,
+        auth: &Auth,
+        read: Read,
+        count_rate: bool,
+        action: &str,
+    ) -> Result<Inbox> {
+        let mut tx = self.store.begin_write().await?;
+        // Read the clock once the write lock is held, so timestamps follow
+        // commit order across processes.
+        let now = self.now();
+        let caller = self.authenticate(&mut tx, auth, now).await?;
+        if count_rate {
+            self.rate(&mut tx, &caller, RateClass::Read, now).await?;
+        }
+        let me = caller.participant.session_id.clone();
+        let taken = match read {
+            Read::Take => {
+                tx.take_unread(&caller.conversation.id, &me, now, self.limits.max_batch)
+                    .await?
+            }
+            Read::Peek => {
+                tx.peek_unread(&caller.conversation.id, &me, self.limits.max_batch)
+                    .await?
+            }
+        };
+        let remaining = if taken.len() == self.limits.max_batch {
+            tx.count_unread(&caller.conversation.id, &me).await?
+        } else {
+            0
+        };
+        let roles = self.roles(&mut tx, &caller.conversation.id).await?;
+        self.audit(
+            &mut tx,
+            now,
+            NewEntry {
+                actor: caller.actor(),
+                action: action.into(),
                 conversation_id: Some(caller.conversation.id.clone()),
                 detail: json!({
                     "delivered": taken.iter().map(|m| m.seq).collect::<Vec<_>>(),
@@ -153,18 +265,28 @@ impl<S: Store> Bridge<S> {
         )
         .await?;
         tx.commit().await?;
-        let messages = taken
-            .into_iter()
-            .map(|m| DeliveredMessage {
-                seq: m.seq,
-                from_role: roles.get(&m.sender).cloned().unwrap_or_else(|| m.sender.clone()),
-                message: m.body,
-                action_type: m.action_type,
-                files_involved: m.files,
-                sent_at: rfc3339(m.created_at),
-                redacted: m.redactions,
-            })
-            .collect();
+        let messages = taken.into_iter().map(|m| delivered(m, &roles)).collect();
         Ok(Inbox { messages, remaining })
+    }
+}
+
+/// Whether reading marks messages delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Deliver: mark read in the same transaction (exactly once).
+    Take,
+    /// Look only.
+    Peek,
+}
+
+fn delivered(m: Message, roles: &HashMap<String, String>) -> DeliveredMessage {
+    DeliveredMessage {
+        seq: m.seq,
+        from_role: roles.get(&m.sender).cloned().unwrap_or_else(|| m.sender.clone()),
+        message: m.body,
+        action_type: m.action_type,
+        files_involved: m.files,
+        sent_at: rfc3339(m.created_at),
+        redacted: m.redactions,
     }
 }

@@ -27,7 +27,12 @@ pub mod types;
 mod validate;
 pub mod yolo;
 
-pub use admin::{AdminError, AdminResult, CleanupReport, CleanupRequest, ConversationDetail, ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export, ExportConversation, ExportMessage, ExportParticipant, ExportStatus, ImportRequest, Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView, Stats};
+pub use admin::{
+    AdminError, AdminResult, CleanupReport, CleanupRequest, ConversationDetail, ConversationSummary,
+    EXPORT_FORMAT, EXPORT_VERSION, Ended, Export, ExportConversation, ExportMessage, ExportParticipant,
+    ExportStatus, ImportRequest, Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState,
+    RestoreCheck, Rotated, SeatView, Stats,
+};
 pub use conversation::CreateRequest;
 pub use error::{Error, retry_after_secs};
 pub use messages::SendRequest;

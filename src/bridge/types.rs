@@ -207,6 +207,39 @@ pub struct Inbox {
     pub remaining: i64,
 }
 
+/// What `wait_for_messages` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Waited {
+    /// Messages delivered by this call, oldest first, now marked read.
+    pub messages: Vec<DeliveredMessage>,
+    /// Unread messages left for the next call.
+    pub remaining: i64,
+    /// True when the timeout passed with nothing to deliver.
+    pub timed_out: bool,
+}
+
+impl Waited {
+    /// Wraps an inbox read.
+    pub fn from_inbox(inbox: Inbox, timed_out: bool) -> Self {
+        Self {
+            messages: inbox.messages,
+            remaining: inbox.remaining,
+            timed_out,
+        }
+    }
+}
+
+/// What `read_history` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct History {
+    /// Messages of the conversation after the cursor, both directions, in order.
+    pub messages: Vec<DeliveredMessage>,
+    /// Pass this as `after_seq` to continue.
+    pub next_after_seq: i64,
+    /// Whether more messages follow.
+    pub more: bool,
+}
+
 /// What `update_my_status` returns.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct StatusUpdated {

@@ -140,9 +140,12 @@ fn check_cwd(cwd: Option<&str>) -> Result<String> {
         ));
     }
     let p = Path::new(cwd);
-    if p.components()
-        .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
-    {
+    if p.components().any(|c| {
+        matches!(
+            c,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_)
+        )
+    }) {
         return Err(Error::invalid(
             "cwd",
             "must be a path relative to the workspace, without '..' (e.g. \".\" or \"crates/core\")",
@@ -220,14 +223,19 @@ where
         if req.command.trim().is_empty() || req.command.len() > MAX_COMMAND_BYTES {
             return Err(Error::invalid(
                 "command",
-                format!("must be 1 to {MAX_COMMAND_BYTES} bytes (got {})", req.command.len()),
+                format!(
+                    "must be 1 to {MAX_COMMAND_BYTES} bytes (got {})",
+                    req.command.len()
+                ),
             ));
         }
         let reason_chars = req.reason.chars().count();
         if req.reason.trim().is_empty() || reason_chars > MAX_REASON_CHARS {
             return Err(Error::invalid(
                 "reason",
-                format!("must be 1 to {MAX_REASON_CHARS} characters (got {reason_chars}); say why the command should run"),
+                format!(
+                    "must be 1 to {MAX_REASON_CHARS} characters (got {reason_chars}); say why the command should run"
+                ),
             ));
         }
         let cwd = check_cwd(req.cwd.as_deref())?;
@@ -269,7 +277,8 @@ where
                 proposal.id
             )
         } else {
-            "The validator refused this command; nothing can run it. Propose a different command or mode.".to_owned()
+            "The validator refused this command; nothing can run it. Propose a different command or mode."
+                .to_owned()
         };
         let body = format!(
             "Command proposal {} ({} mode, in {}):\n{}\nReason: {}\nValidator: {} ({})\n{}",
@@ -282,7 +291,9 @@ where
             verdict.reason,
             next_step
         );
-        let recipients = self.others(&mut tx, &caller.conversation.id, &caller.participant.session_id).await?;
+        let recipients = self
+            .others(&mut tx, &caller.conversation.id, &caller.participant.session_id)
+            .await?;
         let message_id = tx
             .insert_message(
                 &NewMessage {
@@ -368,7 +379,10 @@ where
         if p.plan_hash != plan_hash(&p.command, &p.mode, &p.workspace, &p.cwd) {
             return Err(Error::ApprovalMismatch);
         }
-        let conversation = tx.conversation(&p.conversation_id).await?.ok_or(Error::ConversationNotFound)?;
+        let conversation = tx
+            .conversation(&p.conversation_id)
+            .await?
+            .ok_or(Error::ConversationNotFound)?;
         if conversation.closed_at.is_some() {
             return Err(Error::ConversationClosed);
         }
@@ -378,7 +392,10 @@ where
             });
         }
         let expires_at = now + ttl.as_millis() as i64;
-        let seal = hex::encode(self.key.mac(approval_seal_input(&p.id, &p.plan_hash, expires_at).as_bytes()));
+        let seal = hex::encode(
+            self.key
+                .mac(approval_seal_input(&p.id, &p.plan_hash, expires_at).as_bytes()),
+        );
         tx.insert_approval(&Approval {
             proposal_id: p.id.clone(),
             bound_hash: p.plan_hash.clone(),
@@ -441,7 +458,8 @@ where
     /// code, no terminal), so the trail shows every try.
     pub async fn record_approval_refusal(&self, id: &str, reason: &str) {
         let err = Error::invalid("approval", reason.to_owned());
-        self.audit_refusal("command.approve", None, "cli".into(), &err).await;
+        self.audit_refusal("command.approve", None, "cli".into(), &err)
+            .await;
         tracing::debug!(proposal = id, reason, "approval refused at the terminal");
     }
 
@@ -465,7 +483,9 @@ where
         let p = tx
             .proposal(proposal_id)
             .await?
-            .filter(|p| p.conversation_id == caller.conversation.id && p.proposer == caller.participant.session_id)
+            .filter(|p| {
+                p.conversation_id == caller.conversation.id && p.proposer == caller.participant.session_id
+            })
             .ok_or(Error::ProposalNotFound)?;
         let approval = tx.approval(&p.id).await?.ok_or(Error::NotApproved)?;
         if approval.used_at.is_some() || p.state == "executed" {
@@ -503,7 +523,11 @@ where
         let verdict = exec::validate(&p.command, mode);
         let plan = match (verdict.allowed, verdict.plan) {
             (true, Some(plan)) => plan,
-            _ => return Err(Error::CommandRefused { reason: verdict.reason }),
+            _ => {
+                return Err(Error::CommandRefused {
+                    reason: verdict.reason,
+                });
+            }
         };
         let rendered = exec::render_plan(&plan);
         if yolo.dry_run {
@@ -578,7 +602,12 @@ where
         self.record_outcome(&caller, &p, rendered, outcome).await
     }
 
-    async fn run_plan(&self, plan: exec::Plan, yolo: &Yolo, cwd: &str) -> std::result::Result<Outcome, String> {
+    async fn run_plan(
+        &self,
+        plan: exec::Plan,
+        yolo: &Yolo,
+        cwd: &str,
+    ) -> std::result::Result<Outcome, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot locate the sandbox helper: {e}"))?;
         let workspace = yolo.workspace.clone();
         let cwd: PathBuf = workspace.join(cwd);

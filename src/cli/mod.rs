@@ -18,6 +18,8 @@ use crate::mcp::BridgeServer;
 use crate::redact::Redactor;
 use crate::store::sqlite::{OpenMode, SqliteStore};
 
+mod admin;
+mod render;
 mod yolo;
 
 /// mcp-bridge: a secure coordination layer for LLM agents.
@@ -45,9 +47,10 @@ struct CommonArgs {
 enum Command {
     /// Serve MCP over stdio (what an agent's client spawns).
     Serve(ServeArgs),
-    /// Inspect and verify the audit trail.
-    #[command(subcommand)]
-    Audit(AuditCommand),
+    /// Show, export and verify the audit trail (without a subcommand: show entries).
+    Audit(AuditArgs),
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
     /// Redact secrets from standard input to standard output.
     Redact {
         /// Print `{"text": ..., "redacted": [kinds]}` instead of the bare text.
@@ -92,7 +95,8 @@ enum YoloCommand {
 }
 
 fn parse_mode(s: &str) -> Result<crate::exec::Mode, String> {
-    s.parse().map_err(|_| "expected safe, restricted or yolo".to_owned())
+    s.parse()
+        .map_err(|_| "expected safe, restricted or yolo".to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -114,10 +118,22 @@ struct ServeArgs {
     max_message_bytes: Option<usize>,
 }
 
+/// `audit` shows entries; its subcommands verify and export.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct AuditArgs {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+    #[command(flatten)]
+    show: admin::AuditShowArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain; exit 0 when intact, 1 naming the first broken entry.
     Verify,
+    /// Write entries for a SIEM: one JSON object per line with every column.
+    Export(admin::AuditExportArgs),
 }
 
 impl Cli {
@@ -142,13 +158,22 @@ impl Cli {
 
 /// Runs the parsed command; errors carry context for `main` to print.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Completions need neither a database nor a valid config file.
+    if let Command::Admin(admin::AdminCommand::Completions { shell }) = &cli.command {
+        return admin::completions(*shell);
+    }
     let config = Config::load(&cli.overrides()).context("loading configuration")?;
     match cli.command {
         Command::Serve(_) => {
             serve(config).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify) => audit_verify(config).await,
+        Command::Audit(a) => match a.command {
+            Some(AuditCommand::Verify) => audit_verify(config).await,
+            Some(AuditCommand::Export(x)) => admin::audit_export(config, x).await,
+            None => admin::audit_show(config, a.show).await,
+        },
+        Command::Admin(c) => admin::run(config, c).await,
         Command::Redact { json } => redact(config, json),
         Command::Proposals { state, json } => {
             let bridge = open_bridge(&config, OpenMode::MustExist).await?;
@@ -186,7 +211,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await?
         .with_yolo(config.yolo.clone());
     if let Some(y) = &config.yolo {
-        bridge.record_yolo_start().await.context("recording the YOLO opt-in")?;
+        bridge
+            .record_yolo_start()
+            .await
+            .context("recording the YOLO opt-in")?;
         tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
     }
     tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");

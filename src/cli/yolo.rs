@@ -52,7 +52,11 @@ pub async fn list(bridge: &Bridge<SqliteStore>, state: Option<&str>, json: bool)
 
 /// `mcp-bridge approve ID`: stages 3 and 4 of the guard.
 pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<ExitCode> {
-    let tty = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") {
+    let tty = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    {
         Ok(t) => t,
         Err(_) => {
             bridge.record_approval_refusal(id, "no terminal").await;
@@ -83,25 +87,41 @@ pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<E
         bail!("the validator refused this command; it cannot be approved");
     }
     if p.state != "pending" {
-        bail!("the proposal is {}; only a pending proposal can be approved", p.state);
+        bail!(
+            "the proposal is {}; only a pending proposal can be approved",
+            p.state
+        );
     }
     let short = &p.id[..p.id.len().min(13)];
     let phrase = format!("approve {short}");
     write!(out, "To approve running this command once, type: {phrase}\n> ")?;
     out.flush()?;
     if read_line(&mut input)? != phrase {
-        bridge.record_approval_refusal(id, "confirmation phrase mismatch").await;
+        bridge
+            .record_approval_refusal(id, "confirmation phrase mismatch")
+            .await;
         bail!("the phrase did not match; nothing was approved");
     }
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    write!(out, "One-time code: {} {}\nType the code to confirm:\n> ", &code[..3], &code[3..])?;
+    write!(
+        out,
+        "One-time code: {} {}\nType the code to confirm:\n> ",
+        &code[..3],
+        &code[3..]
+    )?;
     out.flush()?;
-    let typed: String = read_line(&mut input)?.chars().filter(|c| c.is_ascii_digit()).collect();
+    let typed: String = read_line(&mut input)?
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     if typed != code {
         bridge.record_approval_refusal(id, "one-time code mismatch").await;
         bail!("the code did not match; nothing was approved");
     }
-    let approved = bridge.approve_proposal(id, APPROVAL_TTL).await.context("recording the approval")?;
+    let approved = bridge
+        .approve_proposal(id, APPROVAL_TTL)
+        .await
+        .context("recording the approval")?;
     writeln!(
         out,
         "Approved. The proposing agent may run it once with execute_approved until {}.",
@@ -119,7 +139,10 @@ fn read_line(input: &mut impl BufRead) -> anyhow::Result<String> {
 /// `mcp-bridge reject ID`.
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
 pub async fn reject(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<ExitCode> {
-    bridge.reject_proposal(id).await.context("rejecting the proposal")?;
+    bridge
+        .reject_proposal(id)
+        .await
+        .context("rejecting the proposal")?;
     println!("rejected {id}");
     Ok(ExitCode::SUCCESS)
 }

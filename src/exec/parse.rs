@@ -103,8 +103,7 @@ fn parse_program(command: &str) -> Result<ast::Program, Refusal> {
     // brush-parser is not expected to panic, but a parser bug must refuse, not crash the
     // bridge; the closure only borrows immutable data.
     let parse = || {
-        let mut parser =
-            brush_parser::Parser::new(std::io::Cursor::new(command.as_bytes()), &options);
+        let mut parser = brush_parser::Parser::new(std::io::Cursor::new(command.as_bytes()), &options);
         parser.parse_program()
     };
     #[cfg(fuzzing)]
@@ -144,9 +143,7 @@ fn command(cmd: &ast::Command) -> Result<SimpleCommand, Refusal> {
         ast::Command::ExtendedTest(..) => "a [[ … ]] test",
         ast::Command::Compound(compound, _) => match compound {
             ast::CompoundCommand::Arithmetic(_) => "an (( … )) arithmetic command",
-            ast::CompoundCommand::ArithmeticForClause(_) | ast::CompoundCommand::ForClause(_) => {
-                "a for loop"
-            }
+            ast::CompoundCommand::ArithmeticForClause(_) | ast::CompoundCommand::ForClause(_) => "a for loop",
             ast::CompoundCommand::BraceGroup(_) => "a { …; } group",
             ast::CompoundCommand::Subshell(_) => "a ( … ) subshell",
             ast::CompoundCommand::CaseClause(_) => "a case statement",
@@ -223,10 +220,7 @@ fn simple_command(sc: &ast::SimpleCommand) -> Result<SimpleCommand, Refusal> {
     })
 }
 
-fn process_substitution(
-    kind: &ast::ProcessSubstitutionKind,
-    sub: &ast::SubshellCommand,
-) -> Refusal {
+fn process_substitution(kind: &ast::ProcessSubstitutionKind, sub: &ast::SubshellCommand) -> Refusal {
     let (open, dir) = match kind {
         ast::ProcessSubstitutionKind::Read => ("<(", "reads the output of"),
         ast::ProcessSubstitutionKind::Write => (">(", "feeds output into"),
@@ -288,8 +282,9 @@ fn redirect(r: &ast::IoRedirect, fds: &mut Fds) -> Result<(), Refusal> {
                 ))
             };
             let target_word = match target {
-                ast::IoFileRedirectTarget::Filename(w)
-                | ast::IoFileRedirectTarget::Duplicate(w) => literal(&w.value)?,
+                ast::IoFileRedirectTarget::Filename(w) | ast::IoFileRedirectTarget::Duplicate(w) => {
+                    literal(&w.value)?
+                }
                 ast::IoFileRedirectTarget::Fd(n) => n.to_string(),
                 ast::IoFileRedirectTarget::ProcessSubstitution(k, sub) => {
                     return Err(process_substitution(k, sub));
@@ -310,10 +305,7 @@ fn redirect(r: &ast::IoRedirect, fds: &mut Fds) -> Result<(), Refusal> {
                 ast::IoFileRedirectKind::Write
                 | ast::IoFileRedirectKind::Clobber
                 | ast::IoFileRedirectKind::Append => {
-                    let out = output_target(
-                        &target_word,
-                        matches!(kind, ast::IoFileRedirectKind::Append),
-                    );
+                    let out = output_target(&target_word, matches!(kind, ast::IoFileRedirectKind::Append));
                     match fd.unwrap_or(1) {
                         1 => fds.stdout = out,
                         2 => fds.stderr = out,
@@ -356,12 +348,8 @@ fn output_target(path: &str, append: bool) -> Output {
 /// Performs quote removal on one word, refusing anything a shell would expand.
 pub(crate) fn literal(word: &str) -> Result<String, Refusal> {
     let options = brush_parser::ParserOptions::default();
-    let pieces = brush_parser::word::parse(word, &options).map_err(|e| {
-        Refusal::new(format!(
-            "the word \"{}\" could not be parsed ({e})",
-            show(word)
-        ))
-    })?;
+    let pieces = brush_parser::word::parse(word, &options)
+        .map_err(|e| Refusal::new(format!("the word \"{}\" could not be parsed ({e})", show(word))))?;
     let mut out = String::new();
     for piece in &pieces {
         match &piece.piece {

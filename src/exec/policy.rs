@@ -29,10 +29,7 @@ pub(crate) struct Ctx {
 /// A refusal that is catastrophic in every mode (used to decide which refusals found in
 /// embedded strings of unknown yolo commands are propagated).
 fn fatal(msg: impl Into<String>) -> Refusal {
-    Refusal::new(format!(
-        "{} (catastrophic; refused in every mode)",
-        msg.into()
-    ))
+    Refusal::new(format!("{} (catastrophic; refused in every mode)", msg.into()))
 }
 
 pub(crate) fn is_fatal(r: &Refusal) -> bool {
@@ -208,19 +205,14 @@ pub(crate) fn protected_write(path: &str) -> Option<&'static str> {
         return Some("git hooks (they run on later git commands)");
     }
     match dangerous_tree(path) {
-        Some(d @ ("the filesystem root" | "a top-level system directory" | "a home directory")) => {
-            Some(d)
-        }
+        Some(d @ ("the filesystem root" | "a top-level system directory" | "a home directory")) => Some(d),
         _ => None,
     }
 }
 
 /// What credential `path` names, if any.
 fn secret_path(path: &str) -> Option<&'static str> {
-    let comps: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     let last = *comps.last()?;
     const KEYS: &[&str] = &[
         "id_rsa",
@@ -241,10 +233,7 @@ fn secret_path(path: &str) -> Option<&'static str> {
     {
         return Some("a file in ~/.ssh");
     }
-    if comps
-        .windows(2)
-        .any(|w| w[0] == ".aws" && w[1] == "credentials")
-    {
+    if comps.windows(2).any(|w| w[0] == ".aws" && w[1] == "credentials") {
         return Some("AWS credentials");
     }
     if comps.windows(2).any(|w| {
@@ -283,13 +272,7 @@ fn secret_path(path: &str) -> Option<&'static str> {
     }
     if matches!(
         last,
-        ".netrc"
-            | ".git-credentials"
-            | ".pgpass"
-            | ".npmrc"
-            | ".pypirc"
-            | ".vault-token"
-            | ".my.cnf"
+        ".netrc" | ".git-credentials" | ".pgpass" | ".npmrc" | ".pypirc" | ".vault-token" | ".my.cnf"
     ) {
         return Some("a credentials file");
     }
@@ -318,8 +301,7 @@ fn confined(path: &str) -> bool {
 }
 
 const SHELLS: &[&str] = &[
-    "sh", "bash", "zsh", "dash", "ksh", "mksh", "pdksh", "fish", "csh", "tcsh", "ash", "yash",
-    "rbash",
+    "sh", "bash", "zsh", "dash", "ksh", "mksh", "pdksh", "fish", "csh", "tcsh", "ash", "yash", "rbash",
 ];
 
 fn interpreter_family(name: &str) -> Option<&'static str> {
@@ -468,11 +450,7 @@ fn wrapper_spec(name: &str) -> Option<WrapperSpec> {
         "timeout" => spec(&["-s", "--signal", "-k", "--kill-after"], 1, false),
         "nice" => spec(&["-n", "--adjustment"], 0, false),
         "ionice" => spec(&["-c", "--class", "-n", "--classdata"], 0, false),
-        "stdbuf" => spec(
-            &["-i", "-o", "-e", "--input", "--output", "--error"],
-            0,
-            false,
-        ),
+        "stdbuf" => spec(&["-i", "-o", "-e", "--input", "--output", "--error"], 0, false),
         "setsid" => spec(&[], 0, false),
         "xargs" => spec(
             &[
@@ -748,12 +726,7 @@ fn wrapper(name: &str, args: &[String], spec: &WrapperSpec, ctx: &mut Ctx) -> Re
                     "\"env -S\" splits a string into a command line, which is not judged",
                 ));
             }
-            if strict
-                && let Some(pos) = w
-                    .opts
-                    .iter()
-                    .position(|o| *o == "-C" || o.starts_with("--chdir"))
-            {
+            if strict && let Some(pos) = w.opts.iter().position(|o| *o == "-C" || o.starts_with("--chdir")) {
                 let dir = w.opts.get(pos + 1).copied().unwrap_or("");
                 if !confined(dir) {
                     return Err(Refusal::new(format!(
@@ -799,8 +772,8 @@ fn wrapper(name: &str, args: &[String], spec: &WrapperSpec, ctx: &mut Ctx) -> Re
                 "realpath",
             ];
             const DESTRUCTIVE: &[&str] = &[
-                "rm", "rmdir", "unlink", "shred", "chmod", "chown", "chgrp", "dd", "mv", "kill",
-                "pkill", "truncate", "srm",
+                "rm", "rmdir", "unlink", "shred", "chmod", "chown", "chgrp", "dd", "mv", "kill", "pkill",
+                "truncate", "srm",
             ];
             if strict && !XARGS_SAFE.contains(&inner_name) {
                 return Err(Refusal::new(format!(
@@ -819,10 +792,7 @@ fn wrapper(name: &str, args: &[String], spec: &WrapperSpec, ctx: &mut Ctx) -> Re
             }
         }
         "flock" => {
-            if w.opts
-                .iter()
-                .any(|o| *o == "-c" || o.starts_with("--command"))
-            {
+            if w.opts.iter().any(|o| *o == "-c" || o.starts_with("--command")) {
                 if strict {
                     return Err(Refusal::new("\"flock -c\" runs a shell command string"));
                 }
@@ -845,10 +815,7 @@ fn wrapper(name: &str, args: &[String], spec: &WrapperSpec, ctx: &mut Ctx) -> Re
             if let Some(file) = w.leading.first()
                 && let Some(what) = protected_write(file)
             {
-                return Err(fatal(format!(
-                    "\"flock {}\" would create {what}",
-                    show(file)
-                )));
+                return Err(fatal(format!("\"flock {}\" would create {what}", show(file))));
             }
         }
         "ionice"
@@ -865,17 +832,13 @@ fn wrapper(name: &str, args: &[String], spec: &WrapperSpec, ctx: &mut Ctx) -> Re
         {
             return Err(Refusal::new("\"time -o\" writes a file"));
         }
-        "chrt" | "taskset" | "fakeroot" | "eatmydata" | "unbuffer" | "catchsegv" | "rlwrap"
-            if strict =>
-        {
+        "chrt" | "taskset" | "fakeroot" | "eatmydata" | "unbuffer" | "catchsegv" | "rlwrap" if strict => {
             return Err(Refusal::new(format!(
                 "\"{name}\" is not on the {mode} allow list"
             )));
         }
         "chrt" | "taskset" if w.opts.iter().any(|o| o.contains('p')) => {
-            return Err(Refusal::new(format!(
-                "\"{name} -p\" changes other processes"
-            )));
+            return Err(Refusal::new(format!("\"{name} -p\" changes other processes")));
         }
         _ => {}
     }
@@ -958,9 +921,8 @@ const BUILTINS: &[&str] = &[
 fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
     let pos = positionals(args);
     match name {
-        "sudo" | "su" | "doas" | "pkexec" | "run0" | "sg" | "newgrp" | "setpriv" | "capsh"
-        | "chroot" | "unshare" | "nsenter" | "machinectl" | "systemd-run" | "runuser" | "ksu"
-        | "calife" | "super" => {
+        "sudo" | "su" | "doas" | "pkexec" | "run0" | "sg" | "newgrp" | "setpriv" | "capsh" | "chroot"
+        | "unshare" | "nsenter" | "machinectl" | "systemd-run" | "runuser" | "ksu" | "calife" | "super" => {
             return Err(fatal(format!(
                 "\"{name}\" changes user, privileges or namespaces"
             )));
@@ -971,9 +933,7 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
             )));
         }
         "shutdown" | "reboot" | "halt" | "poweroff" | "kexec" | "telinit" | "init" => {
-            return Err(fatal(format!(
-                "\"{name}\" shuts down or reboots the machine"
-            )));
+            return Err(fatal(format!("\"{name}\" shuts down or reboots the machine")));
         }
         "systemctl" | "loginctl"
             if pos.iter().any(|a| {
@@ -997,9 +957,7 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
                 )
             }) =>
         {
-            return Err(fatal(format!(
-                "\"{name}\" would stop the machine or sessions"
-            )));
+            return Err(fatal(format!("\"{name}\" would stop the machine or sessions")));
         }
         n if n.starts_with("mkfs")
             || matches!(
@@ -1033,9 +991,7 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
                     | "mdadm"
             ) =>
         {
-            return Err(fatal(format!(
-                "\"{name}\" formats, partitions or mounts disks"
-            )));
+            return Err(fatal(format!("\"{name}\" formats, partitions or mounts disks")));
         }
         "dd" => {
             for a in args {
@@ -1123,8 +1079,8 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
         }
         "killall5" => return Err(fatal("\"killall5\" signals every process")),
         "iptables" | "ip6tables" | "iptables-legacy" | "ip6tables-legacy" | "iptables-nft"
-        | "ip6tables-nft" | "iptables-restore" | "ip6tables-restore" | "nft" | "ufw"
-        | "firewall-cmd" | "ebtables" | "arptables" => {
+        | "ip6tables-nft" | "iptables-restore" | "ip6tables-restore" | "nft" | "ufw" | "firewall-cmd"
+        | "ebtables" | "arptables" => {
             let listing = match name {
                 "nft" => pos.first().is_some_and(|a| *a == "list"),
                 "ufw" => pos.first().is_some_and(|a| *a == "status"),
@@ -1191,9 +1147,9 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
         {
             return Err(fatal("\"sysctl -w\" changes kernel settings"));
         }
-        "vi" | "vim" | "nvim" | "view" | "vimdiff" | "ex" | "nano" | "pico" | "emacs"
-        | "emacsclient" | "joe" | "mcedit" | "less" | "more" | "most" | "pg" | "man" | "info"
-        | "top" | "htop" | "btop" | "screen" | "tmux" | "ed" | "mc" | "ranger" | "nnn" => {
+        "vi" | "vim" | "nvim" | "view" | "vimdiff" | "ex" | "nano" | "pico" | "emacs" | "emacsclient"
+        | "joe" | "mcedit" | "less" | "more" | "most" | "pg" | "man" | "info" | "top" | "htop" | "btop"
+        | "screen" | "tmux" | "ed" | "mc" | "ranger" | "nnn" => {
             return Err(Refusal::new(format!(
                 "\"{name}\" is interactive (pagers and editors can also run shell commands); there is no terminal — use cat, head or sed -n instead"
             )));
@@ -1241,14 +1197,10 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
                     a.strip_prefix("--directory=")
                 };
                 if let Some(d) = dir
-                    && let Some(what) = protected_write(d).or_else(|| {
-                        dangerous_tree(d).filter(|w| *w != "the whole working directory")
-                    })
+                    && let Some(what) = protected_write(d)
+                        .or_else(|| dangerous_tree(d).filter(|w| *w != "the whole working directory"))
                 {
-                    return Err(fatal(format!(
-                        "\"tar -C {}\" extracts into {what}",
-                        show(d)
-                    )));
+                    return Err(fatal(format!("\"tar -C {}\" extracts into {what}", show(d))));
                 }
             }
         }
@@ -1257,9 +1209,7 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
         }
         "rsync" => {
             if has_flag(args, "e", &["--rsh", "--rsync-path"]) {
-                return Err(fatal(
-                    "\"rsync -e/--rsh/--rsync-path\" runs an arbitrary program",
-                ));
+                return Err(fatal("\"rsync -e/--rsh/--rsync-path\" runs an arbitrary program"));
             }
             if let Some(dest) = pos.last()
                 && let Some(what) = protected_write(dest).or_else(|| {
@@ -1278,10 +1228,7 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
                     })
                 })
             {
-                return Err(fatal(format!(
-                    "\"rsync … {}\" overwrites {what}",
-                    show(dest)
-                )));
+                return Err(fatal(format!("\"rsync … {}\" overwrites {what}", show(dest))));
             }
         }
         "ssh" | "scp" | "sftp" | "autossh" => {
@@ -1324,9 +1271,7 @@ fn catastrophic(name: &str, args: &[String], ctx: &mut Ctx) -> Result<(), Refusa
             }
             if name == "mv" {
                 for p in &pos {
-                    if let Some(what) =
-                        dangerous_tree(p).filter(|w| *w != "the git repository's history")
-                    {
+                    if let Some(what) = dangerous_tree(p).filter(|w| *w != "the git repository's history") {
                         return Err(fatal(format!("\"mv {}\" moves away {what}", show(p))));
                     }
                 }
@@ -1463,12 +1408,7 @@ fn git_universal(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
     if has_flag(
         rest,
         "",
-        &[
-            "--upload-pack",
-            "--receive-pack",
-            "--exec",
-            "--ext-diff-cmd",
-        ],
+        &["--upload-pack", "--receive-pack", "--exec", "--ext-diff-cmd"],
     ) || (matches!(sub, "fetch" | "pull" | "clone" | "ls-remote" | "archive")
         && rest.iter().any(|a| a == "-u"))
     {
@@ -1537,9 +1477,7 @@ fn find_universal(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
                 "rm" | "shred" | "chmod" | "chown" | "chgrp" | "mv" | "truncate" | "srm"
             ) {
                 for s in &starts {
-                    if let Some(what) =
-                        dangerous_tree(s).filter(|w| *w != "the whole working directory")
-                    {
+                    if let Some(what) = dangerous_tree(s).filter(|w| *w != "the whole working directory") {
                         return Err(fatal(format!(
                             "\"find {} {a} {inner_name}\" applies a destructive command across {what}",
                             show(s)
@@ -1563,22 +1501,14 @@ fn find_universal(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
             }
             if a == "-delete" {
                 for s in &starts {
-                    if let Some(what) =
-                        dangerous_tree(s).filter(|w| *w != "the whole working directory")
-                    {
-                        return Err(fatal(format!(
-                            "\"find {} -delete\" deletes {what}",
-                            show(s)
-                        )));
+                    if let Some(what) = dangerous_tree(s).filter(|w| *w != "the whole working directory") {
+                        return Err(fatal(format!("\"find {} -delete\" deletes {what}", show(s))));
                     }
                 }
             } else if let Some(path) = args.get(i + 1)
                 && let Some(what) = protected_write(path)
             {
-                return Err(fatal(format!(
-                    "\"find {a} {}\" overwrites {what}",
-                    show(path)
-                )));
+                return Err(fatal(format!("\"find {a} {}\" overwrites {what}", show(path))));
             }
         }
         i += 1;
@@ -1664,8 +1594,8 @@ fn scan_sed(script: &str) -> SedScript {
         let cmd = c[i];
         i += 1;
         match cmd {
-            '{' | '}' | '=' | 'd' | 'D' | 'g' | 'G' | 'h' | 'H' | 'n' | 'N' | 'p' | 'P' | 'x'
-            | 'z' | 'F' => {}
+            '{' | '}' | '=' | 'd' | 'D' | 'g' | 'G' | 'h' | 'H' | 'n' | 'N' | 'p' | 'P' | 'x' | 'z' | 'F' => {
+            }
             'e' => return SedScript::Executes,
             'w' | 'W' => return SedScript::Writes,
             'q' | 'Q' | 'l' | 'L' => {
@@ -1676,8 +1606,7 @@ fn scan_sed(script: &str) -> SedScript {
             ':' | 'b' | 't' | 'T' | 'r' | 'R' | 'a' | 'i' | 'c' | 'v' => {
                 // label / filename / text: to end of line (a/i/c) or ; (labels)
                 let to_semicolon = matches!(cmd, 'b' | 't' | 'T' | 'v');
-                while i < c.len() && c[i] != '\n' && !(to_semicolon && (c[i] == ';' || c[i] == '}'))
-                {
+                while i < c.len() && c[i] != '\n' && !(to_semicolon && (c[i] == ';' || c[i] == '}')) {
                     if c[i] == '\\' {
                         i += 1;
                     }
@@ -2063,13 +1992,13 @@ fn allowlisted(name: &str, args: &[String], ctx: &mut Ctx) -> Option<Result<(), 
         )))
     };
     let r = match name {
-        "ls" | "cat" | "head" | "tail" | "wc" | "grep" | "egrep" | "fgrep" | "diff" | "cmp"
-        | "stat" | "pwd" | "echo" | "printf" | "cut" | "tr" | "du" | "df" | "true" | "false"
-        | "basename" | "dirname" | "realpath" | "readlink" | "nl" | "tac" | "rev" | "comm"
-        | "join" | "paste" | "fold" | "column" | "expand" | "unexpand" | "seq" | "md5sum"
-        | "sha1sum" | "sha256sum" | "sha512sum" | "b2sum" | "cksum" | "od" | "hexdump"
-        | "strings" | "which" | "whoami" | "id" | "uname" | "printenv" | "test" | "[" | "sleep"
-        | "jq" | "yes" | "numfmt" | "nproc" | "sed" | "awk" | "gawk" | "mawk" | "find" => Ok(()),
+        "ls" | "cat" | "head" | "tail" | "wc" | "grep" | "egrep" | "fgrep" | "diff" | "cmp" | "stat"
+        | "pwd" | "echo" | "printf" | "cut" | "tr" | "du" | "df" | "true" | "false" | "basename"
+        | "dirname" | "realpath" | "readlink" | "nl" | "tac" | "rev" | "comm" | "join" | "paste" | "fold"
+        | "column" | "expand" | "unexpand" | "seq" | "md5sum" | "sha1sum" | "sha256sum" | "sha512sum"
+        | "b2sum" | "cksum" | "od" | "hexdump" | "strings" | "which" | "whoami" | "id" | "uname"
+        | "printenv" | "test" | "[" | "sleep" | "jq" | "yes" | "numfmt" | "nproc" | "sed" | "awk"
+        | "gawk" | "mawk" | "find" => Ok(()),
         "rg" => {
             if has_flag(args, "", &["--pre", "--pre-glob"]) {
                 Err(Refusal::new(
@@ -2209,15 +2138,13 @@ fn git_allowlisted(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
             "--textconv",
         ],
     ) {
-        return refuse(
-            "with --output/--ext-diff/--exec/--upload-pack writes files or runs programs",
-        );
+        return refuse("with --output/--ext-diff/--exec/--upload-pack writes files or runs programs");
     }
     let pos = positionals(rest);
     match sub {
-        "status" | "log" | "diff" | "show" | "rev-parse" | "ls-files" | "blame" | "describe"
-        | "shortlog" | "cat-file" | "ls-tree" | "rev-list" | "whatchanged" | "name-rev"
-        | "merge-base" | "show-ref" | "for-each-ref" | "count-objects" | "version" | "help" => {
+        "status" | "log" | "diff" | "show" | "rev-parse" | "ls-files" | "blame" | "describe" | "shortlog"
+        | "cat-file" | "ls-tree" | "rev-list" | "whatchanged" | "name-rev" | "merge-base" | "show-ref"
+        | "for-each-ref" | "count-objects" | "version" | "help" => {
             if sub == "help"
                 && rest
                     .iter()
@@ -2282,13 +2209,7 @@ fn git_allowlisted(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
                 || has_flag(
                     rest,
                     "l",
-                    &[
-                        "--list",
-                        "--contains",
-                        "--points-at",
-                        "--merged",
-                        "--no-merged",
-                    ],
+                    &["--list", "--contains", "--points-at", "--merged", "--no-merged"],
                 );
             if has_flag(rest, "df", &["--delete", "--force"]) {
                 return refuse("deletes or moves tags");
@@ -2469,11 +2390,9 @@ fn git_allowlisted(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
             }
         }
         "rebase" | "filter-branch" | "filter-repo" | "replace" | "update-ref" | "gc" | "prune"
-        | "cherry-pick" | "revert" | "am" | "apply" | "rm" | "mv" | "submodule" | "bisect"
-        | "notes" | "hook" => refuse("rewrites history or the working tree beyond the allow list"),
-        _ => refuse(
-            "is not on the restricted allow list (aliases and unknown subcommands are refused)",
-        ),
+        | "cherry-pick" | "revert" | "am" | "apply" | "rm" | "mv" | "submodule" | "bisect" | "notes"
+        | "hook" => refuse("rewrites history or the working tree beyond the allow list"),
+        _ => refuse("is not on the restricted allow list (aliases and unknown subcommands are refused)"),
     }
 }
 
@@ -2488,8 +2407,7 @@ fn cargo(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
     let before_sub = &rest[..sub_pos.unwrap_or(rest.len())];
     if has_flag(before_sub, "Z", &["--config"]) || has_flag(rest, "", &["--config"]) {
         return refuse(
-            "\"cargo --config/-Z\" can point cargo at arbitrary programs (runners, rustc wrappers)"
-                .into(),
+            "\"cargo --config/-Z\" can point cargo at arbitrary programs (runners, rustc wrappers)".into(),
         );
     }
     let mut it = rest.iter();
@@ -2523,17 +2441,15 @@ fn cargo(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
         return Ok(()); // cargo --version
     };
     match rest[p].as_str() {
-        "build" | "b" | "test" | "t" | "check" | "c" | "clippy" | "run" | "r" | "doc" | "d"
-        | "bench" | "tree" | "metadata" | "fetch" | "update" | "generate-lockfile" | "nextest" => {
+        "build" | "b" | "test" | "t" | "check" | "c" | "clippy" | "run" | "r" | "doc" | "d" | "bench"
+        | "tree" | "metadata" | "fetch" | "update" | "generate-lockfile" | "nextest" => {
             ctx.network = true;
             if rest[p] == "doc" && has_flag(&rest[p + 1..], "", &["--open"]) {
                 return refuse("\"cargo doc --open\" starts a browser".into());
             }
             Ok(())
         }
-        "fmt" | "version" | "help" | "pkgid" | "locate-project" | "verify-project" | "search" => {
-            Ok(())
-        }
+        "fmt" | "version" | "help" | "pkgid" | "locate-project" | "verify-project" | "search" => Ok(()),
         other => refuse(format!(
             "\"cargo {}\" is not on the restricted allow list (install/publish/login and friends reach outside the workspace)",
             show(other)
@@ -2633,8 +2549,8 @@ fn make(args: &[String]) -> Result<(), Refusal> {
                     )));
                 }
             }
-            "-j" | "--jobs" | "-l" | "--load-average" | "-o" | "-W" | "--old-file"
-            | "--what-if" | "--assume-new" | "--new-file" | "--assume-old" => {
+            "-j" | "--jobs" | "-l" | "--load-average" | "-o" | "-W" | "--old-file" | "--what-if"
+            | "--assume-new" | "--new-file" | "--assume-old" => {
                 // numeric or file-name argument; -j may stand alone
             }
             s if s.starts_with("--eval") || s == "-E" => {

@@ -81,11 +81,9 @@ fn target(out: &Output, fd: &str) -> Option<String> {
         Output::Stdout => Some(format!("{fd}>&1")),
         Output::Stderr => Some(format!("{fd}>&2")),
         Output::Null => Some(format!("{fd}>/dev/null")),
-        Output::File { path, append } => Some(format!(
-            "{fd}{}{}",
-            if *append { ">>" } else { ">" },
-            quote(path)
-        )),
+        Output::File { path, append } => {
+            Some(format!("{fd}{}{}", if *append { ">>" } else { ">" }, quote(path)))
+        }
     }
 }
 

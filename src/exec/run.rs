@@ -38,12 +38,10 @@ pub fn run(
     limits: &RunLimits,
     sandbox_exe: &Path,
 ) -> Result<Outcome, Error> {
-    let ws = workspace
-        .canonicalize()
-        .map_err(|source| Error::Workspace {
-            path: workspace.to_owned(),
-            source,
-        })?;
+    let ws = workspace.canonicalize().map_err(|source| Error::Workspace {
+        path: workspace.to_owned(),
+        source,
+    })?;
     if !ws.is_dir() {
         return Err(Error::Workspace {
             path: workspace.to_owned(),
@@ -55,12 +53,10 @@ pub fn run(
     } else {
         ws.join(cwd)
     };
-    let cwd = joined
-        .canonicalize()
-        .map_err(|_| Error::CwdOutsideWorkspace {
-            cwd: joined.clone(),
-            workspace: ws.clone(),
-        })?;
+    let cwd = joined.canonicalize().map_err(|_| Error::CwdOutsideWorkspace {
+        cwd: joined.clone(),
+        workspace: ws.clone(),
+    })?;
     if !cwd.starts_with(&ws) || !cwd.is_dir() {
         return Err(Error::CwdOutsideWorkspace { cwd, workspace: ws });
     }

@@ -23,9 +23,7 @@ use landlock::{
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::{
-    Connector, Error, Input, Mode, Outcome, Output, Pipeline, Plan, RunLimits, SandboxStatus,
-};
+use crate::exec::{Connector, Error, Input, Mode, Outcome, Output, Pipeline, Plan, RunLimits, SandboxStatus};
 
 /// The Landlock ABI this code was written and tested against; newer kernels are used at
 /// this level, older ones best-effort.
@@ -109,10 +107,7 @@ fn apply_rlimits(limits: &RunLimits) -> io::Result<()> {
     // RLIMIT_NPROC counts every task of the real user, so allow what already runs plus the
     // budget; otherwise a busy desktop session would make every spawn fail.
     let existing = count_user_tasks().unwrap_or(0);
-    lower(
-        Resource::NPROC,
-        existing.saturating_add(limits.max_processes),
-    )?;
+    lower(Resource::NPROC, existing.saturating_add(limits.max_processes))?;
     Ok(())
 }
 
@@ -166,8 +161,7 @@ fn apply_landlock(req: &Request) -> SandboxStatus {
             ))?;
         for dev in ["/dev/null", "/dev/zero", "/dev/full"] {
             if let Ok(fd) = PathFd::new(dev) {
-                created =
-                    created.add_rule(PathBeneath::new(fd, AccessFs::from_file(TARGET_ABI)))?;
+                created = created.add_rule(PathBeneath::new(fd, AccessFs::from_file(TARGET_ABI)))?;
             }
         }
         Ok(created.restrict_self()?)
@@ -407,11 +401,7 @@ fn run_pipeline(
     deadline: Instant,
 ) -> io::Result<PipelineResult> {
     let negate = |status: i32| {
-        if p.negated {
-            i32::from(status == 0)
-        } else {
-            status
-        }
+        if p.negated { i32::from(status == 0) } else { status }
     };
     if let [single] = p.commands.as_slice()
         && single.argv.first().is_some_and(|a| a == "cd")

@@ -31,9 +31,7 @@ pub fn validate(command: &str, mode: Mode) -> Verdict {
         },
         Err(_) => Verdict {
             allowed: false,
-            reason: format!(
-                "refused in {mode} mode: the validator failed internally on this command"
-            ),
+            reason: format!("refused in {mode} mode: the validator failed internally on this command"),
             plan: None,
         },
     }
@@ -87,9 +85,9 @@ fn summary(plan: &Plan) -> String {
         "network blocked"
     };
     match plan.mode {
-        Mode::Safe => format!(
-            "allowed in safe mode: {names} only read the working tree (no writes, {network})"
-        ),
+        Mode::Safe => {
+            format!("allowed in safe mode: {names} only read the working tree (no writes, {network})")
+        }
         Mode::Restricted => format!(
             "allowed in restricted mode: {names} are on the development allow list (writes confined to the workspace, {network})"
         ),
@@ -106,9 +104,8 @@ pub(crate) fn judge_steps(steps: &[Step], ctx: &mut Ctx) -> Result<(), Refusal> 
         let cmds = &step.pipeline.commands;
         for (j, cmd) in cmds.iter().enumerate() {
             if cmd.argv.first().is_some_and(|a| a == "cd") {
-                let default_io = cmd.stdin == Input::Pipe
-                    && cmd.stdout == Output::Stdout
-                    && cmd.stderr == Output::Stderr;
+                let default_io =
+                    cmd.stdin == Input::Pipe && cmd.stdout == Output::Stdout && cmd.stderr == Output::Stderr;
                 let target = cmd.argv.get(1).map_or("", String::as_str);
                 if cmds.len() != 1 || cmd.argv.len() != 2 || !cmd.env.is_empty() || !default_io {
                     return Err(Refusal::new(
@@ -119,10 +116,7 @@ pub(crate) fn judge_steps(steps: &[Step], ctx: &mut Ctx) -> Result<(), Refusal> 
                     return Err(Refusal::new("\"cd\" needs an explicit directory"));
                 }
                 if let Some(what) = policy::secret_in_arg(target) {
-                    return Err(Refusal::new(format!(
-                        "\"cd {}\" enters {what}",
-                        show(target)
-                    )));
+                    return Err(Refusal::new(format!("\"cd {}\" enters {what}", show(target))));
                 }
                 continue;
             }

@@ -137,6 +137,8 @@ fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str) -> Error {
         ValidationErrorKind::MinLength { limit } => {
             Error::invalid(field, format!("must be at least {limit} characters"))
         }
+        ValidationErrorKind::Maximum { limit } => Error::invalid(field, format!("must be at most {limit}")),
+        ValidationErrorKind::Minimum { limit } => Error::invalid(field, format!("must be at least {limit}")),
         ValidationErrorKind::MaxItems { limit } => {
             Error::invalid(field, format!("must have at most {limit} items"))
         }

@@ -105,29 +105,60 @@ where
                 ),
                 Err(e) => error_result(&e),
             },
-            CHECK_MESSAGES => match args::parse::<SessionArgs>(name, arguments) {
-                Ok(a) => render(self.bridge.check_messages(auth(a)).await, |inbox| {
-                    if inbox.messages.is_empty() {
-                        return "No new messages.".to_owned();
-                    }
-                    let mut text = format!("{} new message(s):", inbox.messages.len());
-                    for m in &inbox.messages {
-                        text.push_str(&format!(
-                            "\n[{}] {} ({}): {}",
-                            m.seq, m.from_role, m.action_type, m.message
-                        ));
-                        if !m.files_involved.is_empty() {
-                            text.push_str(&format!("\n  files: {}", m.files_involved.join(", ")));
+            CHECK_MESSAGES => match args::parse::<CheckMessagesArgs>(name, arguments) {
+                Ok(a) => {
+                    let peek = a.peek;
+                    let auth = Auth {
+                        conversation_id: a.conversation_id,
+                        session_id: a.session_id,
+                        token: SessionToken::from_presented(&a.token),
+                    };
+                    let result = if peek {
+                        self.bridge.peek_messages(auth).await
+                    } else {
+                        self.bridge.check_messages(auth).await
+                    };
+                    render(result, |inbox| inbox_text(&inbox.messages, inbox.remaining, peek))
+                }
+                Err(e) => error_result(&e),
+            },
+            WAIT_FOR_MESSAGES => match args::parse::<WaitArgs>(name, arguments) {
+                Ok(a) => {
+                    let timeout = std::time::Duration::from_secs(u64::from(a.timeout_seconds.min(60)));
+                    let auth = Auth {
+                        conversation_id: a.conversation_id,
+                        session_id: a.session_id,
+                        token: SessionToken::from_presented(&a.token),
+                    };
+                    render(self.bridge.wait_for_messages(auth, timeout).await, |w| {
+                        if w.timed_out {
+                            "No message arrived before the timeout.".to_owned()
+                        } else {
+                            inbox_text(&w.messages, w.remaining, false)
                         }
-                    }
-                    if inbox.remaining > 0 {
-                        text.push_str(&format!(
-                            "\n{} more unread; call check_messages again.",
-                            inbox.remaining
-                        ));
-                    }
-                    text
-                }),
+                    })
+                }
+                Err(e) => error_result(&e),
+            },
+            READ_HISTORY => match args::parse::<HistoryArgs>(name, arguments) {
+                Ok(a) => {
+                    let (after, limit) = (a.after_seq, a.limit as usize);
+                    let auth = Auth {
+                        conversation_id: a.conversation_id,
+                        session_id: a.session_id,
+                        token: SessionToken::from_presented(&a.token),
+                    };
+                    render(self.bridge.read_history(auth, after, limit).await, |h| {
+                        let mut text = inbox_text(&h.messages, 0, true);
+                        if h.more {
+                            text.push_str(&format!(
+                                "\nMore follow; continue with after_seq={}.",
+                                h.next_after_seq
+                            ));
+                        }
+                        text
+                    })
+                }
                 Err(e) => error_result(&e),
             },
             UPDATE_MY_STATUS => match args::parse::<UpdateStatusArgs>(name, arguments) {
@@ -175,7 +206,12 @@ where
                             reason: a.reason,
                         })
                         .await,
-                    |p| format!("Proposal {}: {} ({}). {}", p.proposal_id, p.state, p.verdict, p.next_step),
+                    |p| {
+                        format!(
+                            "Proposal {}: {} ({}). {}",
+                            p.proposal_id, p.state, p.verdict, p.next_step
+                        )
+                    },
                 ),
                 Err(e) => error_result(&e),
             },
@@ -188,7 +224,10 @@ where
                     };
                     render(self.bridge.execute_approved(auth, &a.proposal_id).await, |x| {
                         if x.dry_run {
-                            return format!("Dry run: would run `{}`; nothing ran and the approval is unused.", x.plan);
+                            return format!(
+                                "Dry run: would run `{}`; nothing ran and the approval is unused.",
+                                x.plan
+                            );
                         }
                         let status = match (x.exit_code, x.timed_out) {
                             (_, true) => "timed out".to_owned(),
@@ -207,6 +246,31 @@ where
         };
         Some(outcome)
     }
+}
+
+/// The text rendering of delivered messages, for clients that show text only.
+fn inbox_text(messages: &[bridge::DeliveredMessage], remaining: i64, peek: bool) -> String {
+    if messages.is_empty() {
+        return "No new messages.".to_owned();
+    }
+    let mut text = format!(
+        "{} message(s){}:",
+        messages.len(),
+        if peek { " (not marked read)" } else { "" }
+    );
+    for m in messages {
+        text.push_str(&format!(
+            "\n[{}] {} ({}): {}",
+            m.seq, m.from_role, m.action_type, m.message
+        ));
+        if !m.files_involved.is_empty() {
+            text.push_str(&format!("\n  files: {}", m.files_involved.join(", ")));
+        }
+    }
+    if remaining > 0 {
+        text.push_str(&format!("\n{remaining} more unread; call check_messages again."));
+    }
+    text
 }
 
 fn auth(a: SessionArgs) -> Auth {

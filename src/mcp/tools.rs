@@ -61,6 +61,71 @@ pub struct SessionArgs {
     pub token: String,
 }
 
+/// Arguments of `check_messages`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckMessagesArgs {
+    /// The id returned by create_conversation.
+    #[schemars(length(min = 1, max = 64))]
+    pub conversation_id: String,
+    /// Your seat: "a" or "b".
+    pub session_id: SessionId,
+    /// The token issued for your seat.
+    #[schemars(length(min = 1, max = 128))]
+    pub token: String,
+    /// Look without marking read (default false): a later check still delivers them.
+    #[serde(default)]
+    pub peek: bool,
+}
+
+/// Arguments of `wait_for_messages`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// The id returned by create_conversation.
+    #[schemars(length(min = 1, max = 64))]
+    pub conversation_id: String,
+    /// Your seat: "a" or "b".
+    pub session_id: SessionId,
+    /// The token issued for your seat.
+    #[schemars(length(min = 1, max = 128))]
+    pub token: String,
+    /// How long to wait for a message, 0-60 seconds (default 30).
+    #[serde(default = "default_wait")]
+    #[schemars(range(min = 0, max = 60))]
+    pub timeout_seconds: u32,
+}
+
+fn default_wait() -> u32 {
+    30
+}
+
+/// Arguments of `read_history`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryArgs {
+    /// The id returned by create_conversation.
+    #[schemars(length(min = 1, max = 64))]
+    pub conversation_id: String,
+    /// Your seat: "a" or "b".
+    pub session_id: SessionId,
+    /// The token issued for your seat.
+    #[schemars(length(min = 1, max = 128))]
+    pub token: String,
+    /// Return messages with seq greater than this (default 0: from the start).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub after_seq: i64,
+    /// At most this many, 1-100 (default 50).
+    #[serde(default = "default_history_limit")]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: u32,
+}
+
+fn default_history_limit() -> u32 {
+    50
+}
+
 /// Arguments of `update_my_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +230,10 @@ pub const CHECK_MESSAGES: &str = "check_messages";
 pub const UPDATE_MY_STATUS: &str = "update_my_status";
 /// See [`CREATE_CONVERSATION`].
 pub const CHECK_PARTNER_STATUS: &str = "check_partner_status";
+/// See [`CREATE_CONVERSATION`].
+pub const WAIT_FOR_MESSAGES: &str = "wait_for_messages";
+/// See [`CREATE_CONVERSATION`].
+pub const READ_HISTORY: &str = "read_history";
 
 /// A JSON schema for `T`, with every subschema inlined: some clients still
 /// do not resolve `$ref` in tool schemas.
@@ -213,9 +282,9 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
             "Send a message to your partner. Secrets (keys, tokens, passwords, private keys) are replaced by [REDACTED:kind] before storage; the result lists the kinds redacted. Limits: 51,200 bytes per message, 50 files_involved, and a per-session send rate (10/min, 100/h, 500/day by default).",
             annotations("Send to partner", false, false),
         ),
-        tool::<SessionArgs, Inbox>(
+        tool::<CheckMessagesArgs, Inbox>(
             CHECK_MESSAGES,
-            "Fetch your unread messages, oldest first, and mark them read: each message is delivered exactly once, so keep what you receive. Returns at most 100 per call; `remaining` says how many are left.",
+            "Fetch your unread messages, oldest first, and mark them read: each message is delivered exactly once, so keep what you receive. Returns at most 100 per call; `remaining` says how many are left. With peek=true nothing is marked read.",
             annotations("Check messages", false, false),
         ),
         tool::<UpdateStatusArgs, StatusUpdated>(
@@ -227,6 +296,16 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
             CHECK_PARTNER_STATUS,
             "See your partner's role, status, note, last heartbeat, whether it counts as alive, and how many of your messages it has not read yet.",
             annotations("Check partner status", true, true),
+        ),
+        tool::<WaitArgs, crate::bridge::Waited>(
+            WAIT_FOR_MESSAGES,
+            "Like check_messages, but when nothing is waiting it waits (up to timeout_seconds, default 30, max 60) and returns as soon as a message arrives: use it instead of polling. `timed_out` is true when nothing came.",
+            annotations("Wait for messages", false, false),
+        ),
+        tool::<HistoryArgs, crate::bridge::History>(
+            READ_HISTORY,
+            "Read the conversation's messages in both directions after a cursor (after_seq), read or not, without marking anything: recover context after a restart. Continue with next_after_seq while `more` is true.",
+            annotations("Read history", true, true),
         ),
     ]
 });

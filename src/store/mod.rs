@@ -13,7 +13,9 @@ use crate::audit;
 use crate::auth::TokenHash;
 use crate::clock::Millis;
 
+pub mod admin;
 pub mod sqlite;
+mod sqlite_admin;
 mod sqlite_yolo;
 pub mod yolo;
 
@@ -190,6 +192,22 @@ pub trait Tx: Send {
         conversation_id: &str,
         recipient: &str,
         now: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// The recipient's pending messages without marking them delivered
+    /// (`check_messages` with `peek`).
+    fn peek_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// Up to `limit` messages of a conversation with seq > `after`, in
+    /// order, whatever their delivery state: the history a cursor walks.
+    fn history_after(
+        &mut self,
+        conversation_id: &str,
+        after: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// How many messages still wait for the recipient.

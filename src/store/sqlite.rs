@@ -352,17 +352,7 @@ impl Tx for SqliteTx {
         now: Millis,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        let rows = sqlx::query(
-            "SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
-             WHERE d.conversation_id = ? AND d.recipient = ? AND d.delivered_at IS NULL \
-             ORDER BY d.message_seq LIMIT ?",
-        )
-        .bind(conversation_id)
-        .bind(recipient)
-        .bind(limit as i64)
-        .fetch_all(&mut *self.0)
-        .await?;
-        let messages: Vec<Message> = rows.iter().map(message_from_row).collect::<Result<_>>()?;
+        let messages = self.peek_unread(conversation_id, recipient, limit).await?;
         if let Some(last) = messages.last() {
             // Inside BEGIN IMMEDIATE no other process can deliver these
             // between the SELECT and this UPDATE.
@@ -378,6 +368,41 @@ impl Tx for SqliteTx {
             .await?;
         }
         Ok(messages)
+    }
+
+    async fn peek_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let rows = sqlx::query(
+            "SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
+             WHERE d.conversation_id = ? AND d.recipient = ? AND d.delivered_at IS NULL \
+             ORDER BY d.message_seq LIMIT ?",
+        )
+        .bind(conversation_id)
+        .bind(recipient)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn history_after(
+        &mut self,
+        conversation_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let rows =
+            sqlx::query("SELECT * FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+                .bind(conversation_id)
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(&mut *self.0)
+                .await?;
+        rows.iter().map(message_from_row).collect()
     }
 
     async fn count_unread(&mut self, conversation_id: &str, recipient: &str) -> Result<i64> {
