@@ -4,6 +4,7 @@
 //! iterations, time per message and MB/s, for a message with secrets
 //! sprinkled in and one with none (but full of secret-ish words such as
 //! "token" and "password", so the prefilter cannot skip everything).
+#![allow(clippy::print_stdout, reason = "a bench prints its figures")]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -1,4 +1,8 @@
 //! Runs real commands through `run` inside a temporary workspace.
+#![allow(
+    clippy::print_stdout,
+    reason = "tests report their tables and notices on stdout"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mcp_bridge as crate_under_test;

@@ -1,5 +1,9 @@
 //! Table-driven tests of the command validator: attacks that must be refused, ordinary
 //! commands that must pass, plan round-trips, and a deterministic "never panics" fuzz.
+#![allow(
+    clippy::print_stdout,
+    reason = "tests report their tables and notices on stdout"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mcp_bridge as crate_under_test;

@@ -29,12 +29,7 @@ impl<S: Store> Bridge<S> {
     /// Stores a redacted message for every other participant.
     pub async fn send_message(&self, req: SendRequest) -> Result<Sent> {
         let result = self.send_inner(&req).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", req.auth.conversation_id, req.auth.session_id);
-            self.audit_refusal("message.send", Some(&req.auth.conversation_id), actor, e)
-                .await;
-        }
-        result
+        self.audited("message.send", &req.auth, result).await
     }
 
     async fn send_inner(&self, req: &SendRequest) -> Result<Sent> {
@@ -157,12 +152,7 @@ impl<S: Store> Bridge<S> {
     /// Lets an agent that restarted recover the context it already consumed.
     pub async fn read_history(&self, auth: Auth, after_seq: i64, limit: usize) -> Result<History> {
         let result = self.history_inner(&auth, after_seq, limit).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-            self.audit_refusal("message.history", Some(&auth.conversation_id), actor, e)
-                .await;
-        }
-        result
+        self.audited("message.history", &auth, result).await
     }
 
     async fn history_inner(&self, auth: &Auth, after_seq: i64, limit: usize) -> Result<History> {

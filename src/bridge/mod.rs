@@ -226,6 +226,17 @@ impl<S: Store> Bridge<S> {
         }
     }
 
+    /// Passes `result` through, recording it as a refusal of `action` by the
+    /// caller named in `auth` when it is an error.
+    async fn audited<T>(&self, action: &str, auth: &Auth, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
+            self.audit_refusal(action, Some(&auth.conversation_id), actor, e)
+                .await;
+        }
+        result
+    }
+
     /// Verifies the audit chain from the first entry, page by page.
     pub async fn verify_audit(&self) -> std::result::Result<AuditReport, AuditFailure> {
         let mut tx = self.store.begin_read().await.map_err(AuditFailure::Store)?;

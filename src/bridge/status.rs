@@ -22,12 +22,7 @@ impl<S: Store> Bridge<S> {
     /// Records the caller's status; every call is also a heartbeat.
     pub async fn update_status(&self, req: StatusRequest) -> Result<StatusUpdated> {
         let result = self.update_inner(&req).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", req.auth.conversation_id, req.auth.session_id);
-            self.audit_refusal("status.update", Some(&req.auth.conversation_id), actor, e)
-                .await;
-        }
-        result
+        self.audited("status.update", &req.auth, result).await
     }
 
     async fn update_inner(&self, req: &StatusRequest) -> Result<StatusUpdated> {
@@ -77,12 +72,7 @@ impl<S: Store> Bridge<S> {
     /// The partner's role, status, note and liveness.
     pub async fn partner_status(&self, auth: Auth) -> Result<PartnerStatus> {
         let result = self.partner_inner(&auth).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-            self.audit_refusal("status.check", Some(&auth.conversation_id), actor, e)
-                .await;
-        }
-        result
+        self.audited("status.check", &auth, result).await
     }
 
     async fn partner_inner(&self, auth: &Auth) -> Result<PartnerStatus> {

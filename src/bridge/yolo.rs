@@ -206,12 +206,7 @@ where
     /// Stage 2: validates and stores a proposal and shows it to the partner.
     pub async fn propose_command(&self, req: ProposeRequest) -> Result<Proposed> {
         let result = self.propose_inner(&req).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", req.auth.conversation_id, req.auth.session_id);
-            self.audit_refusal("command.propose", Some(&req.auth.conversation_id), actor, e)
-                .await;
-        }
-        result
+        self.audited("command.propose", &req.auth, result).await
     }
 
     async fn propose_inner(&self, req: &ProposeRequest) -> Result<Proposed> {
@@ -466,12 +461,7 @@ where
     /// Stage 4: consumes the approval and runs the command once.
     pub async fn execute_approved(&self, auth: Auth, proposal_id: &str) -> Result<Executed> {
         let result = self.execute_inner(&auth, proposal_id).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-            self.audit_refusal("command.execute", Some(&auth.conversation_id), actor, e)
-                .await;
-        }
-        result
+        self.audited("command.execute", &auth, result).await
     }
 
     async fn execute_inner(&self, auth: &Auth, proposal_id: &str) -> Result<Executed> {

@@ -81,11 +81,7 @@ where
                 Ok(a) => render(
                     self.bridge
                         .send_message(SendRequest {
-                            auth: Auth {
-                                conversation_id: a.conversation_id,
-                                session_id: a.session_id,
-                                token: SessionToken::from_presented(&a.token),
-                            },
+                            auth: credentials(a.conversation_id, a.session_id, &a.token),
                             message: a.message,
                             action_type: a.action_type,
                             files_involved: a.files_involved,
@@ -108,11 +104,7 @@ where
             CHECK_MESSAGES => match args::parse::<CheckMessagesArgs>(name, arguments) {
                 Ok(a) => {
                     let peek = a.peek;
-                    let auth = Auth {
-                        conversation_id: a.conversation_id,
-                        session_id: a.session_id,
-                        token: SessionToken::from_presented(&a.token),
-                    };
+                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
                     let result = if peek {
                         self.bridge.peek_messages(auth).await
                     } else {
@@ -125,11 +117,7 @@ where
             WAIT_FOR_MESSAGES => match args::parse::<WaitArgs>(name, arguments) {
                 Ok(a) => {
                     let timeout = std::time::Duration::from_secs(u64::from(a.timeout_seconds.min(60)));
-                    let auth = Auth {
-                        conversation_id: a.conversation_id,
-                        session_id: a.session_id,
-                        token: SessionToken::from_presented(&a.token),
-                    };
+                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
                     render(self.bridge.wait_for_messages(auth, timeout).await, |w| {
                         if w.timed_out {
                             "No message arrived before the timeout.".to_owned()
@@ -143,11 +131,7 @@ where
             READ_HISTORY => match args::parse::<HistoryArgs>(name, arguments) {
                 Ok(a) => {
                     let (after, limit) = (a.after_seq, a.limit as usize);
-                    let auth = Auth {
-                        conversation_id: a.conversation_id,
-                        session_id: a.session_id,
-                        token: SessionToken::from_presented(&a.token),
-                    };
+                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
                     render(self.bridge.read_history(auth, after, limit).await, |h| {
                         let mut text = inbox_text(&h.messages, 0, true);
                         if h.more {
@@ -165,11 +149,7 @@ where
                 Ok(a) => render(
                     self.bridge
                         .update_status(StatusRequest {
-                            auth: Auth {
-                                conversation_id: a.conversation_id,
-                                session_id: a.session_id,
-                                token: SessionToken::from_presented(&a.token),
-                            },
+                            auth: credentials(a.conversation_id, a.session_id, &a.token),
                             status: a.status,
                             note: a.note,
                         })
@@ -195,11 +175,7 @@ where
                 Ok(a) => render(
                     self.bridge
                         .propose_command(crate::bridge::yolo::ProposeRequest {
-                            auth: Auth {
-                                conversation_id: a.conversation_id,
-                                session_id: a.session_id,
-                                token: SessionToken::from_presented(&a.token),
-                            },
+                            auth: credentials(a.conversation_id, a.session_id, &a.token),
                             command: a.command,
                             mode: a.mode,
                             cwd: a.cwd,
@@ -217,11 +193,7 @@ where
             },
             EXECUTE_APPROVED => match args::parse::<ExecuteApprovedArgs>(name, arguments) {
                 Ok(a) => {
-                    let auth = Auth {
-                        conversation_id: a.conversation_id,
-                        session_id: a.session_id,
-                        token: SessionToken::from_presented(&a.token),
-                    };
+                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
                     render(self.bridge.execute_approved(auth, &a.proposal_id).await, |x| {
                         if x.dry_run {
                             return format!(
@@ -274,10 +246,16 @@ fn inbox_text(messages: &[bridge::DeliveredMessage], remaining: i64, peek: bool)
 }
 
 fn auth(a: SessionArgs) -> Auth {
+    credentials(a.conversation_id, a.session_id, &a.token)
+}
+
+/// The credentials every authenticated tool carries, with the token held in
+/// a zeroizing wrapper from here on.
+fn credentials(conversation_id: String, session_id: bridge::SessionId, token: &str) -> Auth {
     Auth {
-        conversation_id: a.conversation_id,
-        session_id: a.session_id,
-        token: SessionToken::from_presented(&a.token),
+        conversation_id,
+        session_id,
+        token: SessionToken::from_presented(token),
     }
 }
 
