@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`config`]: every knob in one place; defaults < `mcp-bridge.toml` < `MCP_BRIDGE_*` < flags.
 //! - [`mcp`]: the rmcp server: tool schemas, argument validation, `bridge::Error` -> tool errors.
-//! - [`cli`]: the clap subcommands a human runs (`serve`, `audit verify`, `redact`).
+//! - [`cli`]: the clap subcommands: `serve` for MCP clients, and the overseer's commands
+//!   (list, show, audit, cleanup, rotate, export, backup, approve, ...).
 //! - [`bridge`]: the use cases, one function each, each in one store transaction.
 //! - [`auth`]: session tokens and their keyed hashes.
 //! - [`limits`]: rate windows (GCRA), evaluated against state kept in the store.

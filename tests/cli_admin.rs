@@ -199,7 +199,7 @@ async fn list_and_show_report_counts_unread_and_read_state() {
         "{text}"
     );
     assert!(text.contains("b unread") && text.contains("b read"), "{text}");
-    assert!(!text.contains(&c.session_a_token) && !text.contains(&c.session_b_token));
+    assert!(!text.contains(&*c.session_a_token) && !text.contains(&*c.session_b_token));
 }
 
 #[tokio::test]
@@ -266,6 +266,28 @@ async fn a_missing_or_foreign_database_is_refused_and_not_created() {
         "{}",
         stderr(&out)
     );
+
+    let empty = env.path("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    let out = env.cli_on(&empty, &["list"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("the file is empty"), "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "nothing written");
+}
+
+#[tokio::test]
+async fn a_database_without_its_key_is_refused_and_no_key_is_made() {
+    let env = Env::new();
+    let db = env.path("keyless.db");
+    drop(SqliteStore::open(&db, OpenMode::CreateIfMissing).await.unwrap());
+    let key = mcp_bridge::config::key_path_for(&db);
+    assert!(!key.exists());
+    for args in [&["audit", "verify"][..], &["list"][..]] {
+        let out = env.cli_on(&db, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains("key file"), "{}", stderr(&out));
+        assert!(!key.exists(), "{args:?} must not create a key");
+    }
 }
 
 #[tokio::test]
@@ -276,7 +298,7 @@ async fn rotate_revoke_and_close_take_effect_for_agents() {
 
     let r = env.json(&["rotate", &c.conversation_id, "--session", "a", "--json"]);
     let new_token = r["token"].as_str().unwrap().to_owned();
-    assert!(new_token.starts_with("mcpb_") && new_token != c.session_a_token);
+    assert!(new_token.starts_with("mcpb_") && *new_token != *c.session_a_token);
     let err = b.check_messages(auth(&c, SessionId::A)).await.unwrap_err();
     assert_eq!(err.code(), "invalid_token");
     b.check_messages(auth_with(&c, SessionId::A, &new_token))

@@ -32,6 +32,14 @@ pub enum Error {
         /// The IO failure.
         source: std::io::Error,
     },
+    /// An overseer command found a database without its key file.
+    #[error(
+        "the key file {path} is missing; it protects this database's tokens and audit seals. Restore it from your backup (`serve` creates it only for a new database)"
+    )]
+    MissingKeyFile {
+        /// Where it was expected.
+        path: std::path::PathBuf,
+    },
     /// The key file or `MCP_BRIDGE_KEY` does not hold 32 bytes of hex.
     #[error("{origin} must hold exactly 64 hex characters (32 bytes)")]
     BadKey {
@@ -86,6 +94,45 @@ impl fmt::Debug for SessionToken {
     }
 }
 
+/// A token on its one way out to the person or agent it was issued to: it
+/// serializes as the plain string (the reply must carry it) but `Debug`
+/// prints `[redacted]`, so a stray `{:?}` or log field never leaks it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct ShownToken(String);
+
+impl ShownToken {
+    /// Takes the clear text of a freshly issued token.
+    pub fn new(token: &SessionToken) -> Self {
+        Self(token.expose().to_owned())
+    }
+}
+
+impl std::ops::Deref for ShownToken {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ShownToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl schemars::JsonSchema for ShownToken {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ShownToken")
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "pattern": "^mcpb_[A-Za-z0-9_-]{43}$" })
+    }
+}
+
 /// HMAC-SHA-256 of a token under the server key: what the store keeps.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenHash(pub Vec<u8>);
@@ -116,6 +163,18 @@ impl ServerKey {
             KeySource::Env(hex) => Self::from_hex(hex, "MCP_BRIDGE_KEY"),
             KeySource::File(path) => Self::load_or_create_file(path),
         }
+    }
+
+    /// Loads the key without ever creating one: for the overseer's commands
+    /// on an existing database, where a new key would silently orphan every
+    /// token and break every audit seal.
+    pub fn load_existing(source: &KeySource) -> Result<Self, Error> {
+        if let KeySource::File(path) = source
+            && !path.exists()
+        {
+            return Err(Error::MissingKeyFile { path: path.clone() });
+        }
+        Self::load(source)
     }
 
     /// A key from raw bytes; for tests and the bench.
@@ -252,6 +311,17 @@ mod tests {
         assert!(!key.verify_token(&SessionToken::generate(), &h));
         let other_key = ServerKey::from_bytes([8; 32]);
         assert!(!other_key.verify_token(&t, &h));
+    }
+
+    #[test]
+    fn shown_tokens_serialize_in_clear_but_never_debug() {
+        let t = SessionToken::generate();
+        let shown = ShownToken::new(&t);
+        assert_eq!(
+            serde_json::to_value(&shown).unwrap(),
+            serde_json::json!(t.expose())
+        );
+        assert_eq!(format!("{shown:?}"), "[redacted]");
     }
 
     #[test]

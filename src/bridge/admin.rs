@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{AuditFailure, AuditReport, Bridge, SessionId, validate};
 use crate::audit::{self, NewEntry};
-use crate::auth::SessionToken;
+use crate::auth::{SessionToken, ShownToken};
 use crate::clock::{Millis, rfc3339};
 use crate::store::admin::{AdminStore, AdminTx, AuditFilter, DbFigures, PurgeCounts};
 use crate::store::{self, Conversation, Participant, Status, Tx};
@@ -287,7 +287,7 @@ pub struct Rotated {
     /// The seat's role.
     pub role: String,
     /// The new token; give it to the agent through a trusted channel.
-    pub token: String,
+    pub token: ShownToken,
     /// When it was issued.
     #[serde(serialize_with = "ts::one")]
     pub issued_at: Millis,
@@ -414,7 +414,7 @@ pub struct IssuedToken {
     /// Its role.
     pub role: String,
     /// The token, shown once; `None` for a seat that was revoked in the export.
-    pub token: Option<String>,
+    pub token: Option<ShownToken>,
 }
 
 /// What `import` did.
@@ -762,7 +762,7 @@ impl<S: AdminStore> Bridge<S> {
             conversation_id: id.to_owned(),
             session_id: session.as_str().to_owned(),
             role: p.role,
-            token: token.expose().to_owned(),
+            token: ShownToken::new(&token),
             issued_at: now,
         })
     }
@@ -1022,7 +1022,7 @@ impl<S: AdminStore> Bridge<S> {
             tokens.push(IssuedToken {
                 session_id: s.as_str().to_owned(),
                 role: p.role.clone(),
-                token: revoked_at.is_none().then(|| token.expose().to_owned()),
+                token: revoked_at.is_none().then(|| ShownToken::new(&token)),
             });
         }
         let mut kinds_found: Vec<String> = Vec::new();

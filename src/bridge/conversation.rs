@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Bridge, Created, Result, SessionId, validate};
 use crate::audit::NewEntry;
-use crate::auth::SessionToken;
+use crate::auth::{SessionToken, ShownToken};
 use crate::clock::rfc3339;
 use crate::store::{Conversation, Participant, Store, Tx};
 
@@ -83,8 +83,8 @@ impl<S: Store> Bridge<S> {
         tx.commit().await?;
         Ok(Created {
             conversation_id: conversation.id,
-            session_a_token: token_a.expose().to_owned(),
-            session_b_token: token_b.expose().to_owned(),
+            session_a_token: ShownToken::new(&token_a),
+            session_b_token: ShownToken::new(&token_b),
             expires_at: rfc3339(conversation.expires_at),
             my_role: req.my_role.clone(),
             partner_role: req.partner_role.clone(),

@@ -157,9 +157,9 @@ pub struct Created {
     /// `conv_` followed by 32 hex characters.
     pub conversation_id: String,
     /// The creator's token (session `a`). Keep it secret; it is never shown again.
-    pub session_a_token: String,
+    pub session_a_token: crate::auth::ShownToken,
     /// The partner's token (session `b`). Hand it to the partner agent through a trusted channel.
-    pub session_b_token: String,
+    pub session_b_token: crate::auth::ShownToken,
     /// When the conversation stops accepting calls (RFC 3339, UTC).
     pub expires_at: String,
     /// The creator's role (session `a`).

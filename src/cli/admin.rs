@@ -356,7 +356,7 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
                 out,
                 "It is shown once; give it to the agent through a trusted channel:"
             )?;
-            writeln!(out, "{}", r.token)?;
+            writeln!(out, "{}", &*r.token)?;
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Revoke { id, session, json } => {
@@ -465,7 +465,7 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
             writeln!(out, "Fresh tokens, shown once:")?;
             for t in &r.tokens {
                 match &t.token {
-                    Some(tok) => writeln!(out, "  session {} ({}): {tok}", t.session_id, t.role)?,
+                    Some(tok) => writeln!(out, "  session {} ({}): {}", t.session_id, t.role, &**tok)?,
                     None => writeln!(out, "  session {} ({}): revoked, no token", t.session_id, t.role)?,
                 }
             }

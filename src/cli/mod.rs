@@ -195,7 +195,11 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
     let store = SqliteStore::open(&config.db_path, mode)
         .await
         .with_context(|| format!("opening database {}", config.db_path.display()))?;
-    let key = ServerKey::load(&config.key).context("loading the server key")?;
+    let key = match mode {
+        OpenMode::CreateIfMissing => ServerKey::load(&config.key),
+        OpenMode::MustExist => ServerKey::load_existing(&config.key),
+    }
+    .context("loading the server key")?;
     let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
     Ok(Bridge::new(
         store,

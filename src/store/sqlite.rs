@@ -54,6 +54,11 @@ impl SqliteStore {
                 });
             }
             create_private_db_file(path)?;
+        } else if mode == OpenMode::MustExist && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(Error::NotABridgeDatabase {
+                path: path.to_owned(),
+                reason: "the file is empty".into(),
+            });
         }
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .map_err(Error::Internal)?
