@@ -305,7 +305,11 @@ async fn run(plan: &Plan, env: &Env, fixtures: &Path) -> Result<()> {
         let idle = summary(&idle_hwm);
         line("idle (initialize + tools/list): VmHWM", idle, "MB");
         line("  of which RssAnon (heap, stacks)", summary(&idle_anon), "MB");
-        line("  of which RssFile (binary pages, shared)", summary(&idle_file), "MB");
+        line(
+            "  of which RssFile (binary pages, shared)",
+            summary(&idle_file),
+            "MB",
+        );
         line(
             &format!("after {} sends + {0} checks: VmHWM", plan.rss_load_ops),
             summary(&load_hwm),
