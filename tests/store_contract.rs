@@ -60,6 +60,22 @@ async fn contract<S: Store>(store: S) {
     assert!(key.verify_token(&token, &p.token_hash));
     assert!(tx.participant(&conv.id, "c").await.unwrap().is_none());
     assert_eq!(tx.participants(&conv.id).await.unwrap().len(), 2);
+    let (c, seats) = tx
+        .conversation_with_participants(&conv.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c, conv);
+    assert_eq!(
+        seats.iter().map(|p| p.session_id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert!(
+        tx.conversation_with_participants("conv_missing")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Messages come back once, in order, only to their recipient.
     let mut seqs = vec![];

@@ -55,13 +55,7 @@ impl<S: Store> Bridge<S> {
         kinds.sort();
         kinds.dedup();
 
-        let recipients: Vec<String> = tx
-            .participants(&caller.conversation.id)
-            .await?
-            .into_iter()
-            .filter(|p| p.session_id != caller.participant.session_id)
-            .map(|p| p.session_id)
-            .collect();
+        let recipients = caller.others();
         let seq = tx
             .insert_message(
                 &NewMessage {
@@ -167,7 +161,7 @@ impl<S: Store> Bridge<S> {
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let roles = self.roles(&mut tx, &caller.conversation.id).await?;
+        let roles = caller.roles();
         self.audit(
             &mut tx,
             now,
@@ -187,15 +181,6 @@ impl<S: Store> Bridge<S> {
             next_after_seq,
             more,
         })
-    }
-
-    async fn roles(&self, tx: &mut S::Tx, conversation_id: &str) -> Result<HashMap<String, String>> {
-        Ok(tx
-            .participants(conversation_id)
-            .await?
-            .into_iter()
-            .map(|p| (p.session_id, p.role))
-            .collect())
     }
 
     async fn read_inbox(&self, auth: &Auth, read: Read, count_rate: bool, action: &str) -> Result<Inbox> {
@@ -239,7 +224,7 @@ impl<S: Store> Bridge<S> {
         } else {
             0
         };
-        let roles = self.roles(&mut tx, &caller.conversation.id).await?;
+        let roles = caller.roles();
         self.audit(
             &mut tx,
             now,

@@ -75,11 +75,30 @@ enum RateClass {
 struct Caller {
     conversation: Conversation,
     participant: Participant,
+    /// Everyone in the conversation, the caller included, by session id.
+    participants: Vec<Participant>,
 }
 
 impl Caller {
     fn actor(&self) -> String {
         format!("{}/{}", self.conversation.id, self.participant.session_id)
+    }
+
+    /// The other participants' session ids: a message's recipients.
+    fn others(&self) -> Vec<String> {
+        self.participants
+            .iter()
+            .filter(|p| p.session_id != self.participant.session_id)
+            .map(|p| p.session_id.clone())
+            .collect()
+    }
+
+    /// Role by session id, to label messages.
+    fn roles(&self) -> std::collections::HashMap<String, String> {
+        self.participants
+            .iter()
+            .map(|p| (p.session_id.clone(), p.role.clone()))
+            .collect()
     }
 }
 
@@ -129,8 +148,8 @@ impl<S: Store> Bridge<S> {
     /// Checks conversation, expiry, participant, token and revocation, in
     /// that order. The token is compared in constant time.
     async fn authenticate(&self, tx: &mut S::Tx, auth: &Auth, now: Millis) -> Result<Caller> {
-        let conversation = tx
-            .conversation(&auth.conversation_id)
+        let (conversation, participants) = tx
+            .conversation_with_participants(&auth.conversation_id)
             .await?
             .ok_or(Error::ConversationNotFound)?;
         if conversation.closed_at.is_some() {
@@ -141,16 +160,16 @@ impl<S: Store> Bridge<S> {
                 expired_at: rfc3339(conversation.expires_at),
             });
         }
-        let participant = tx
-            .participant(&conversation.id, auth.session_id.as_str())
-            .await?
-            .ok_or_else(|| Error::InvalidToken {
-                session_id: auth.session_id.as_str().to_owned(),
-            })?;
+        let invalid = || Error::InvalidToken {
+            session_id: auth.session_id.as_str().to_owned(),
+        };
+        let participant = participants
+            .iter()
+            .find(|p| p.session_id == auth.session_id.as_str())
+            .cloned()
+            .ok_or_else(invalid)?;
         if !self.key.verify_token(&auth.token, &participant.token_hash) {
-            return Err(Error::InvalidToken {
-                session_id: auth.session_id.as_str().to_owned(),
-            });
+            return Err(invalid());
         }
         if participant.revoked_at.is_some() {
             return Err(Error::SessionRevoked {
@@ -160,6 +179,7 @@ impl<S: Store> Bridge<S> {
         Ok(Caller {
             conversation,
             participant,
+            participants,
         })
     }
 

@@ -82,11 +82,11 @@ impl<S: Store> Bridge<S> {
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
-        let partner = tx
-            .participants(&caller.conversation.id)
-            .await?
-            .into_iter()
+        let partner = caller
+            .participants
+            .iter()
             .find(|p| p.session_id != caller.participant.session_id)
+            .cloned()
             .ok_or_else(|| Error::invalid("session_id", "this conversation has no partner"))?;
         let status = tx.status(&caller.conversation.id, &partner.session_id).await?;
         let unread_by_partner = tx

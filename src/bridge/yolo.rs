@@ -286,9 +286,7 @@ where
             verdict.reason,
             next_step
         );
-        let recipients = self
-            .others(&mut tx, &caller.conversation.id, &caller.participant.session_id)
-            .await?;
+        let recipients = caller.others();
         let message_id = tx
             .insert_message(
                 &NewMessage {
@@ -329,16 +327,6 @@ where
             message_id,
             next_step,
         })
-    }
-
-    async fn others(&self, tx: &mut S::Tx, conversation_id: &str, me: &str) -> Result<Vec<String>> {
-        Ok(tx
-            .participants(conversation_id)
-            .await?
-            .into_iter()
-            .filter(|p| p.session_id != me)
-            .map(|p| p.session_id)
-            .collect())
     }
 
     /// Proposals for the overseer, newest first.
@@ -644,7 +632,7 @@ where
         );
         let mut tx = self.store.begin_write().await?;
         let now = self.now();
-        let recipients = self.others(&mut tx, &p.conversation_id, &p.proposer).await?;
+        let recipients = caller.others();
         let message_id = tx
             .insert_message(
                 &NewMessage {

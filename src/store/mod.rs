@@ -164,6 +164,12 @@ pub trait Tx: Send {
     fn insert_conversation(&mut self, c: &Conversation) -> impl Future<Output = Result<()>> + Send;
     /// Finds a conversation by id.
     fn conversation(&mut self, id: &str) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// A conversation and all its participants, in one round trip: every
+    /// authenticated call starts here, so it is one statement, not two.
+    fn conversation_with_participants(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(Conversation, Vec<Participant>)>>> + Send;
     /// Stores a participant.
     fn insert_participant(&mut self, p: &Participant) -> impl Future<Output = Result<()>> + Send;
     /// Finds one participant.

@@ -70,7 +70,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("trusted_schema", "OFF");
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(1)
             .min_connections(1)
             .acquire_timeout(BUSY_TIMEOUT * 2)
             .connect_with(opts)
@@ -290,6 +290,37 @@ impl Tx for SqliteTx {
             })
         })
         .transpose()
+    }
+
+    async fn conversation_with_participants(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<(Conversation, Vec<Participant>)>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS conv_id, c.created_at AS conv_created_at, c.expires_at AS conv_expires_at, \
+             c.closed_at AS conv_closed_at, p.* \
+             FROM conversations c LEFT JOIN participants p ON p.conversation_id = c.id \
+             WHERE c.id = ? ORDER BY p.session_id",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.0)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let conversation = Conversation {
+            id: first.try_get("conv_id")?,
+            created_at: first.try_get("conv_created_at")?,
+            expires_at: first.try_get("conv_expires_at")?,
+            closed_at: first.try_get("conv_closed_at")?,
+        };
+        let mut participants = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<Option<String>, _>("session_id")?.is_some() {
+                participants.push(participant_from_row(r)?);
+            }
+        }
+        Ok(Some((conversation, participants)))
     }
 
     async fn insert_participant(&mut self, p: &Participant) -> Result<()> {
