@@ -16,6 +16,7 @@ use crate::clock::Millis;
 pub mod admin;
 pub mod sqlite;
 mod sqlite_admin;
+mod sqlite_rows;
 mod sqlite_yolo;
 pub mod yolo;
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+use super::sqlite_rows::{audit_entry, conversation, json_list, message, participant, status};
 use super::{Conversation, Error, Message, NewMessage, Participant, Result, Status, Store, Tx};
 use crate::audit;
-use crate::auth::TokenHash;
 use crate::clock::Millis;
 
 /// How long a writer waits for another process's write lock before giving up.
@@ -228,38 +228,6 @@ impl Store for SqliteStore {
 #[derive(Debug)]
 pub struct SqliteTx(pub(crate) Transaction<'static, Sqlite>);
 
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
-fn parse_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Message> {
-    Ok(Message {
-        seq: r.try_get("seq")?,
-        conversation_id: r.try_get("conversation_id")?,
-        sender: r.try_get("sender")?,
-        body: r.try_get("body")?,
-        action_type: r.try_get("action_type")?,
-        files: parse_list(r.try_get("files")?),
-        redactions: parse_list(r.try_get("redactions")?),
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-fn participant_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Participant> {
-    Ok(Participant {
-        conversation_id: r.try_get("conversation_id")?,
-        session_id: r.try_get("session_id")?,
-        role: r.try_get("role")?,
-        token_hash: TokenHash(r.try_get("token_hash")?),
-        token_created_at: r.try_get("token_created_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
 impl Tx for SqliteTx {
     async fn commit(self) -> Result<()> {
         Ok(self.0.commit().await?)
@@ -281,15 +249,7 @@ impl Tx for SqliteTx {
             .bind(id)
             .fetch_optional(&mut *self.0)
             .await?;
-        row.map(|r| {
-            Ok(Conversation {
-                id: r.try_get("id")?,
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-                closed_at: r.try_get("closed_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(conversation).transpose()
     }
 
     async fn conversation_with_participants(
@@ -317,7 +277,7 @@ impl Tx for SqliteTx {
         let mut participants = Vec::with_capacity(rows.len());
         for r in &rows {
             if r.try_get::<Option<String>, _>("session_id")?.is_some() {
-                participants.push(participant_from_row(r)?);
+                participants.push(participant(r)?);
             }
         }
         Ok(Some((conversation, participants)))
@@ -345,7 +305,7 @@ impl Tx for SqliteTx {
             .bind(session_id)
             .fetch_optional(&mut *self.0)
             .await?;
-        row.as_ref().map(participant_from_row).transpose()
+        row.as_ref().map(participant).transpose()
     }
 
     async fn participants(&mut self, conversation_id: &str) -> Result<Vec<Participant>> {
@@ -353,7 +313,7 @@ impl Tx for SqliteTx {
             .bind(conversation_id)
             .fetch_all(&mut *self.0)
             .await?;
-        rows.iter().map(participant_from_row).collect()
+        rows.iter().map(participant).collect()
     }
 
     async fn insert_message(&mut self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
@@ -422,7 +382,7 @@ impl Tx for SqliteTx {
         .bind(limit as i64)
         .fetch_all(&mut *self.0)
         .await?;
-        rows.iter().map(message_from_row).collect()
+        rows.iter().map(message).collect()
     }
 
     async fn history_after(
@@ -438,7 +398,7 @@ impl Tx for SqliteTx {
                 .bind(limit as i64)
                 .fetch_all(&mut *self.0)
                 .await?;
-        rows.iter().map(message_from_row).collect()
+        rows.iter().map(message).collect()
     }
 
     async fn count_unread(&mut self, conversation_id: &str, recipient: &str) -> Result<i64> {
@@ -473,16 +433,7 @@ impl Tx for SqliteTx {
             .bind(session_id)
             .fetch_optional(&mut *self.0)
             .await?;
-        row.map(|r| {
-            Ok(Status {
-                conversation_id: r.try_get("conversation_id")?,
-                session_id: r.try_get("session_id")?,
-                status: r.try_get("status")?,
-                note: r.try_get("note")?,
-                heartbeat_at: r.try_get("heartbeat_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(status).transpose()
     }
 
     async fn rate_events(&mut self, key: &str, since: Millis) -> Result<Vec<Millis>> {
@@ -542,20 +493,6 @@ impl Tx for SqliteTx {
             .bind(limit)
             .fetch_all(&mut *self.0)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(audit::Entry {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    conversation_id: r.try_get("conversation_id")?,
-                    detail: r.try_get("detail")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                    seal: r.try_get("seal")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_entry).collect()
     }
 }
