@@ -295,8 +295,9 @@ pub fn error_result(e: &bridge::Error) -> CallToolResult {
 
 const INSTRUCTIONS: &str = "mcp-bridge lets two agents coordinate through a shared, audited channel. \
 One agent calls create_conversation and passes session_b_token to the partner through the human. \
-Then: send_to_partner to talk, check_messages to receive (each message arrives once), \
-update_my_status as a heartbeat, check_partner_status to see whether the partner is alive. \
+Then: send_to_partner to talk, wait_for_messages (or check_messages) to receive (each message \
+arrives once; read_history re-reads the conversation), update_my_status as a heartbeat, \
+check_partner_status to see whether the partner is alive. \
 Never paste secrets: they are redacted, and the bridge never executes anything.";
 
 impl<S: Store> ServerHandler for BridgeServer<S>
