@@ -192,6 +192,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<SqliteStore>> {
+    // Validate the configuration before touching the disk: a bad custom
+    // rule must not leave a new empty database behind.
+    let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
     let store = SqliteStore::open(&config.db_path, mode)
         .await
         .with_context(|| format!("opening database {}", config.db_path.display()))?;
@@ -200,7 +203,6 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
         OpenMode::MustExist => ServerKey::load_existing(&config.key),
     }
     .context("loading the server key")?;
-    let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
     Ok(Bridge::new(
         store,
         key,
