@@ -285,3 +285,22 @@ async def test_expired_conversation_refuses_other_tools(bridge):
                     "conversation_expired")
         check_error(await b.call("check_partner_status", conv.b()), "check_partner_status", "conversation_expired")
         assert bridge.snapshot() == before
+
+
+async def test_schema_refusals_are_audited_without_the_input(bridge):
+    async with bridge.agent("A") as a:
+        conv = await create_conv(a)
+        secret = "hunter2-" + "z" * 40
+        await a.err("send_to_partner", "invalid_argument", conv.a(message="x", bogus_field=secret))
+        await a.err("check_messages", "invalid_argument", {"conversation_id": conv.id, "session_id": "c",
+                                                           "token": conv.a_token})
+    rows = bridge.query("SELECT actor, action, conversation_id, detail FROM audit "
+                        "WHERE action LIKE '%.refused' ORDER BY seq")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("unauthenticated", "message.send.refused", conv.id),
+        ("unauthenticated", "message.check.refused", conv.id),
+    ]
+    assert '"code":"invalid_argument"' in rows[0][3] and '"field":"bogus_field"' in rows[0][3]
+    for blob in bridge.raw_db_bytes().values():
+        assert secret.encode() not in blob and conv.a_token.encode() not in blob
+    assert bridge.cli("audit", "verify", "--db", str(bridge.db)).returncode == 0

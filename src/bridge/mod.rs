@@ -225,7 +225,8 @@ impl<S: Store> Bridge<S> {
     async fn audit_refusal(&self, action: &str, conversation_id: Option<&str>, actor: String, err: &Error) {
         let mut detail = json!({ "code": err.code() });
         if let Error::InvalidArgument { field, .. } = err {
-            detail["field"] = json!(field);
+            // An unknown field's name is caller text: redact it like any other.
+            detail["field"] = json!(self.redactor.redact(field).text);
         }
         let entry = NewEntry {
             actor,
@@ -255,6 +256,13 @@ impl<S: Store> Bridge<S> {
                 .await;
         }
         result
+    }
+
+    /// Records a call refused before authentication (its arguments broke the
+    /// tool's schema), under the conversation it claimed, if any.
+    pub async fn record_invalid_call(&self, action: &str, conversation_id: Option<&str>, err: &Error) {
+        self.audit_refusal(action, conversation_id, "unauthenticated".into(), err)
+            .await;
     }
 
     /// Verifies the audit chain from the first entry, page by page.

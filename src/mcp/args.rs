@@ -32,11 +32,23 @@ static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::
 /// Validates `args` against tool `name`'s input schema, then deserializes.
 pub fn parse<T: DeserializeOwned>(name: &str, args: Option<JsonObject>) -> Result<T, Error> {
     let value = Value::Object(args.unwrap_or_default());
-    if let Some(err) = VALIDATORS.get(name).and_then(|v| v.iter_errors(&value).next()) {
-        return Err(describe(name, err.kind(), err.instance_path().as_str()));
+    check(name, &value)?;
+    deserialize(value)
+}
+
+/// Checks arguments against tool `name`'s input schema; the first violation
+/// becomes an `invalid_argument` error naming the field and the rule.
+pub fn check(name: &str, value: &Value) -> Result<(), Error> {
+    match VALIDATORS.get(name).and_then(|v| v.iter_errors(value).next()) {
+        Some(err) => Err(describe(name, err.kind(), err.instance_path().as_str())),
+        None => Ok(()),
     }
-    // After schema validation this only fails if the schema and the struct
-    // disagree, a bug; still no value is echoed.
+}
+
+/// Deserializes arguments that passed [`check`]. After schema validation
+/// this only fails if the schema and the struct disagree, a bug; still no
+/// value is echoed.
+pub fn deserialize<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
     serde_json::from_value(value)
         .map_err(|_| Error::invalid("arguments", "do not match the tool's input schema"))
 }

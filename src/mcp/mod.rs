@@ -59,8 +59,22 @@ where
         if (name == PROPOSE_COMMAND || name == EXECUTE_APPROVED) && self.bridge.yolo_settings().is_none() {
             return Some(error_result(&bridge::Error::YoloDisabled));
         }
+        // Every call is checked against the tool's schema before it reaches
+        // the bridge; a refusal is recorded like any other, with the
+        // conversation it claimed when that id is well-formed.
+        let value = serde_json::Value::Object(arguments.unwrap_or_default());
+        if let Some(action) = tools::audit_action(name)
+            && let Err(e) = args::check(name, &value)
+        {
+            let claimed = value
+                .get("conversation_id")
+                .and_then(serde_json::Value::as_str)
+                .filter(|c| looks_like_conversation_id(c));
+            self.bridge.record_invalid_call(action, claimed, &e).await;
+            return Some(error_result(&e));
+        }
         let outcome = match name {
-            CREATE_CONVERSATION => match args::parse::<CreateConversationArgs>(name, arguments) {
+            CREATE_CONVERSATION => match args::deserialize::<CreateConversationArgs>(value) {
                 Ok(a) => render(
                     self.bridge
                         .create_conversation(CreateRequest {
@@ -77,7 +91,7 @@ where
                 ),
                 Err(e) => error_result(&e),
             },
-            SEND_TO_PARTNER => match args::parse::<SendToPartnerArgs>(name, arguments) {
+            SEND_TO_PARTNER => match args::deserialize::<SendToPartnerArgs>(value) {
                 Ok(a) => render(
                     self.bridge
                         .send_message(SendRequest {
@@ -101,7 +115,7 @@ where
                 ),
                 Err(e) => error_result(&e),
             },
-            CHECK_MESSAGES => match args::parse::<CheckMessagesArgs>(name, arguments) {
+            CHECK_MESSAGES => match args::deserialize::<CheckMessagesArgs>(value) {
                 Ok(a) => {
                     let peek = a.peek;
                     let auth = credentials(a.conversation_id, a.session_id, &a.token);
@@ -114,7 +128,7 @@ where
                 }
                 Err(e) => error_result(&e),
             },
-            WAIT_FOR_MESSAGES => match args::parse::<WaitArgs>(name, arguments) {
+            WAIT_FOR_MESSAGES => match args::deserialize::<WaitArgs>(value) {
                 Ok(a) => {
                     let timeout = std::time::Duration::from_secs(u64::from(a.timeout_seconds.min(60)));
                     let auth = credentials(a.conversation_id, a.session_id, &a.token);
@@ -128,7 +142,7 @@ where
                 }
                 Err(e) => error_result(&e),
             },
-            READ_HISTORY => match args::parse::<HistoryArgs>(name, arguments) {
+            READ_HISTORY => match args::deserialize::<HistoryArgs>(value) {
                 Ok(a) => {
                     let (after, limit) = (a.after_seq, a.limit as usize);
                     let auth = credentials(a.conversation_id, a.session_id, &a.token);
@@ -145,7 +159,7 @@ where
                 }
                 Err(e) => error_result(&e),
             },
-            UPDATE_MY_STATUS => match args::parse::<UpdateStatusArgs>(name, arguments) {
+            UPDATE_MY_STATUS => match args::deserialize::<UpdateStatusArgs>(value) {
                 Ok(a) => render(
                     self.bridge
                         .update_status(StatusRequest {
@@ -158,7 +172,7 @@ where
                 ),
                 Err(e) => error_result(&e),
             },
-            CHECK_PARTNER_STATUS => match args::parse::<SessionArgs>(name, arguments) {
+            CHECK_PARTNER_STATUS => match args::deserialize::<SessionArgs>(value) {
                 Ok(a) => render(self.bridge.partner_status(auth(a)).await, |p| {
                     let alive = if p.alive { "alive" } else { "not seen recently" };
                     match p.status.as_deref() {
@@ -171,7 +185,7 @@ where
                 }),
                 Err(e) => error_result(&e),
             },
-            PROPOSE_COMMAND => match args::parse::<ProposeCommandArgs>(name, arguments) {
+            PROPOSE_COMMAND => match args::deserialize::<ProposeCommandArgs>(value) {
                 Ok(a) => render(
                     self.bridge
                         .propose_command(crate::bridge::yolo::ProposeRequest {
@@ -191,7 +205,7 @@ where
                 ),
                 Err(e) => error_result(&e),
             },
-            EXECUTE_APPROVED => match args::parse::<ExecuteApprovedArgs>(name, arguments) {
+            EXECUTE_APPROVED => match args::deserialize::<ExecuteApprovedArgs>(value) {
                 Ok(a) => {
                     let auth = credentials(a.conversation_id, a.session_id, &a.token);
                     render(self.bridge.execute_approved(auth, &a.proposal_id).await, |x| {
@@ -243,6 +257,16 @@ fn inbox_text(messages: &[bridge::DeliveredMessage], remaining: i64, peek: bool)
         text.push_str(&format!("\n{remaining} more unread; call check_messages again."));
     }
     text
+}
+
+/// `conv_` + 32 lowercase hex: only such ids are copied from a refused
+/// call into the audit trail.
+fn looks_like_conversation_id(id: &str) -> bool {
+    id.len() == 37
+        && id.starts_with("conv_")
+        && id[5..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn auth(a: SessionArgs) -> Auth {

@@ -196,6 +196,23 @@ pub const PROPOSE_COMMAND: &str = "propose_command";
 /// See [`CREATE_CONVERSATION`].
 pub const EXECUTE_APPROVED: &str = "execute_approved";
 
+/// The audit action a tool's calls are recorded under, also when refused
+/// before reaching the bridge.
+pub fn audit_action(tool: &str) -> Option<&'static str> {
+    Some(match tool {
+        CREATE_CONVERSATION => "conversation.create",
+        SEND_TO_PARTNER => "message.send",
+        CHECK_MESSAGES => "message.check",
+        UPDATE_MY_STATUS => "status.update",
+        CHECK_PARTNER_STATUS => "status.check",
+        WAIT_FOR_MESSAGES => "message.wait",
+        READ_HISTORY => "message.history",
+        PROPOSE_COMMAND => "command.propose",
+        EXECUTE_APPROVED => "command.execute",
+        _ => return None,
+    })
+}
+
 /// The execution tools, listed only when the human enabled YOLO mode.
 pub static YOLO_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     vec![
