@@ -171,3 +171,24 @@ def test_yolo_check_cli(bridge):
     assert ok.returncode == 0, ok.stdout
     bad = bridge.cli("yolo", "check", "--mode", "restricted", "--", "git push --force origin main")
     assert bad.returncode == 1 and b"refused" in bad.stdout
+
+
+async def test_an_expired_approval_does_not_run(bridge):
+    # Five real minutes are too long for a test: move the approval's expiry
+    # into the past instead (the seal covers it too, but expiry is checked
+    # first, so the agent is told the approval expired).
+    env = yolo_env(bridge)
+    async with bridge.agent("A", **env) as a:
+        conv = await create_conv(a)
+        pid = (await a.ok("propose_command", **conv.a(command="ls", mode="safe", reason="list")))["proposal_id"]
+        assert approve_in_pty(bridge, pid)[0] == 0
+        approved_at, expires_at = bridge.query(
+            "SELECT approved_at, expires_at FROM approvals WHERE proposal_id = ?", (pid,))[0]
+        assert expires_at - approved_at == 300_000, "approvals live exactly 5 minutes"
+        conn = sqlite3.connect(bridge.db)
+        conn.execute("UPDATE approvals SET expires_at = ? WHERE proposal_id = ?", (approved_at - 1, pid))
+        conn.commit()
+        conn.close()
+        err = await a.err("execute_approved", "approval_expired", conv.a(proposal_id=pid))
+        assert "propose the command again" in err["message"]
+        assert bridge.query("SELECT used_at FROM approvals WHERE proposal_id = ?", (pid,))[0][0] is None
