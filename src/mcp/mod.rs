@@ -44,7 +44,10 @@ where
 
     /// Serves MCP on stdin/stdout until the client closes the pipe.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
-        let running = self.serve(rmcp::transport::stdio()).await?;
+        let running = match pipe_stdio() {
+            Some(pipes) => self.serve(pipes).await?,
+            None => self.serve(rmcp::transport::stdio()).await?,
+        };
         running.waiting().await?;
         Ok(())
     }
@@ -257,6 +260,26 @@ fn inbox_text(messages: &[bridge::DeliveredMessage], remaining: i64, peek: bool)
         text.push_str(&format!("\n{remaining} more unread; call check_messages again."));
     }
     text
+}
+
+/// stdin and stdout as non-blocking pipes driven by the runtime's reactor,
+/// when both are pipes, as they are when an MCP client spawns the server.
+/// tokio's own stdio hands every read and write to a blocking-pool thread;
+/// on a VM each such wake-up costs tens of microseconds, several per call.
+/// Anything else (a terminal, a file) gets tokio's stdio: both descriptors
+/// are checked before either is switched to non-blocking mode.
+fn pipe_stdio() -> Option<(tokio::net::unix::pipe::Receiver, tokio::net::unix::pipe::Sender)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned().ok()?);
+    let is_fifo = |f: &std::fs::File| f.metadata().is_ok_and(|m| m.file_type().is_fifo());
+    if !is_fifo(&stdin) || !is_fifo(&stdout) {
+        return None;
+    }
+    let rx = tokio::net::unix::pipe::Receiver::from_file(stdin).ok()?;
+    let tx = tokio::net::unix::pipe::Sender::from_file(stdout).ok()?;
+    Some((rx, tx))
 }
 
 /// `conv_` + 32 lowercase hex: only such ids are copied from a refused
