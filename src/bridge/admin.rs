@@ -27,7 +27,7 @@ const ACTOR: &str = "cli";
 
 /// Messages read per query when a use case walks a whole conversation, so
 /// one huge conversation never becomes one huge result set.
-const PAGE: i64 = 1000;
+const PAGE: usize = 1000;
 
 /// Why an overseer command failed. Messages name the id or the file at
 /// fault and what to do; they never show a token or a message body.
@@ -621,7 +621,7 @@ impl<S: AdminStore> Bridge<S> {
         let mut messages = Vec::new();
         let mut after = after_seq;
         loop {
-            let page = tx.messages_after(id, after, PAGE).await?;
+            let page = tx.history_after(id, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             messages.extend(page);
@@ -868,7 +868,7 @@ impl<S: AdminStore> Bridge<S> {
         let mut messages = Vec::new();
         let mut after = 0;
         loop {
-            let page = tx.messages_after(id, after, PAGE).await?;
+            let page = tx.history_after(id, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             messages.extend(page.into_iter().map(|m| ExportMessage {

@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::path::Path;
 
-use super::{Conversation, Message, Participant, Result, Status, Store, Tx};
+use super::{Conversation, Participant, Result, Status, Store, Tx};
 use crate::audit;
 use crate::auth::TokenHash;
 use crate::clock::Millis;
@@ -124,13 +124,6 @@ pub trait AdminTx: Tx {
     /// Every status row of every conversation.
     fn all_statuses(&mut self) -> impl Future<Output = Result<Vec<Status>>> + Send;
 
-    /// Up to `limit` messages of a conversation with seq > `after`, ascending.
-    fn messages_after(
-        &mut self,
-        conversation_id: &str,
-        after: i64,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// Delivery rows of a conversation's messages with seq > `after`.
     fn deliveries_after(
         &mut self,

@@ -14,8 +14,8 @@ use super::admin::{
     AdminStore, AdminTx, AuditFilter, ConversationRow, DbFigures, Delivery, PurgeCounts, UnreadCount,
 };
 use super::sqlite::{SqliteStore, SqliteTx};
-use super::sqlite_rows::{audit_entry, conversation, message, participant, status};
-use super::{Conversation, Error, Message, Participant, Result, Status};
+use super::sqlite_rows::{audit_entry, conversation, participant, status};
+use super::{Conversation, Error, Participant, Result, Status};
 use crate::audit;
 use crate::auth::TokenHash;
 use crate::clock::Millis;
@@ -72,22 +72,6 @@ impl AdminTx for SqliteTx {
             .fetch_all(&mut *self.0)
             .await?;
         rows.iter().map(status).collect()
-    }
-
-    async fn messages_after(
-        &mut self,
-        conversation_id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<Message>> {
-        let rows =
-            sqlx::query("SELECT * FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?")
-                .bind(conversation_id)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&mut *self.0)
-                .await?;
-        rows.iter().map(message).collect()
     }
 
     async fn deliveries_after(&mut self, conversation_id: &str, after: i64) -> Result<Vec<Delivery>> {
