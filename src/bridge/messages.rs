@@ -8,7 +8,6 @@ use serde_json::json;
 use super::{
     ActionType, Auth, Bridge, DeliveredMessage, History, Inbox, RateClass, Result, Sent, Waited, validate,
 };
-use crate::audit::NewEntry;
 use crate::clock::rfc3339;
 use crate::store::{Message, NewMessage, Store, Tx};
 
@@ -70,22 +69,19 @@ impl<S: Store> Bridge<S> {
                 &recipients,
             )
             .await?;
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "message.send".into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({
-                    "message_id": seq,
-                    "bytes": req.message.len(),
-                    "action_type": req.action_type.as_str(),
-                    "files": req.files_involved.len(),
-                    "redacted": kinds,
-                    "to": recipients,
-                }),
-            },
+            &caller,
+            "message.send",
+            json!({
+                "message_id": seq,
+                "bytes": req.message.len(),
+                "action_type": req.action_type.as_str(),
+                "files": req.files_involved.len(),
+                "redacted": kinds,
+                "to": recipients,
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -162,15 +158,12 @@ impl<S: Store> Bridge<S> {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let roles = caller.roles();
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "message.history".into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({ "after_seq": after_seq, "returned": rows.len() }),
-            },
+            &caller,
+            "message.history",
+            json!({ "after_seq": after_seq, "returned": rows.len() }),
         )
         .await?;
         tx.commit().await?;
@@ -225,18 +218,15 @@ impl<S: Store> Bridge<S> {
             0
         };
         let roles = caller.roles();
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: action.into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({
-                    "delivered": taken.iter().map(|m| m.seq).collect::<Vec<_>>(),
-                    "remaining": remaining,
-                }),
-            },
+            &caller,
+            action,
+            json!({
+                "delivered": taken.iter().map(|m| m.seq).collect::<Vec<_>>(),
+                "remaining": remaining,
+            }),
         )
         .await?;
         tx.commit().await?;

@@ -220,6 +220,25 @@ impl<S: Store> Bridge<S> {
         Ok(())
     }
 
+    /// Appends an entry for an action of an authenticated caller in its
+    /// conversation: the shape of almost every entry.
+    async fn audit_caller(
+        &self,
+        tx: &mut S::Tx,
+        now: Millis,
+        caller: &Caller,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let entry = NewEntry {
+            actor: caller.actor(),
+            action: action.to_owned(),
+            conversation_id: Some(caller.conversation.id.clone()),
+            detail,
+        };
+        self.audit(tx, now, entry).await
+    }
+
     /// Records a refused call in its own transaction (the call's own was
     /// rolled back). Failing to record is logged, never masks the refusal.
     async fn audit_refusal(&self, action: &str, conversation_id: Option<&str>, actor: String, err: &Error) {

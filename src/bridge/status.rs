@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use super::{Auth, Bridge, Error, PartnerStatus, RateClass, Result, StatusKind, StatusUpdated, validate};
-use crate::audit::NewEntry;
 use crate::clock::rfc3339;
 use crate::store::{Status, Store, Tx};
 
@@ -50,15 +49,12 @@ impl<S: Store> Bridge<S> {
             heartbeat_at: now,
         })
         .await?;
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "status.update".into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({ "status": req.status.as_str(), "note_redacted": kinds }),
-            },
+            &caller,
+            "status.update",
+            json!({ "status": req.status.as_str(), "note_redacted": kinds }),
         )
         .await?;
         tx.commit().await?;
@@ -92,15 +88,12 @@ impl<S: Store> Bridge<S> {
         let unread_by_partner = tx
             .count_unread(&caller.conversation.id, &partner.session_id)
             .await?;
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "status.check".into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({ "partner": partner.session_id }),
-            },
+            &caller,
+            "status.check",
+            json!({ "partner": partner.session_id }),
         )
         .await?;
         tx.commit().await?;

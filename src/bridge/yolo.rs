@@ -301,21 +301,18 @@ where
                 &recipients,
             )
             .await?;
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "command.propose".into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({
-                    "proposal_id": proposal.id,
-                    "mode": proposal.mode,
-                    "allowed": proposal.allowed,
-                    "plan_hash": proposal.plan_hash,
-                    "message_id": message_id,
-                }),
-            },
+            &caller,
+            "command.propose",
+            json!({
+                "proposal_id": proposal.id,
+                "mode": proposal.mode,
+                "allowed": proposal.allowed,
+                "plan_hash": proposal.plan_hash,
+                "message_id": message_id,
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -509,15 +506,12 @@ where
         };
         let rendered = exec::render_plan(&plan);
         if yolo.dry_run {
-            self.audit(
+            self.audit_caller(
                 &mut tx,
                 now,
-                NewEntry {
-                    actor: caller.actor(),
-                    action: "command.execute.dry_run".into(),
-                    conversation_id: Some(caller.conversation.id.clone()),
-                    detail: json!({ "proposal_id": p.id }),
-                },
+                &caller,
+                "command.execute.dry_run",
+                json!({ "proposal_id": p.id }),
             )
             .await?;
             tx.commit().await?;
@@ -541,15 +535,12 @@ where
             return Err(Error::ApprovalUsed);
         }
         tx.set_proposal_state(&p.id, "approved", "executed", now).await?;
-        self.audit(
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "command.execute.start".into(),
-                conversation_id: Some(caller.conversation.id.clone()),
-                detail: json!({ "proposal_id": p.id, "plan_hash": current_hash }),
-            },
+            &caller,
+            "command.execute.start",
+            json!({ "proposal_id": p.id, "plan_hash": current_hash }),
         )
         .await?;
         // Committed before the command starts: the approval is spent even if
@@ -562,15 +553,12 @@ where
             Err(reason) => {
                 let mut tx = self.store.begin_write().await?;
                 let now = self.now();
-                self.audit(
+                self.audit_caller(
                     &mut tx,
                     now,
-                    NewEntry {
-                        actor: caller.actor(),
-                        action: "command.execute.failed".into(),
-                        conversation_id: Some(caller.conversation.id.clone()),
-                        detail: json!({ "proposal_id": p.id, "error": reason }),
-                    },
+                    &caller,
+                    "command.execute.failed",
+                    json!({ "proposal_id": p.id, "error": reason }),
                 )
                 .await?;
                 tx.commit().await?;
@@ -648,25 +636,23 @@ where
             )
             .await?;
         let sandbox = sandbox_text(&o.sandbox);
-        self.audit(
+        // The proposal belongs to the caller's conversation (checked before it ran).
+        self.audit_caller(
             &mut tx,
             now,
-            NewEntry {
-                actor: caller.actor(),
-                action: "command.execute".into(),
-                conversation_id: Some(p.conversation_id.clone()),
-                detail: json!({
-                    "proposal_id": p.id,
-                    "exit_code": o.exit_code,
-                    "signal": o.signal,
-                    "timed_out": o.timed_out,
-                    "truncated": o.truncated,
-                    "duration_ms": duration_ms,
-                    "sandbox": o.sandbox,
-                    "redacted": kinds,
-                    "message_id": message_id,
-                }),
-            },
+            caller,
+            "command.execute",
+            json!({
+                "proposal_id": p.id,
+                "exit_code": o.exit_code,
+                "signal": o.signal,
+                "timed_out": o.timed_out,
+                "truncated": o.truncated,
+                "duration_ms": duration_ms,
+                "sandbox": o.sandbox,
+                "redacted": kinds,
+                "message_id": message_id,
+            }),
         )
         .await?;
         tx.commit().await?;
