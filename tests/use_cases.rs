@@ -337,20 +337,25 @@ async fn every_message_is_delivered_exactly_once_in_order() {
             }
         }));
     }
+    // Readers stop once the senders are done and a check comes back empty,
+    // so nothing is left behind however the scheduler orders the tasks.
+    let senders_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = vec![];
     for r in 0..3 {
         let b = procs[4 + r].clone();
         let c = c.clone();
+        let done = senders_done.clone();
         readers.push(tokio::spawn(async move {
             let mut got = vec![];
-            let mut idle = 0;
-            while idle < 200 {
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
                 let inbox = b.check_messages(auth(&c, SessionId::B)).await.unwrap();
                 if inbox.messages.is_empty() {
-                    idle += 1;
+                    if finished {
+                        break;
+                    }
                     tokio::task::yield_now().await;
                 } else {
-                    idle = 0;
                     got.extend(inbox.messages.into_iter().map(|m| (m.seq, m.message)));
                 }
             }
@@ -360,6 +365,7 @@ async fn every_message_is_delivered_exactly_once_in_order() {
     for s in senders {
         s.await.unwrap();
     }
+    senders_done.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut all = vec![];
     for r in readers {
         let got = r.await.unwrap();
@@ -369,9 +375,11 @@ async fn every_message_is_delivered_exactly_once_in_order() {
         );
         all.extend(got);
     }
-    // Drain whatever arrived after the readers went idle.
     let tail = procs[0].check_messages(auth(&c, SessionId::B)).await.unwrap();
-    all.extend(tail.messages.into_iter().map(|m| (m.seq, m.message)));
+    assert!(
+        tail.messages.is_empty(),
+        "messages left unread after every reader finished"
+    );
     all.sort();
     assert_eq!(all.len(), 4 * PER_SENDER, "every message exactly once");
     let mut bodies: Vec<&str> = all.iter().map(|(_, b)| b.as_str()).collect();
