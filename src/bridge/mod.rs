@@ -152,14 +152,7 @@ impl<S: Store> Bridge<S> {
             .conversation_with_participants(&auth.conversation_id)
             .await?
             .ok_or(Error::ConversationNotFound)?;
-        if conversation.closed_at.is_some() {
-            return Err(Error::ConversationClosed);
-        }
-        if conversation.expires_at <= now {
-            return Err(Error::ConversationExpired {
-                expired_at: rfc3339(conversation.expires_at),
-            });
-        }
+        ensure_open(&conversation, now)?;
         let invalid = || Error::InvalidToken {
             session_id: auth.session_id.as_str().to_owned(),
         };
@@ -300,6 +293,20 @@ impl<S: Store> Bridge<S> {
         let (entries, head) = verifier.finish();
         Ok(AuditReport { entries, head })
     }
+}
+
+/// Refuses a closed or expired conversation: every agent call and every
+/// approval passes through here.
+fn ensure_open(conversation: &Conversation, now: Millis) -> Result<()> {
+    if conversation.closed_at.is_some() {
+        return Err(Error::ConversationClosed);
+    }
+    if conversation.expires_at <= now {
+        return Err(Error::ConversationExpired {
+            expired_at: rfc3339(conversation.expires_at),
+        });
+    }
+    Ok(())
 }
 
 /// The outcome of a successful [`Bridge::verify_audit`].

@@ -363,14 +363,7 @@ where
             .conversation(&p.conversation_id)
             .await?
             .ok_or(Error::ConversationNotFound)?;
-        if conversation.closed_at.is_some() {
-            return Err(Error::ConversationClosed);
-        }
-        if conversation.expires_at <= now {
-            return Err(Error::ConversationExpired {
-                expired_at: rfc3339(conversation.expires_at),
-            });
-        }
+        super::ensure_open(&conversation, now)?;
         let expires_at = now + ttl.as_millis() as i64;
         let seal = hex::encode(
             self.key
