@@ -136,11 +136,6 @@ impl<S: Store> Bridge<S> {
         &self.store
     }
 
-    /// The redactor, so the edges redact what they log.
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-
     fn now(&self) -> Millis {
         self.clock.now_ms()
     }
