@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
-use rmcp::model::JsonObject;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -28,13 +27,6 @@ static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::
         })
         .collect()
 });
-
-/// Validates `args` against tool `name`'s input schema, then deserializes.
-pub fn parse<T: DeserializeOwned>(name: &str, args: Option<JsonObject>) -> Result<T, Error> {
-    let value = Value::Object(args.unwrap_or_default());
-    check(name, &value)?;
-    deserialize(value)
-}
 
 /// Checks arguments against tool `name`'s input schema; the first violation
 /// becomes an `invalid_argument` error naming the field and the rule.
@@ -166,7 +158,15 @@ fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str) -> Error {
 mod tests {
     use super::super::tools::*;
     use super::*;
+    use rmcp::model::JsonObject;
     use serde_json::json;
+
+    /// What `dispatch` does with a call's arguments: check, then deserialize.
+    fn parse<T: DeserializeOwned>(name: &str, args: Option<JsonObject>) -> Result<T, Error> {
+        let value = Value::Object(args.unwrap_or_default());
+        check(name, &value)?;
+        deserialize(value)
+    }
 
     fn args(v: Value) -> Option<JsonObject> {
         v.as_object().cloned()
