@@ -1068,6 +1068,193 @@ def fam_generic_secret():
         add(c, place(f(v), [v]) if rng.random() < 0.5 else f(v), [v])
 
 
+def more_positives():
+    """Second pass: contexts that mix several secrets, tracebacks, tool dumps
+    and less common file formats, spread over the families."""
+    # credential_pair
+    c = "credential_pair"
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, "Traceback (most recent call last):\n  File \"/srv/sync/sync.py\", line 12, in <module>\n"
+           f"    session = boto3.Session(aws_access_key_id='{kid}', aws_secret_access_key='{sec}', region_name='eu-west-1')\n"
+           "botocore.exceptions.ClientError: An error occurred (InvalidAccessKeyId) when calling the ListBuckets operation", [sec])
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, place(f"[s3remote]\ntype = s3\nprovider = AWS\naccess_key_id = {kid}\nsecret_access_key = {sec}\nregion = eu-north-1", [sec], path="~/.config/rclone/rclone.conf"), [sec])
+    ak, sk = r(UPPER + DIGITS, 20), r(ALNUM, 40)
+    add(c, f"$ mc alias set backup https://minio.acme.io:9000 {ak} {sk}\nAdded `backup` successfully.", [sk])
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, f"docker run --rm -e AWS_ACCESS_KEY_ID={kid} -e AWS_SECRET_ACCESS_KEY={sec} amazon/aws-cli s3 cp s3://acme-etl/in.csv -", [sec])
+    sid, tok = "AC" + hexs(32), hexs(32)
+    add(c, f"Twilio creds for the SMS alerts:\n- SID: `{sid}`\n- Token: `{tok}`\n- From: +1 555 010 2030", [tok])
+    key, sec = digits(15), r(B64URL, 27)
+    add(c, f"cloudinary.config(cloud_name=\"acme\", api_key=\"{key}\", api_secret=\"{sec}\", secure=True)", [sec])
+    key, sec = hexs(8), r(ALNUM, 16)
+    add(c, place(f"VONAGE_API_KEY={key}\nVONAGE_API_SECRET={sec}", [sec]), [sec])
+    aid, atok = "MA" + r(UPPER + DIGITS, 18), r(ALNUM, 40)
+    add(c, f"client = plivo.RestClient(\"{aid}\", \"{atok}\")", [atok])
+    cid, csec = hexs(32), hexs(32)
+    add(c, f"sp = spotipy.Spotify(auth_manager=SpotifyClientCredentials(client_id='{cid}', client_secret='{csec}'))", [csec])
+    cid, csec = "A" + r(B64URL, 79), "E" + r(B64URL, 79)
+    add(c, place(f"PAYPAL_CLIENT_ID={cid}\nPAYPAL_CLIENT_SECRET={csec}\nPAYPAL_MODE=live", [csec]), [csec])
+
+    # cli_flag
+    c = "cli_flag"
+    pw = password()
+    add(c, f"psql \"host={host()} port=5432 dbname=app user=app password={pw} sslmode=require\" -c 'select 1'", [pw])
+    pw = password()
+    add(c, f"$ echo '{pw}' | sudo -S apt-get -y install nginx\n[sudo] password for deploy: Reading package lists... Done", [pw])
+    pw = password()
+    add(c, f"rabbitmqctl add_user ops {pw} && rabbitmqctl set_user_tags ops administrator", [pw])
+    pw = password()
+    add(c, f"htpasswd -bc /etc/nginx/.htpasswd admin {pw}\nAdding password for user admin", [pw])
+    pw = password()
+    add(c, f"C:\\> net use Z: \\\\fs01\\finance {pw} /user:CORP\\svc_backup /persistent:yes\nThe command completed successfully.", [pw])
+    pw, tok = password(), r(B64URL, 86) + "=="
+    add(c, f"influx setup --username admin --password {pw} --token {tok} --org acme --bucket metrics --force", [pw, tok])
+    pw = password()
+    add(c, f"docker exec -it db mysql -uroot -p{pw} -e \"SHOW PROCESSLIST\"", [pw])
+    pw = password()
+    add(c, f"sqlplus system/{pw}@//oradb.corp.lan:1521/ORCLPDB1 @migrate.sql", [pw])
+    pw = password()
+    add(c, f"cmdkey /add:fs01.corp.lan /user:CORP\\svc_backup /pass:{pw}", [pw])
+
+    # auth_header
+    c = "auth_header"
+    tok = r(B64URL, 43)
+    add(c, json.dumps({"log": {"entries": [{"request": {"method": "GET", "url": "https://api.acme.io/v1/me",
+        "headers": [{"name": "accept", "value": "application/json"}, {"name": "authorization", "value": "Bearer " + tok}]}}]}}, indent=1), [tok])
+    b = basic("svc", password())
+    add(c, f"HttpURLConnection conn = (HttpURLConnection) url.openConnection();\nconn.setRequestProperty(\"Authorization\", \"Basic {b}\");", [b])
+    tok = r(ALNUM, 40)
+    add(c, f"req.Header.Set(\"Authorization\", \"Bearer {tok}\")\nresp, err := http.DefaultClient.Do(req)", [tok])
+    tok = r(ALNUM, 32)
+    add(c, f"$ http GET https://api.acme.io/v1/invoices Authorization:\"Bearer {tok}\"\nHTTP/1.1 200 OK", [tok])
+    tok = r(ALNUM, 48)
+    add(c, json.dumps({"info": {"name": "Acme API"}, "auth": {"type": "bearer", "bearer": [{"key": "token", "value": tok, "type": "string"}]}}, indent=2), [tok])
+    pw, tok = password(), r(ALNUM, 40)
+    add(c, place(f"scrape_configs:\n  - job_name: node\n    basic_auth:\n      username: prom\n      password: {pw}\n  - job_name: api\n    authorization:\n      type: Bearer\n      credentials: {tok}", [pw, tok], lang="yaml", path="prometheus.yml"), [pw, tok])
+    tok = r(ALNUM, 32)
+    add(c, f"wget --header=\"Authorization: Bearer {tok}\" https://files.acme.io/export.zip", [tok])
+    tok = r(ALNUM, 40)
+    add(c, f"client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(\"Bearer\", \"{tok}\");", [tok])
+
+    # registry_auth
+    c = "registry_auth"
+    tok = vendor("GitLab")
+    add(c, f"@acme:registry=https://gitlab.com/api/v4/projects/4242/packages/npm/\n//gitlab.com/api/v4/projects/4242/packages/npm/:_authToken={tok}", [tok])
+    tok = vendor("Terraform Cloud")
+    add(c, place(f"credentials \"app.terraform.io\" {{\n  token = \"{tok}\"\n}}", [tok], path="~/.terraformrc"), [tok])
+    tok = "gho_" + r(ALNUM, 36)
+    add(c, f"$ cat ~/.config/gh/hosts.yml\ngithub.com:\n    user: jdoe\n    oauth_token: {tok}\n    git_protocol: https", [tok])
+    tok = "ghp_" + r(ALNUM, 36)
+    add(c, f"$ cat ~/.git-credentials\nhttps://jdoe:{tok}@github.com", [tok])
+    tok = vendor("npm")
+    add(c, f"\"//registry.yarnpkg.com/:_authToken\" \"{tok}\"", [tok])
+    tok = r(ALNUM, 40)
+    add(c, f"[install.scopes]\nacme = {{ token = \"{tok}\", url = \"https://npm.acme.io/\" }}", [tok])
+    pw = password()
+    add(c, f"artifactoryUser=ci\nartifactoryPassword={pw}\norg.gradle.jvmargs=-Xmx2g", [pw])
+    pw = password()
+    add(c, f"[global]\nindex-url = https://ci:{pw}@nexus.acme.io/repository/pypi/simple\ntrusted-host = nexus.acme.io", [pw])
+
+    # url_secret
+    c = "url_secret"
+    pw = password()
+    add(c, f"dsn := \"shop:{pw}@tcp({host()}:3306)/shop?parseTime=true\"\ndb, err := sql.Open(\"mysql\", dsn)", [pw])
+    pw = password()
+    add(c, f"REDIS_URL=rediss://default:{pw}@eu1-eager-owl-3021.upstash.io:6379", [pw])
+    key = hexs(32)
+    add(c, f"curl -X POST \"https://http-intake.logs.datadoghq.com/api/v2/logs?dd-api-key={key}\" -H 'Content-Type: application/json' -d @log.json", [key])
+    key, tok = "AIza" + r(B64URL, 35), r(B64URL, 43)
+    add(c, f"GCHAT_WEBHOOK=https://chat.googleapis.com/v1/spaces/AAAA{r(B64URL, 7)}/messages?key={key}&token={tok}%3D", [key, tok])
+    hook = r(LOWER + DIGITS, 26)
+    add(c, f"Mattermost alerts go to https://chat.acme.io/hooks/{hook} (channel #ops-alerts)", [hook])
+    pw = password()
+    add(c, f"nats://orders:{pw}@nats.corp.lan:4222", [pw])
+    pw = password()
+    add(c, f"Driver={{ODBC Driver 18 for SQL Server}};Server=tcp:sql01.corp.lan,1433;Database=Shop;UID=shop;PWD={pw};Encrypt=yes;", [pw])
+
+    # config_idiom
+    c = "config_idiom"
+    gh, sk, pw, ses = vendor("GitHub"), vendor("Stripe"), password(), r(ALNUM, 48)
+    add(c, f"$ cat .env\nNODE_ENV=production\nPORT=8080\nLOG_LEVEL=info\nGITHUB_TOKEN={gh}\nSTRIPE_SECRET_KEY={sk}\nDATABASE_PASSWORD={pw}\nSESSION_SECRET={ses}\nFEATURE_NEW_CHECKOUT=true", [gh, sk, pw, ses])
+    pw, tok = password(), r(ALNUM, 40)
+    add(c, json.dumps([{"Id": hexs(64), "Config": {"Image": "acme/api:1.14.2", "Env": [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", f"DB_PASSWORD={pw}",
+        f"INTERNAL_API_TOKEN={tok}", "LANG=C.UTF-8"]}}], indent=4), [pw, tok])
+    a, b = password(), r(ALNUM, 40)
+    ab, bb = b64_of(a.encode()), b64_of(b.encode())
+    add(c, f"$ kubectl get secret api-secrets -n prod -o yaml\napiVersion: v1\ndata:\n  db-password: {ab}\n  stripe-key: {bb}\nkind: Secret\nmetadata:\n  creationTimestamp: \"2026-11-20T09:12:44Z\"\n  name: api-secrets\n  namespace: prod\n  resourceVersion: \"{digits(8)}\"\n  uid: {uid()}\ntype: Opaque", [ab, bb])
+    pw = password()
+    add(c, json.dumps({"version": 4, "terraform_version": "1.9.8", "resources": [{"mode": "managed", "type": "aws_db_instance", "name": "main",
+        "instances": [{"attributes": {"engine": "postgres", "username": "acme", "password": pw, "port": 5432}, "sensitive_attributes": [[{"type": "get_attr", "value": "password"}]]}]}]}, indent=2), [pw])
+    tok, url = r(ALNUM, 40), password()
+    add(c, f"$ heroku config -a acme-api\n=== acme-api Config Vars\nDATABASE_URL:      postgres://u{r(LOWER, 12)}:{url}@ec2-3-91-12-7.compute-1.amazonaws.com:5432/d{r(LOWER, 12)}\nLOG_LEVEL:         info\nPUSHER_SECRET:     {tok}", [url, tok])
+    pw = password()
+    add(c, json.dumps({"Logging": {"LogLevel": {"Default": "Information"}}, "ConnectionStrings": {"Default": f"Server=sql01;Database=Shop;User Id=shop;Password={pw};"}}, indent=2), [pw])
+    v = r(ALNUM, 40)
+    add(c, f"cfg := Config{{\n\tBaseURL: \"https://api.acme.io\",\n\tAPIKey:  \"{v}\",\n\tTimeout: 10 * time.Second,\n}}", [v])
+    v = vendor("Stripe")
+    add(c, f"@Value(\"${{stripe.secret-key:{v}}}\")\nprivate String stripeSecretKey;", [v])
+    v = r(ALNUM, 32)
+    add(c, f"$ dotnet user-secrets list\nSmtp:Host = smtp.acme.io\nSmtp:Password = {v}", [v])
+
+    # delimiter_value
+    c = "delimiter_value"
+    v = delim_password("#!&")
+    add(c, f"SESSION_SECRET=\"{v}\"", [v])
+    v = delim_password("&;#")
+    add(c, f"./migrate --db-user app --db-password='{v}' up", [v])
+    raw = delim_password("&#%!")
+    enc = raw.replace("%", "%25").replace("&", "%26").replace("#", "%23").replace("!", "%21")
+    add(c, f"mongodb://admin:{enc}@mongo-0.mongo:27017/?authSource=admin&replicaSet=rs0", [enc])
+    v = delim_password(";!$")
+    add(c, f"<Password>{v}</Password>", [v])
+    v = delim_password("#&!")
+    add(c, f"- name: Seed\n  env:\n    SEED_ADMIN_PASSWORD: '{v}'\n  run: npm run seed", [v])
+    v = delim_password("&!;")
+    add(c, f"conn = psycopg2.connect(host=\"{host()}\", dbname=\"app\", user=\"app\", password=\"{v}\")", [v])
+
+    # private_key
+    c = "private_key"
+    block, body = pem(PEM_TYPES[0])
+    jbody = body.replace("\n", "\\n")
+    add(c, json.dumps({"type": "tls_private_key", "name": "deploy", "instances": [{"attributes": {"algorithm": "RSA", "rsa_bits": 2048}}]})[:-3]
+        + f", \"private_key_pem\": \"{block.replace(chr(10), chr(92) + 'n')}\\n\"}}}}]}}", [jbody])
+    block, body = pem(PEM_TYPES[0])
+    add(c, f"GITHUB_APP_ID={digits(6)}\nGITHUB_APP_PRIVATE_KEY=\"{block.replace(chr(10), chr(92) + 'n')}\"", [body.replace("\n", "\\n")])
+    block, body = pem(PEM_TYPES[1])
+    tk = b64_of(block.encode())
+    add(c, f"apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  name: web-tls\ndata:\n  tls.crt: {b64_of(cert_block().encode())}\n  tls.key: {tk}", [tk])
+    arr = "[" + ",".join(str(b) for b in rand_bytes(64)) + "]"
+    add(c, f"$ cat ~/.config/solana/id.json\n{arr}", [arr])
+    wif = rng.choice("KL") + r("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", 51)
+    add(c, f"importprivkey {wif} \"cold-storage\" false", [wif])
+
+    # jwt
+    c = "jwt"
+    t = jwt_token({"iss": "https://token.actions.githubusercontent.com", "aud": "sts.amazonaws.com", "sub": "repo:acme/infra:ref:refs/heads/main"}, alg="RS256")
+    add(c, f"{ts()} ACTIONS_ID_TOKEN_REQUEST_TOKEN={t}", [t])
+    t = jwt_token(alg="RS256")
+    add(c, f"users:\n- name: ci\n  user:\n    token: {t}", [t])
+    t = jwt_token()
+    add(c, f"requests.post(url, json=body, headers={{\"Authorization\": \"JWT {t}\"}})", [t])
+    t = jwt_token({"iss": "https://securetoken.google.com/acme-app", "aud": "acme-app", "user_id": r(ALNUM, 28)}, alg="RS256")
+    add(c, f"curl 'https://acme-app-default-rtdb.firebaseio.com/orders.json?auth={t}'", [t])
+
+    # generic_secret
+    c = "generic_secret"
+    v = password()
+    add(c, f"$ cat ~/.my.cnf\n[client]\nuser=backup\npassword={v}\nhost={host()}", [v])
+    v = password()
+    add(c, f"<UserAccounts>\n  <AdministratorPassword>\n    <Value>{v}</Value>\n    <PlainText>true</PlainText>\n  </AdministratorPassword>\n</UserAccounts>", [v])
+    v = password()
+    add(c, f"spawn ssh admin@10.0.0.5\nexpect \"password:\"\nsend \"{v}\\r\"\ninteract", [v])
+    v = b64_of(password().encode())
+    add(c, f"<Server>\n  <Host>ftp.partner.net</Host>\n  <User>exports</User>\n  <Pass encoding=\"base64\">{v}</Pass>\n</Server>", [v])
+    v = r(ALNUM, 32)
+    add(c, f"  \"signingKey\": \"{v}\",\n  \"algorithm\": \"HS256\"", [v])
+
+
 # --------------------------------------------------------------------------
 # negatives: benign near-misses, each filed under the family it resembles
 # --------------------------------------------------------------------------
@@ -1374,6 +1561,62 @@ def negatives():
     N(c, "let kennwort = std::env::var(\"DB_KENNWORT\").expect(\"DB_KENNWORT fehlt\");")
 
 
+def more_negatives():
+    N = neg
+    c = "credential_pair"
+    N(c, "client = Client('ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'your_auth_token')")
+    N(c, "AWS_ACCESS_KEY_ID=AKIA****************\nAWS_SECRET_ACCESS_KEY=****************************************")
+    N(c, "aws_access_key_id = <redacted>\naws_secret_access_key = <redacted>")
+    N(c, f"Access key {r(B32, 4)}... was last used 2026-11-27 by the nightly export (service s3, region eu-west-1).")
+    c = "cli_flag"
+    N(c, "mysql -uroot -p\"$MYSQL_ROOT_PASSWORD\" -e 'select 1'")
+    N(c, "docker login -u \"$CI_REGISTRY_USER\" -p \"$CI_REGISTRY_PASSWORD\" \"$CI_REGISTRY\"")
+    N(c, "pip install --user -U pip setuptools wheel")
+    N(c, "psql -p 5433 -U postgres -h localhost -c '\\l'")
+    N(c, "sqlcmd -S localhost -U sa -P \"$SA_PASSWORD\" -Q 'SELECT 1'")
+    c = "auth_header"
+    N(c, "components:\n  securitySchemes:\n    bearerAuth:\n      type: http\n      scheme: bearer\n      bearerFormat: JWT")
+    N(c, f"{ts()} curl -H \"Authorization: Bearer ***\" https://api.acme.io/v1/deploy")
+    N(c, "Authorization header missing or malformed; expected 'Bearer <token>' (got 'Basic')")
+    c = "registry_auth"
+    N(c, "@acme:registry=https://npm.pkg.github.com\nengine-strict=true")
+    N(c, "$ docker-credential-desktop list\n{\"https://index.docker.io/v1/\":\"acmebot\",\"ghcr.io\":\"acme-bot\"}")
+    N(c, f"[[package]]\nname = \"urllib3\"\nversion = \"2.2.3\"\nfiles = [\n    {{file = \"urllib3-2.2.3-py3-none-any.whl\", hash = \"sha256:{sha256()}\"}},\n]")
+    c = "url_secret"
+    N(c, "git clone https://jdoe@github.com/acme/infra.git")
+    N(c, "jdbc:postgresql://db.internal:5432/app?user=app&ssl=true&sslmode=verify-full")
+    N(c, f"https://acme-data.s3.amazonaws.com/exports/2026-11.csv?versionId={r(B64URL, 32)}")
+    N(c, "https://www.google.com/maps/place/Big+Ben/@51.5007292,-0.1268141,17z/")
+    N(c, f"https://medium.com/@jdoe/how-we-rotate-secrets-{hexs(12)}")
+    c = "config_idiom"
+    N(c, "PASSWORD_FILE=/run/secrets/db_password\nAPI_KEY_FILE=/run/secrets/api_key")
+    N(c, "api_key_header: X-API-Key\ntoken_type: Bearer\nexpires_in: 3600")
+    N(c, "auth:\n  existingSecret: pg-creds\n  secretKeys:\n    adminPasswordKey: postgres-password\n    userPasswordKey: password")
+    N(c, "secret: true\nrequired: true\ndescription: The API token used to call the billing service")
+    c = "vendor_token"
+    N(c, f"$ docker ps\nCONTAINER ID   IMAGE              COMMAND                  STATUS\n{hexs(12)}   acme/api:1.14.2    \"/app/server\"            Up 3 hours\n{hexs(12)}   postgres:16        \"docker-entrypoint.s…\"   Up 3 hours")
+    N(c, "\n".join(f"{hexs(7)} {m}" for m in ["fix(auth): refresh token rotation (#412)", "chore: bump ghp action to v4", "feat: add sk-ant key validation"]))
+    N(c, "ipfs://bafybei" + r(LOWER + "234567", 52))
+    N(c, "<div class=\"sk-spinner sk-fading-circle\"><div class=\"sk-circle1 sk-child\"></div></div>")
+    N(c, f"REPORT RequestId: {uid()}\tDuration: 12.31 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB")
+    c = "delimiter_value"
+    N(c, "curl -s \"https://api.acme.io/search?q=tea&sort=asc\" -H 'Accept: */*' | jq '.items[] | .id'")
+    N(c, "PS1='\\u@\\h:\\w\\$ '")
+    N(c, "echo $((1 + 2)); history | tail -3 # check")
+    c = "private_key"
+    N(c, f"$ ssh-keyscan github.com\n# github.com:22 SSH-2.0-babeld-{hexs(8)}\ngithub.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{r(B64, 43)}")
+    N(c, "openssl genrsa -out key.pem 2048 && openssl rsa -in key.pem -pubout -out pub.pem")
+    N(c, "spec:\n  secretName: web-tls\n  privateKey:\n    algorithm: ECDSA\n    size: 256\n    rotationPolicy: Always")
+    c = "jwt"
+    N(c, "const cfg = JSON.parse(atob('eyJmZWF0dXJlIjoiY2hlY2tvdXQtdjIiLCJvbiI6dHJ1ZX0='));")
+    N(c, "Set `JWT_ALGORITHM=RS256` and point `JWKS_URL` at the identity provider; tokens are validated per request.")
+    c = "generic_secret"
+    N(c, f"$ kubectl get pods -n prod\nNAME                       READY   STATUS    RESTARTS   AGE\napi-{r(LOWER + DIGITS, 10)}-{r(LOWER + DIGITS, 5)}   1/1     Running   0          3h12m")
+    N(c, "minimum_password_length = 14\npassword_reuse_prevention = 24\nmax_password_age = 90")
+    N(c, "PASSWORD_HASHERS = [\"django.contrib.auth.hashers.Argon2PasswordHasher\"]")
+    N(c, f"{ts()} FATAL: password authentication failed for user \"app\" (connection from 10.0.3.17)")
+
+
 def write(name, rows):
     path = os.path.join(HERE, name)
     with open(path, "w", encoding="utf-8") as f:
@@ -1440,9 +1683,11 @@ def main():
                 fam_url_secret, fam_config_idiom, fam_vendor_token, fam_delimiter_value,
                 fam_private_key, fam_jwt, fam_generic_secret]:
         fam()
+    more_positives()
     pos = list(CASES)
     CASES.clear()
     negatives()
+    more_negatives()
     negs = list(CASES)
     write("heldout_positive.jsonl", pos)
     write("heldout_negative.jsonl", negs)
