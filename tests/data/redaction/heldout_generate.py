@@ -373,8 +373,8 @@ def frame(snippet, lang="", path=None):
         lambda: diff_of(path, lines),
         lambda: gha_log(["##[group]Run ./scripts/deploy.sh"] + lines + ["##[endgroup]", "Error: Process completed with exit code 1."]),
         lambda: f"$ cat {path}\n{snippet}\n$ ",
-        lambda: json.dumps({"tool": "read_file", "path": path, "content": snippet + "\n"}),
-        lambda: json.dumps({"type": "tool_result", "exit_code": 0, "stdout": snippet, "stderr": ""}, indent=2),
+        lambda: json.dumps({"tool": "read_file", "path": path, "content": snippet + "\n"}, ensure_ascii=False),
+        lambda: json.dumps({"type": "tool_result", "exit_code": 0, "stdout": snippet, "stderr": ""}, indent=2, ensure_ascii=False),
         lambda: f"> {snippet}" if len(lines) == 1 else f"Quoted from the ticket:\n\n" + "\n".join("> " + ln for ln in lines),
         lambda: f"Step 3 of the runbook says to put this in place first:\n\n    " + "\n    ".join(lines) + "\n\nthen restart the service.",
     ]
@@ -1561,6 +1561,44 @@ def negatives():
     N(c, "let kennwort = std::env::var(\"DB_KENNWORT\").expect(\"DB_KENNWORT fehlt\");")
 
 
+def long_log(n, inject=None, at=None):
+    """A long, benign CI/build log of n lines; inject extra lines at index at."""
+    pkgs = ["serde", "tokio", "hyper", "rustls", "sqlx", "tracing", "clap", "axum", "regex", "rand"]
+    lines = []
+    for i in range(n):
+        kind = rng.randrange(6)
+        if kind == 0:
+            lines.append(f"   Compiling {rng.choice(pkgs)} v1.{rng.randint(0, 40)}.{rng.randint(0, 20)}")
+        elif kind == 1:
+            lines.append(f"{ts()} INFO request_id={uid()} method=GET path=/api/v1/orders/{digits(6)} status=200 dur_ms={rng.randint(1, 900)}")
+        elif kind == 2:
+            lines.append(f"#{rng.randint(5, 30)} sha256:{sha256()} {rng.randint(1, 90)}.{rng.randint(0, 9)}MB / {rng.randint(90, 200)}.0MB")
+        elif kind == 3:
+            lines.append(f"test {rng.choice(pkgs)}::tests::case_{i} ... ok")
+        elif kind == 4:
+            lines.append(f"{hexs(7)} Merge pull request #{rng.randint(100, 999)} from acme/feature-{r(LOWER, 6)}")
+        else:
+            lines.append(f"npm http fetch GET 200 https://registry.npmjs.org/{rng.choice(['react', 'lodash', 'zod', 'vite'])} {rng.randint(5, 300)}ms (cache hit)")
+    if inject:
+        at = len(lines) // 2 if at is None else at
+        lines[at:at] = inject
+    return "\n".join(lines)
+
+
+def long_positives():
+    """Secrets buried in long logs (5-20 KB), at the start, middle and end."""
+    pw = password()
+    add("cli_flag", long_log(150, [f"+ mysql -h {host()} -u migrate -p{pw} app < schema.sql"]), [pw])
+    tok = vendor("npm")
+    add("vendor_token", long_log(250, [f"npm verb config using token {tok} for //registry.npmjs.org/"], at=3), [tok])
+    sk, pw2 = vendor("Stripe"), password()
+    add("config_idiom", long_log(200, [f"+ export STRIPE_SECRET_KEY={sk}", f"+ export DB_PASSWORD={pw2}"], at=199), [sk, pw2])
+    t = jwt_token(alg="RS256")
+    add("jwt", long_log(300, [f"{ts()} DEBUG outgoing request headers={{'authorization': 'Bearer {t}'}}"]), [t])
+    block, body = pem(PEM_TYPES[3])
+    add("private_key", long_log(120, ["+ cat /tmp/deploy_key"] + block.split("\n"), at=60), [body])
+
+
 def more_negatives():
     N = neg
     c = "credential_pair"
@@ -1684,10 +1722,14 @@ def main():
                 fam_private_key, fam_jwt, fam_generic_secret]:
         fam()
     more_positives()
+    long_positives()
     pos = list(CASES)
     CASES.clear()
     negatives()
     more_negatives()
+    neg("generic_secret", long_log(300))
+    neg("registry_auth", "\n".join(f"    \"node_modules/{r(LOWER, rng.randint(3, 9))}\": {{\"version\": \"{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}\", \"integrity\": \"{integrity()}\"}}," for _ in range(80)))
+    neg("vendor_token", long_log(200))
     negs = list(CASES)
     write("heldout_positive.jsonl", pos)
     write("heldout_negative.jsonl", negs)
