@@ -345,7 +345,14 @@ def vendor(name):
 # --------------------------------------------------------------------------
 
 def gha_log(lines):
-    return "\n".join(f"{ts().replace('Z', '0000Z')} {ln}" for ln in lines)
+    """GitHub Actions style log: one increasing timestamp per line."""
+    h, m, sec = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 50)
+    day = "2026-%02d-%02d" % (rng.randint(1, 11), rng.randint(1, 28))
+    out = []
+    for i, ln in enumerate(lines):
+        frac = rng.randint(0, 9999999)
+        out.append(f"{day}T{h:02d}:{m:02d}:{min(59, sec + i):02d}.{frac:07d}Z {ln}")
+    return "\n".join(out)
 
 
 def diff_of(path, lines, removed=None):
@@ -359,8 +366,12 @@ def diff_of(path, lines, removed=None):
             + "\n".join(body))
 
 
-def frame(snippet, lang="", path=None):
-    """Put a snippet somewhere realistic in a message: start, middle or end."""
+FILE_FRAMES = {2, 5, 7, 8, 11}  # frames that present the snippet as a file's content
+
+
+def frame(snippet, lang="", path=None, kind="file"):
+    """Put a snippet somewhere realistic in a message: start, middle or end.
+    kind="line" is for log lines and prose, which are never shown as a file."""
     lines = snippet.split("\n")
     path = path or rng.choice([".env", "config/settings.py", "deploy/values.yaml", "app.toml",
                                "docker-compose.yml", "scripts/deploy.sh", "src/config.ts"])
@@ -378,15 +389,17 @@ def frame(snippet, lang="", path=None):
         lambda: f"> {snippet}" if len(lines) == 1 else f"Quoted from the ticket:\n\n" + "\n".join("> " + ln for ln in lines),
         lambda: f"Step 3 of the runbook says to put this in place first:\n\n    " + "\n    ".join(lines) + "\n\nthen restart the service.",
     ]
+    if kind != "file":
+        options = [o for i, o in enumerate(options) if i not in FILE_FRAMES]
     return rng.choice(options)()
 
 
-def place(snippet, secrets, lang="", path=None, frames=True):
+def place(snippet, secrets, lang="", path=None, frames=True, kind="file"):
     """Frame a snippet, retrying until every secret survives the framing
     verbatim (JSON escaping or line prefixes can split a secret)."""
     if frames:
         for _ in range(20):
-            text = frame(snippet, lang, path)
+            text = frame(snippet, lang, path, kind)
             if all(s in text for s in secrets):
                 return text
     return snippet
@@ -841,9 +854,10 @@ def fam_vendor_token():
         tok = gen()
         if name in CONTEXT_ONLY or rng.random() < 0.35:
             snippet = rng.choice(frames_kv)(env, tok)
+            add(c, place(snippet, [tok]), [tok])
         else:
             snippet = rng.choice(frames_bare)(tok)
-        add(c, place(snippet, [tok]), [tok])
+            add(c, place(snippet, [tok], kind="line"), [tok])
 
 
 def fam_delimiter_value():
@@ -1025,7 +1039,7 @@ def fam_jwt():
     algs = ["HS256", "RS256", "ES256", "HS512"]
     for f in ctxs:
         t = jwt_token(rng.choice(payloads), alg=rng.choice(algs))
-        add(c, place(f(t), [t]) if rng.random() < 0.4 else f(t), [t])
+        add(c, place(f(t), [t], kind="line") if rng.random() < 0.4 else f(t), [t])
 
 
 def fam_generic_secret():
