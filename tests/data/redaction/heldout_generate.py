@@ -1110,6 +1110,21 @@ def more_positives():
     cid, csec = "A" + r(B64URL, 79), "E" + r(B64URL, 79)
     add(c, place(f"PAYPAL_CLIENT_ID={cid}\nPAYPAL_CLIENT_SECRET={csec}\nPAYPAL_MODE=live", [csec]), [csec])
 
+    cs, at, ct = b64_of(rand_bytes(33)), f"akab-{r(LOWER + DIGITS, 16)}-{r(LOWER + DIGITS, 16)}", f"akab-{r(LOWER + DIGITS, 16)}-{r(LOWER + DIGITS, 16)}"
+    add(c, place(f"[default]\nclient_secret = {cs}\nhost = akab-{r(LOWER + DIGITS, 16)}-{r(LOWER + DIGITS, 16)}.luna.akamaiapis.net\naccess_token = {at}\nclient_token = {ct}", [cs, at], path="~/.edgerc"), [cs, at])
+    tid, tsec = "ak-" + r(ALNUM, 22), "as-" + r(ALNUM, 22)
+    add(c, f"$ modal token set --token-id {tid} --token-secret {tsec}\nToken written to /home/dev/.modal.toml in profile acme.", [tsec])
+    kk = hexs(32)
+    add(c, f"$ cat ~/.kaggle/kaggle.json\n{{\"username\":\"jdoe\",\"key\":\"{kk}\"}}", [kk])
+    ak, sk = "SCW" + r(UPPER + DIGITS, 17), uid()
+    add(c, place(f"SCW_ACCESS_KEY={ak}\nSCW_SECRET_KEY={sk}\nSCW_DEFAULT_PROJECT_ID={uid()}", [sk]), [sk])
+    ak, sk = hexs(32), hexs(64)
+    add(c, f"R2 bucket `assets` is reachable with access key id {ak} and secret access key {sk} at https://{hexs(32)}.r2.cloudflarestorage.com", [sk])
+    ck, cs2 = r(UPPER + DIGITS, 16), r(ALNUM + "+/", 64)
+    add(c, place(f"sasl.mechanism=PLAIN\nsecurity.protocol=SASL_SSL\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{ck}\" password=\"{cs2}\";", [cs2], path="client.properties"), [cs2])
+    ably = f"{r(B64URL, 6)}.{r(B64URL, 6)}:{r(B64URL, 43)}"
+    add(c, f"const ably = new Ably.Realtime({{ key: '{ably}' }});", [ably.split(":")[1]])
+
     # cli_flag
     c = "cli_flag"
     pw = password()
