@@ -1628,6 +1628,37 @@ def long_positives():
     add("private_key", long_log(120, ["+ cat /tmp/deploy_key"] + block.split("\n"), at=60), [body])
 
 
+def prose_positives():
+    """Secrets written as prose, tables and in other languages."""
+    c = "generic_secret"
+    v = password()
+    add(c, f"Hier ist das Passwort für die Staging-DB: {v} (bitte nicht weitergeben)", [v])
+    v = password()
+    add(c, f"La contraseña del usuario admin es {v}, cámbiala después del despliegue.", [v])
+    v = password()
+    add(c, f"Le mot de passe du compte de service est « {v} ».", [v])
+    v = password()
+    add(c, f"creds for the staging box are admin / {v}", [v])
+    v = password()
+    add(c, f"login: deploy, pass: {v}, host: {host()}", [v])
+    v = password()
+    add(c, f"password:{v}", [v])
+    v1, v2 = password(), password()
+    add(c, f"| env | user | password |\n|---|---|---|\n| staging | app | {v1} |\n| prod | app | {v2} |", [v1, v2])
+    v = password()
+    add(c, f"Ok, I reset it. New root password for the bastion: `{v}`", [v])
+    c = "url_secret"
+    pw = password()
+    add(c, f"engine = create_engine(\"snowflake://etl:{pw}@acme-xy12345/analytics/public?warehouse=COMPUTE_WH\")", [pw])
+    pw = password()
+    add(c, f"sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at \"{host()}\" failed\n(Background on this error at: https://sqlalche.me/e/20/e3q8)\n[SQL: postgresql+psycopg2://analytics:{pw}@{host()}:5432/dw]", [pw])
+    c = "config_idiom"
+    v = r(ALNUM, 40)
+    add(c, f"  - name: Deploy\n    env:\n      NETLIFY_AUTH_TOKEN: \"{v}\"\n    run: netlify deploy --prod", [v])
+    v = password()
+    add(c, f"export PGPASSWORD=\"{v}\"\npsql -h {host()} -U app -c '\\\\dt'", [v])
+
+
 def more_negatives():
     N = neg
     c = "credential_pair"
@@ -1677,6 +1708,24 @@ def more_negatives():
     c = "jwt"
     N(c, "const cfg = JSON.parse(atob('eyJmZWF0dXJlIjoiY2hlY2tvdXQtdjIiLCJvbiI6dHJ1ZX0='));")
     N(c, "Set `JWT_ALGORITHM=RS256` and point `JWKS_URL` at the identity provider; tokens are validated per request.")
+    N("config_idiom", json.dumps({"Bucket": "acme-lake", "Key": "orders/2026/11/28/part-0001.parquet", "VersionId": r(B64URL, 32)}))
+    N("config_idiom", "- restore_cache:\n    keys:\n      - v1-deps-{{ checksum \"package-lock.json\" }}")
+    N("config_idiom", "- uses: actions/cache@v4\n  with:\n    path: ~/.cargo\n    key: ${{ runner.os }}-cargo-${{ hashFiles('**/Cargo.lock') }}")
+    N("config_idiom", "primary_key: id\napi_key_name: ci-deployer\ntoken_endpoint_auth_method: client_secret_basic")
+    N("config_idiom", "DOCKER_AUTH_CONFIG: ${{ secrets.DOCKER_AUTH_CONFIG }}\nKUBECONFIG: /home/runner/.kube/config")
+    N("auth_header", "curl -X POST https://auth.acme.io/oauth/token -d grant_type=client_credentials -d client_id=web -d audience=https://api.acme.io")
+    N("cli_flag", "kubectl --token-file /var/run/secrets/kubernetes.io/serviceaccount/token get pods")
+    N("registry_auth", f"go: downloading github.com/acme/lib v0.0.0-20261128101010-{hexs(12)}")
+    N("generic_secret", f"/nix/store/{r('0123456789abcdfghijklmnpqrsvwxyz', 32)}-openssl-3.3.2/lib/libssl.so.3")
+    N("generic_secret", f"dist/assets/index-{r(ALNUM, 8)}.js   142.31 kB │ gzip: 45.90 kB\ndist/assets/vendor-{r(ALNUM, 8)}.js  512.07 kB │ gzip: 160.22 kB")
+    N("generic_secret", f"{{\"_id\": {{\"$oid\": \"{hexs(24)}\"}}, \"order\": \"01J{r('0123456789ABCDEFGHJKMNPQRSTVWXYZ', 23)}\", \"status\": \"paid\"}}")
+    N("generic_secret", f"Solana tx confirmed: {r('123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz', 88)}")
+    N("generic_secret", "Das Passwort muss mindestens 12 Zeichen lang sein und darf nicht den Benutzernamen enthalten.")
+    N("generic_secret", "| env | user | password |\n|---|---|---|\n| staging | app | (in 1Password: Staging DB) |\n| prod | app | (in Vault: kv/prod/db) |")
+    N("generic_secret", "login: deploy, pass: see the vault, host: db.internal")
+    N("url_secret", "engine = create_engine(os.environ[\"SNOWFLAKE_URL\"])  # snowflake://etl:<password>@acme-xy12345/analytics")
+    N("vendor_token", f"npm notice shasum: {sha1()}\nnpm notice integrity: {integrity()[:20]}...{r(B64, 10)}==")
+    N("jwt", f"Signed-off-by: Jane Doe <jane@acme.io>\ngpg: Signature made Sat Nov 28 23:10:04 2026 UTC\ngpg:                using EDDSA key {hexs(40).upper()}")
     c = "generic_secret"
     N(c, f"$ kubectl get pods -n prod\nNAME                       READY   STATUS    RESTARTS   AGE\napi-{r(LOWER + DIGITS, 10)}-{r(LOWER + DIGITS, 5)}   1/1     Running   0          3h12m")
     N(c, "minimum_password_length = 14\npassword_reuse_prevention = 24\nmax_password_age = 90")
@@ -1752,6 +1801,7 @@ def main():
         fam()
     more_positives()
     long_positives()
+    prose_positives()
     pos = list(CASES)
     CASES.clear()
     negatives()
