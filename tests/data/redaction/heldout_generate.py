@@ -1659,6 +1659,46 @@ def prose_positives():
     add(c, f"export PGPASSWORD=\"{v}\"\npsql -h {host()} -U app -c '\\\\dt'", [v])
 
 
+def tool_positives():
+    """Vendor CLIs taking tokens as flags, form bodies, debug prints of structs."""
+    c = "cli_flag"
+    tok = "ghp_" + r(ALNUM, 36)
+    add(c, f"$ gh auth login --hostname github.com --with-token <<< {tok}\n$ gh auth status\n  ✓ Logged in to github.com account acme-bot (keyring)", [tok])
+    tok = vendor("npm")
+    add(c, f"npm config set //registry.npmjs.org/:_authToken {tok}", [tok])
+    tok = vendor("Stripe")
+    add(c, f"stripe listen --api-key {tok} --forward-to localhost:4242/webhook", [tok])
+    tok = vendor("DigitalOcean")
+    add(c, f"doctl auth init --context acme -t {tok}", [tok])
+    tok = vendor("Hugging Face")
+    add(c, f"huggingface-cli login --token {tok} --add-to-git-credential", [tok])
+    tok = r(ALNUM, 24)
+    add(c, f"vercel deploy --prod --token {tok} --scope acme", [tok])
+    tok = vendor("Terraform Cloud")
+    add(c, f"tfe-cli --token {tok} workspace list", [tok])
+    tok = vendor("Sentry")
+    add(c, f"sentry-cli --auth-token {tok} releases new -p web 1.14.2", [tok])
+    c = "url_secret"
+    cs = r(B64URL, 48)
+    add(c, f"POST /oauth/token HTTP/1.1\nHost: auth.acme.io\nContent-Type: application/x-www-form-urlencoded\n\ngrant_type=client_credentials&client_id=billing-worker&client_secret={cs}&audience=https%3A%2F%2Fapi.acme.io", [cs])
+    pw = password()
+    add(c, f"{ts()} DEBUG request body: username=jdoe&password={pw}&remember_me=1", [pw])
+    rt = r(B64URL, 64)
+    add(c, f"curl -X POST https://oauth2.googleapis.com/token -d client_id={digits(12)}-{r(LOWER + DIGITS, 32)}.apps.googleusercontent.com -d refresh_token={rt} -d grant_type=refresh_token", [rt])
+    c = "config_idiom"
+    pw, tok = password(), r(ALNUM, 40)
+    add(c, f"[src/main.rs:42:5] &config = Config {{\n    listen: 127.0.0.1:8080,\n    db_password: \"{pw}\",\n    api_token: \"{tok}\",\n    max_conns: 32,\n}}", [pw, tok])
+    pw = password()
+    add(c, f"config loaded: {{Addr::8080 DBUser:app DBPassword:{pw} Debug:false}}", [pw])
+    gh, pw = vendor("GitHub"), password()
+    add(c, f"$ env | sort\nHOME=/home/runner\nHOSTNAME=runner-7f9c\nGITHUB_TOKEN={gh}\nLANG=C.UTF-8\nMYSQL_PASSWORD={pw}\nPATH=/usr/local/bin:/usr/bin:/bin", [gh, pw])
+    c = "generic_secret"
+    pw = password()
+    add(c, f"ERROR connect() failed with kwargs={{'host': '{host()}', 'user': 'app', 'password': '{pw}', 'dbname': 'orders'}}", [pw])
+    pw = password()
+    add(c, f"<input type=\"hidden\" name=\"api_password\" value=\"{pw}\">", [pw])
+
+
 def more_negatives():
     N = neg
     c = "credential_pair"
@@ -1726,6 +1766,12 @@ def more_negatives():
     N("url_secret", "engine = create_engine(os.environ[\"SNOWFLAKE_URL\"])  # snowflake://etl:<password>@acme-xy12345/analytics")
     N("vendor_token", f"npm notice shasum: {sha1()}\nnpm notice integrity: {integrity()[:20]}...{r(B64, 10)}==")
     N("jwt", f"Signed-off-by: Jane Doe <jane@acme.io>\ngpg: Signature made Sat Nov 28 23:10:04 2026 UTC\ngpg:                using EDDSA key {hexs(40).upper()}")
+    N("config_idiom", "[src/main.rs:42:5] &config = Config {\n    listen: 127.0.0.1:8080,\n    db_password: \"[REDACTED]\",\n    api_token: None,\n    max_conns: 32,\n}")
+    N("config_idiom", f"$ env | sort\nHOME=/home/runner\nHOSTNAME=runner-{hexs(4)}\nLANG=C.UTF-8\nPATH=/usr/local/bin:/usr/bin:/bin\nRUNNER_TEMP=/home/runner/work/_temp\nGITHUB_SHA={sha1()}")
+    N("cli_flag", "gh auth login --hostname github.com --git-protocol https --web")
+    N("cli_flag", "stripe listen --forward-to localhost:4242/webhook --skip-verify")
+    N("url_secret", "POST /oauth/token HTTP/1.1\nContent-Type: application/x-www-form-urlencoded\n\ngrant_type=authorization_code&redirect_uri=https%3A%2F%2Fapp.acme.io%2Fcallback&code_verifier=<verifier>")
+    N("generic_secret", "ERROR connect() failed with kwargs={'host': 'db.internal', 'user': 'app', 'password': '***', 'dbname': 'orders'}")
     c = "generic_secret"
     N(c, f"$ kubectl get pods -n prod\nNAME                       READY   STATUS    RESTARTS   AGE\napi-{r(LOWER + DIGITS, 10)}-{r(LOWER + DIGITS, 5)}   1/1     Running   0          3h12m")
     N(c, "minimum_password_length = 14\npassword_reuse_prevention = 24\nmax_password_age = 90")
@@ -1802,6 +1848,7 @@ def main():
     more_positives()
     long_positives()
     prose_positives()
+    tool_positives()
     pos = list(CASES)
     CASES.clear()
     negatives()
