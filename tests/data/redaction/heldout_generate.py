@@ -1831,6 +1831,9 @@ def counts_table():
 
 def main():
     args = sys.argv[1:]
+    if "--blind" in args:
+        blind_main()
+        return
     if "--counts" in args:
         print(counts_table())
         return
@@ -1861,6 +1864,417 @@ def main():
     negs = list(CASES)
     write("heldout_positive.jsonl", pos)
     write("heldout_negative.jsonl", negs)
+    for label, rows in (("positive", pos), ("negative", negs)):
+        counts = {}
+        for row in rows:
+            counts[row["category"]] = counts.get(row["category"], 0) + 1
+        print(label, len(rows), counts)
+
+
+# --------------------------------------------------------------------------
+# blind set: other seed, other context templates, other vendors where possible
+# --------------------------------------------------------------------------
+
+BLIND_SEED = 20261129
+
+# vendors not used by the held-out set (formats from the same kinds of sources)
+BLIND_VENDORS = [
+    ("PostHog", lambda: "phx_" + r(ALNUM, 43), "POSTHOG_PERSONAL_API_KEY"),
+    ("ClickUp", lambda: f"pk_{digits(8)}_{r(UPPER + DIGITS, 32)}", "CLICKUP_API_TOKEN"),
+    ("Trello", lambda: "ATTA" + hexs(64) + hexs(8).upper(), "TRELLO_TOKEN"),
+    ("Dropbox", lambda: "sl.B" + r(B64URL, 134), "DROPBOX_ACCESS_TOKEN"),
+    ("Apify", lambda: "apify_api_" + r(ALNUM, 36), "APIFY_TOKEN"),
+    ("Firecrawl", lambda: "fc-" + hexs(32), "FIRECRAWL_API_KEY"),
+    ("Tavily", lambda: "tvly-" + r(ALNUM, 32), "TAVILY_API_KEY"),
+    ("Fireworks", lambda: "fw_" + r(ALNUM, 24), "FIREWORKS_API_KEY"),
+    ("Voyage AI", lambda: "pa-" + r(B64URL, 43), "VOYAGE_API_KEY"),
+    ("Jina", lambda: "jina_" + r(ALNUM, 60), "JINA_API_KEY"),
+    ("Mandrill", lambda: "md-" + r(B64URL, 22), "MANDRILL_API_KEY"),
+    ("PubNub", lambda: "sec-c-" + r(B64, 48), "PUBNUB_SECRET_KEY"),
+    ("Paystack", lambda: "sk_live_" + hexs(40), "PAYSTACK_SECRET_KEY"),
+    ("Mollie", lambda: "live_" + r(ALNUM, 30), "MOLLIE_API_KEY"),
+    ("Unleash", lambda: "*:production." + hexs(64), "UNLEASH_API_TOKEN"),
+    ("Honeycomb", lambda: "hcaik_" + r(LOWER + DIGITS, 58), "HONEYCOMB_API_KEY"),
+    ("Bitwarden", lambda: f"0.{uid()}.{r(ALNUM, 30)}:{r(B64, 22)}==", "BWS_ACCESS_TOKEN"),
+    ("Azure DevOps", lambda: r(LOWER + "234567", 52), "AZURE_DEVOPS_EXT_PAT"),
+    ("Weights & Biases", lambda: hexs(40), "WANDB_API_KEY"),
+    ("Linode", lambda: hexs(64), "LINODE_TOKEN"),
+    ("Vercel", lambda: r(ALNUM, 24), "VERCEL_TOKEN"),
+    ("Todoist", lambda: hexs(40), "TODOIST_API_TOKEN"),
+    ("Postmark", lambda: uid(), "POSTMARK_SERVER_TOKEN"),
+    ("Expo", lambda: r(B64URL, 40), "EXPO_TOKEN"),
+]
+
+
+def blind_vendor(name):
+    return rng.choice([v for v in BLIND_VENDORS if v[0] == name])[1]()
+
+
+def journal(lines, unit="api"):
+    """systemd journal lines."""
+    pid = rng.randint(300, 40000)
+    return "\n".join(f"Nov 29 0{rng.randint(0, 3)}:{rng.randint(10, 59)}:{rng.randint(10, 59)} ip-10-0-{rng.randint(0, 9)}-{rng.randint(2, 250)} {unit}[{pid}]: {ln}" for ln in lines)
+
+
+def jenkins(lines):
+    out = ["Started by user release", "[Pipeline] Start of Pipeline", "[Pipeline] node", "[Pipeline] {", "[Pipeline] sh"]
+    out += ["+ " + ln for ln in lines]
+    out += ["[Pipeline] }", "[Pipeline] End of Pipeline", "Finished: FAILURE"]
+    return "\n".join(out)
+
+
+def gitlab_ci(lines):
+    out = [f"Running with gitlab-runner 17.{rng.randint(0, 6)}.0 (abcd{hexs(4)})", "  on shared-runner-3 " + r(ALNUM, 8),
+           "Executing \"step_script\" stage of the job script"]
+    out += ["$ " + ln for ln in lines]
+    out += ["ERROR: Job failed: exit code 1"]
+    return "\n".join(out)
+
+
+def chat(who, snippet):
+    return f"**{who}** (10:{rng.randint(10, 59)}): can you look at this?\n```\n{snippet}\n```\n**assistant**: on it."
+
+
+def notebook(src):
+    return json.dumps({"cell_type": "code", "execution_count": rng.randint(1, 40), "metadata": {},
+                       "source": [ln + "\n" for ln in src.split("\n")], "outputs": []}, indent=1, ensure_ascii=False)
+
+
+def pr_comment(path, line):
+    return f"Review comment on **{path}** L{rng.randint(5, 200)}:\n```\n{line}\n```\nNit: this should come from the environment, not be hard-coded."
+
+
+def pylog(msg):
+    return f"{ts()[:19].replace('T', ' ')},{rng.randint(100, 999)} - app.client - ERROR - {msg}"
+
+
+def structured(msg, **kw):
+    d = {"level": "debug", "ts": ts(), "caller": "client/http.go:" + str(rng.randint(40, 300)), "msg": msg}
+    d.update(kw)
+    return json.dumps(d)
+
+
+def bframe(snippet, secrets, path="config", kind="file"):
+    """Blind-set frames: none of them appear in the held-out templates.
+    kind="cmd" also allows CI consoles, kind="log" also allows log streams."""
+    lines = snippet.split("\n")
+    options = [
+        lambda: chat(rng.choice(["maria", "k.tanaka", "dev1", "ops-oncall"]), snippet),
+        lambda: notebook(snippet),
+        lambda: pr_comment(path, snippet) if len(lines) == 1 else f"Reviewing `{path}`:\n\n~~~\n{snippet}\n~~~",
+        lambda: f"<details><summary>full output</summary>\n\n```text\n{snippet}\n```\n</details>",
+        lambda: f"Ticket OPS-{rng.randint(1000, 9999)}: customer reports failures since the rollout.\nRepro config:\n{snippet}\n--\nSent from the support portal",
+        lambda: f"{snippet}",
+    ]
+    if kind == "cmd" and len(lines) == 1:
+        options += [lambda: jenkins(lines), lambda: gitlab_ci(lines)]
+    if kind == "log":
+        options += [lambda: journal(lines), lambda: f"kubectl logs deploy/worker -n jobs --tail=20\n{snippet}"]
+    for _ in range(20):
+        text = rng.choice(options)()
+        if all(s in text for s in secrets):
+            return text
+    return snippet
+
+
+def blind_positives():
+    # credential_pair
+    c = "credential_pair"
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, bframe(f"$s3 = new S3Client(['region' => 'eu-west-1', 'credentials' => ['key' => '{kid}', 'secret' => '{sec}']]);", [sec], "app/Storage.php"), [sec])
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, bframe(f"Aws.config.update(credentials: Aws::Credentials.new('{kid}', '{sec}'))", [sec], "config/initializers/aws.rb"), [sec])
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, f"PS C:\\> Set-AWSCredential -AccessKey {kid} -SecretKey {sec} -StoreAs ci-prod", [sec])
+    kid, sec = aws_key_id(), aws_secret()
+    add(c, bframe(f"java -Daws.accessKeyId={kid} -Daws.secretKey={sec} -jar uploader.jar", [sec], kind="cmd"), [sec])
+    ak, sk = "EXO" + hexs(24), r(B64URL, 43)
+    add(c, f"exo config add --key {ak} --secret {sk} --zone ch-gva-2", [sk])
+    ak, sk = "DO00" + r(UPPER + DIGITS, 16), r(B64, 43)
+    add(c, bframe(f"SPACES_KEY={ak}\nSPACES_SECRET={sk}\nSPACES_ENDPOINT=https://fra1.digitaloceanspaces.com", [sk]), [sk])
+    ak, sk = hexs(32), hexs(48)
+    add(c, json.dumps({"apikey": r(B64URL, 44), "cos_hmac_keys": {"access_key_id": ak, "secret_access_key": sk}, "iam_serviceid_crn": "crn:v1:bluemix:public:iam-identity::a/" + hexs(32)}, indent=2), [sk])
+    cid, s2 = hexs(24), hexs(30)
+    add(c, f"plaid_client = plaid.ApiClient(plaid.Configuration(host=plaid.Environment.Production, api_key={{'clientId': '{cid}', 'secret': '{s2}'}}))", [s2])
+    ak, sk = r(UPPER + DIGITS, 20), r(ALNUM, 40)
+    add(c, f"ObsClient(access_key_id='{ak}', secret_access_key='{sk}', server='https://obs.eu-west-101.myhuaweicloud.com')", [sk])
+    ak, sk, ck = r(ALNUM, 16), r(ALNUM, 32), r(ALNUM, 32)
+    add(c, f"[ovh-eu]\napplication_key={ak}\napplication_secret={sk}\nconsumer_key={ck}", [sk, ck])
+
+    # cli_flag
+    c = "cli_flag"
+    pw = password()
+    add(c, bframe(f"mongoexport --host {host()} -u reporter -p {pw} --authenticationDatabase admin -d shop -c orders -o orders.json", [pw], kind="cmd"), [pw])
+    tok = r(ALNUM, 40)
+    add(c, f"curl --oauth2-bearer {tok} https://api.acme.io/v2/reports/daily", [tok])
+    tok = blind_vendor("Azure DevOps")
+    add(c, bframe(f"git -c http.extraHeader=\"Authorization: Basic {b64_of((':' + tok).encode())}\" clone https://dev.azure.com/acme/Platform/_git/infra", [b64_of((':' + tok).encode())], kind="cmd"), [b64_of((':' + tok).encode())])
+    pw = password()
+    add(c, f"ssh-keygen -t ed25519 -f ~/.ssh/release -N '{pw}' -C release@acme", [pw])
+    pw = password()
+    add(c, bframe(f"gcloud sql users set-password root --host=% --instance=orders-prod --password={pw}", [pw], kind="cmd"), [pw])
+    pw = password()
+    add(c, f"aws rds create-db-instance --db-instance-identifier orders --engine postgres --master-username acme --master-user-password {pw} --allocated-storage 50", [pw])
+    pw = password()
+    add(c, bframe(f"kubectl create secret docker-registry regcred --docker-server=registry.acme.io --docker-username=ci --docker-password={pw}", [pw], kind="cmd"), [pw])
+    pw = password()
+    add(c, f"pscp -pw {pw} build.zip deploy@10.1.4.20:/opt/app/", [pw])
+    pw = password()
+    add(c, f"$cred = New-Object System.Management.Automation.PSCredential('CORP\\svc_deploy', (ConvertTo-SecureString '{pw}' -AsPlainText -Force))", [pw])
+    tok = r(ALNUM, 32)
+    add(c, f"$ fly secrets set INTERNAL_API_TOKEN={tok} -a acme-api\nRelease v42 created", [tok])
+
+    # auth_header
+    c = "auth_header"
+    tok = r(ALNUM, 40)
+    add(c, bframe(f"reverse_proxy /api/* backend:8080 {{\n    header_up Authorization \"Bearer {tok}\"\n}}", [tok], "Caddyfile"), [tok])
+    b = basic("metrics", password())
+    add(c, f"<Location /internal>\n    RequestHeader set Authorization \"Basic {b}\"\n    ProxyPass http://10.0.2.9:9100/\n</Location>", [b])
+    tok = r(ALNUM, 36)
+    add(c, f"http:\n  middlewares:\n    add-auth:\n      headers:\n        customRequestHeaders:\n          Authorization: \"Bearer {tok}\"", [tok])
+    tok = r(ALNUM, 40)
+    add(c, f"export default function () {{\n  const res = http.get(`${{BASE}}/orders`, {{ headers: {{ Authorization: 'Bearer {tok}' }} }});\n  check(res, {{ 'status 200': (r) => r.status === 200 }});\n}}", [tok])
+    tok = r(ALNUM, 40)
+    add(c, bframe(f"curl_setopt($ch, CURLOPT_HTTPHEADER, ['Accept: application/json', 'Authorization: Bearer {tok}']);", [tok]), [tok])
+    pw = password()
+    add(c, f"let resp = client.get(url).basic_auth(\"exporter\", Some(\"{pw}\")).send().await?;", [pw])
+    tok = r(ALNUM, 40)
+    add(c, f"let resp = reqwest::Client::new().get(url).bearer_auth(\"{tok}\").send().await?;", [tok])
+    tok = "shpat_" + hexs(32)
+    add(c, bframe(f"X-Shopify-Access-Token: {tok}", [tok]), [tok])
+    key = hexs(37)
+    add(c, f"curl -X GET \"https://api.cloudflare.com/client/v4/zones\" -H \"X-Auth-Email: ops@acme.io\" -H \"X-Auth-Key: {key}\"", [key])
+    b = basic("admin", password())
+    add(c, f"GET /status HTTP/1.1\r\nhost: 10.0.0.7:8080\r\nauthorization: basic {b}\r\n\r\n", [b])
+
+    # registry_auth
+    c = "registry_auth"
+    tok = r(ALNUM, 20)
+    add(c, f"channels:\n  - https://conda.acme.io/t/{tok}/internal\n  - conda-forge", [tok])
+    pw = password()
+    add(c, f"$ cat ~/.sbt/.credentials\nrealm=Sonatype Nexus Repository Manager\nhost=nexus.acme.io\nuser=ci\npassword={pw}", [pw])
+    pat = b64_of(blind_vendor("Azure DevOps").encode())
+    add(c, bframe(f"//pkgs.dev.azure.com/acme/_packaging/feed/npm/registry/:username=acme\n//pkgs.dev.azure.com/acme/_packaging/feed/npm/registry/:_password={pat}", [pat], ".npmrc"), [pat])
+    pw, sp = password(), password()
+    add(c, f"ossrhUsername=acme-release\nossrhPassword={pw}\nsigning.keyId=24875D73\nsigning.password={sp}\nsigning.secretKeyRingFile=/home/ci/.gnupg/secring.gpg", [pw, sp])
+    at, rt = "ya29.a0" + r(B64URL, 140), "1//0" + r(B64URL, 99)
+    add(c, json.dumps({"accessToken": at, "refreshToken": rt, "tokenEndpoint": "https://accounts.google.com/o/oauth2/token", "scopes": ["openid"], "expiration": 1764373600000}), [at, rt])
+    tok = hexs(32)
+    add(c, f"machine trunk.cocoapods.org\n  login release@acme.io\n  password {tok}", [tok])
+    tok = r(ALNUM, 64)
+    add(c, json.dumps({"auths": {"quay.io": {"auth": basic("acme+ci_robot", tok), "email": ""}}}), [basic("acme+ci_robot", tok)])
+    tok = r(ALNUM, 40)
+    add(c, bframe(f"[registries.internal]\nindex = \"sparse+https://crates.acme.io/api/v1/crates/\"\ntoken = \"{tok}\"", [tok], ".cargo/config.toml"), [tok])
+    pw = password()
+    add(c, f"<server>\n  <id>deploy-key</id>\n  <privateKey>${{user.home}}/.ssh/deploy</privateKey>\n  <passphrase>{pw}</passphrase>\n</server>", [pw])
+
+    # url_secret
+    c = "url_secret"
+    pw = password()
+    add(c, bframe(f"DATABASE_URL=\"mysql://app:{pw}@aws.connect.psdb.cloud/shop?sslaccept=strict\"", [pw], "prisma/.env"), [pw])
+    pw = "npg_" + r(ALNUM, 12)
+    add(c, f"psql 'postgresql://neondb_owner:{pw}@ep-cool-lake-a5x2k9.eu-central-1.aws.neon.tech/neondb?sslmode=require'", [pw])
+    pw = password()
+    add(c, f"sftp://deploy:{pw}@files.acme-hosting.com:2222/var/www", [pw])
+    pw = password()
+    add(c, bframe(f"COUCHDB_URL=http://admin:{pw}@couch.internal:5984/orders", [pw]), [pw])
+    tok = "glpat-" + r(B64URL, 20)
+    add(c, f"RSS feed: https://gitlab.acme.io/acme/api/-/commits/main?format=atom&private_token={tok}", [tok])
+    sig, ak = r(B64, 27) + "=", "LTAI" + r(ALNUM, 20)
+    enc = sig.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    add(c, f"https://acme-assets.oss-cn-hangzhou.aliyuncs.com/build.zip?OSSAccessKeyId={ak}&Expires=1796000000&Signature={enc}", [enc])
+    key = r(B64URL, 32)
+    add(c, f"wss://ws.acme-feed.io/v2/stream?apikey={key}&symbols=BTC-USD", [key])
+    tok = r(ALNUM, 32)
+    add(c, bframe(f"curl -fsS 'https://hc-ping.com/{uid()}' && curl -fsS 'https://api.statuspage.io/v1/pages/{r(LOWER + DIGITS, 12)}/incidents.json?api_key={tok}'", [tok], kind="cmd"), [tok])
+    sig = r(B64, 43) + "="
+    enc = sig.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    add(c, f"az storage message put --queue-url 'https://acmeq.queue.core.windows.net/jobs?sv=2023-01-03&sp=a&se=2026-12-01&sig={enc}' --content hello", [enc])
+
+    # config_idiom
+    c = "config_idiom"
+    pw = password()
+    add(c, bframe(f"# group_vars/prod.yml\ndb_user: app\ndb_password: {pw}\ndb_pool: 20", [pw], "group_vars/prod.yml"), [pw])
+    pw = password()
+    add(c, f"profile::db::password: '{pw}'\nprofile::db::host: '{host()}'", [pw])
+    pw = password()
+    add(c, bframe(f"quarkus.datasource.username=app\nquarkus.datasource.password={pw}\nquarkus.datasource.jdbc.url=jdbc:postgresql://{host()}/app", [pw], "application.properties"), [pw])
+    tok = r(ALNUM, 40)
+    add(c, f"provider:\n  name: aws\n  environment:\n    STAGE: prod\n    PARTNER_API_KEY: {tok}", [tok])
+    tok = r(ALNUM, 32)
+    add(c, bframe(f"[vars]\nENVIRONMENT = \"production\"\nUPSTREAM_SECRET = \"{tok}\"", [tok], "wrangler.toml"), [tok])
+    pw = password()
+    add(c, f"db_password = \"{pw}\"\ninstance_class = \"db.r6g.large\"", [pw])
+    pw = password()
+    add(c, f"Resources:\n  Database:\n    Type: AWS::RDS::DBInstance\n    Properties:\n      MasterUsername: acme\n      MasterUserPassword: {pw}", [pw])
+    pw = password()
+    add(c, f"services.grafana.settings.security.admin_password = \"{pw}\";", [pw])
+    pw = password()
+    add(c, bframe(json.dumps({"sqltools.connections": [{"name": "prod", "driver": "PostgreSQL", "server": host(), "username": "ro", "password": pw}]}, indent=2), [pw], ".vscode/settings.json"), [pw])
+    skb = r(B64URL, 64)
+    add(c, f"config :acme, AcmeWeb.Endpoint,\n  url: [host: \"acme.io\"],\n  secret_key_base: \"{skb}\"", [skb])
+
+    # vendor_token
+    c = "vendor_token"
+    kv = [lambda e, t: f"{e}={t}", lambda e, t: f"{e.lower()} = \"{t}\"", lambda e, t: f"setenv {e} {t}"]
+    bare = [lambda t: pylog(f"request failed with key {t}: 403 Forbidden"),
+            lambda t: structured("loaded api credential", credential=t),
+            lambda t: f"I generated a fresh one, use {t} from now on",
+            lambda t: f"client = Client(\"{t}\")"]
+    context_only = {"Azure DevOps", "Weights & Biases", "Linode", "Vercel", "Todoist", "Postmark", "Expo"}
+    for name, gen, env in BLIND_VENDORS:
+        tok = gen()
+        if name in context_only or rng.random() < 0.3:
+            snippet = rng.choice(kv)(env, tok)
+        else:
+            snippet = rng.choice(bare)(tok)
+        add(c, bframe(snippet, [tok], kind="log" if snippet.startswith(("20", "{")) else "file"), [tok])
+
+    # delimiter_value
+    c = "delimiter_value"
+    for tpl, specials in [
+        (lambda v: f"PASSWORD={v}", "|<>"),
+        (lambda v: f"password: '{v}'", "@:=,"),
+        (lambda v: f"set \"DB_PASS={v}\"", "^&%"),
+        (lambda v: f"{host()}:5432:app:app:{v}", ";#&"),
+        (lambda v: f"api_secret = '''{v}'''", "\"'#"),
+        (lambda v: f"$env:DB_PASSWORD = '{v}'", "`$;"),
+        (lambda v: f"JWT_SECRET={v} node server.js", "!#&"),
+        (lambda v: f"{{\"password\":\"{v}\",\"user\":\"svc\"}}", "&;#!"),
+        (lambda v: f"REDIS_PASS=\"{v}\" # staging", "#;&|"),
+    ]:
+        v = delim_password(specials)
+        text = tpl(v)
+        add(c, bframe(text, [v]), [v])
+
+    # private_key
+    c = "private_key"
+    block, body = pem(PEM_TYPES[2])
+    java = " +\n".join(f"    \"{ln}\\n\"" for ln in block.split("\n"))
+    add(c, f"String pem =\n{java};", ["\n".join(f"    \"{ln}\\n\"" for ln in body.split("\n")).replace("\n", " +\n").lstrip()])
+    sk = "RWRTY0Iy" + r(B64, 204)
+    add(c, f"untrusted comment: minisign encrypted secret key\n{sk}", [sk])
+    k = b64_of(rand_bytes(64))
+    add(c, bframe(f"ED25519_SIGNING_KEY={k}", [k], kind="cmd"), [k])
+    block, body = pem(PEM_TYPES[3])
+    add(c, bframe(block, [body]), [body])
+    body = pem_body("lQVYBGV", 2400)
+    add(c, f"$ gpg --export-secret-keys --armor release@acme.io\n-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{body}\n={r(B64, 4)}\n-----END PGP PRIVATE KEY BLOCK-----", [body])
+    block, body = pem(PEM_TYPES[1])
+    add(c, structured("tls config", key_pem=block), [body.replace("\n", "\\n")])
+    k = "AGE-SECRET-KEY-1" + r(BECH32, 58)
+    add(c, f"sops --decrypt secrets.enc.yaml\n# SOPS_AGE_KEY={k}", [k])
+    block, body = pem(PEM_TYPES[0])
+    add(c, f"tls:\n  key: |\n" + "\n".join("    " + ln for ln in block.split("\n")), ["\n".join("    " + ln for ln in body.split("\n")).lstrip()])
+
+    # jwt
+    c = "jwt"
+    for f in [
+        lambda t: json.dumps({"id": uid(), "name": "prod", "values": [{"key": "token", "value": t, "enabled": True}]}),
+        lambda t: f"@baseUrl = https://api.acme.io\n@token = {t}\n\nGET {{{{baseUrl}}}}/me\nAuthorization: Bearer {{{{token}}}}",
+        lambda t: structured("auth ok", user_id=42, token=t),
+        lambda t: f"<input type=\"hidden\" name=\"id_token\" value=\"{t}\">",
+        lambda t: f"11-29 02:41:07.123  4821  4870 D OkHttp  : Authorization: Bearer {t}",
+        lambda t: f"client_secret={t}&grant_type=authorization_code&code=c{r(ALNUM, 40)}",
+        lambda t: pylog(f"token rejected: {t}"),
+        lambda t: f"HASURA_GRAPHQL_ADMIN_TOKEN: {t}",
+    ]:
+        t = jwt_token(alg=rng.choice(["HS256", "RS256", "ES256"]))
+        add(c, bframe(f(t), [t], kind="log"), [t])
+
+    # generic_secret
+    c = "generic_secret"
+    for f in [
+        lambda v: f"passwort = \"{v}\"",
+        lambda v: f"heslo: {v}",
+        lambda v: f"jelszo = '{v}'",
+        lambda v: f"κωδικός: {v}",
+        lambda v: f"비밀번호 = \"{v}\"",
+        lambda v: f"val dbPwd = \"{v}\"",
+        lambda v: f"Sys.setenv(WAREHOUSE_PASS = \"{v}\")",
+        lambda v: f"const apiSecret = '{v}';",
+        lambda v: f"ENV[\"SMTP_SECRET\"] = \"{v}\"",
+        lambda v: f"BASIC_AUTH_PASS = \"{v}\".freeze",
+    ]:
+        v = password() if rng.random() < 0.5 else r(ALNUM, rng.randint(20, 36))
+        add(c, bframe(f(v), [v]), [v])
+
+
+def blind_negatives():
+    N = neg
+    N("credential_pair", "aws_access_key_id     = (known after apply)\naws_secret_access_key = (sensitive value)")
+    N("credential_pair", f"Account ID: {digits(12)}   Subscription: {uid()}   Tenant: {uid()}")
+    N("credential_pair", f"GCP project number {digits(12)}, service account loader@acme-data.iam.gserviceaccount.com (unique id {digits(21)})")
+    N("credential_pair", "Set-AWSCredential -ProfileName ci-prod\nGet-S3Bucket | Select-Object -First 3")
+    N("credential_pair", "Twilio Console -> Account Info shows the Account SID and a hidden Auth Token field; click 'show' only on a trusted machine.")
+    N("cli_flag", "$ mysql --login-path=prod -e 'select now()'")
+    N("cli_flag", "gcloud sql users set-password root --host=% --instance=orders-prod --prompt-for-password")
+    N("cli_flag", "kubectl create secret docker-registry regcred --docker-server=registry.acme.io --from-file=.dockerconfigjson=./config.json")
+    N("cli_flag", "pscp -i C:\\keys\\deploy.ppk build.zip deploy@10.1.4.20:/opt/app/")
+    N("cli_flag", "$cred = Get-Credential -UserName 'CORP\\svc_deploy' -Message 'deploy account'")
+    N("cli_flag", "docker buildx build --secret id=npmrc,src=$HOME/.npmrc -t acme/web:latest .")
+    N("auth_header", "X-Hub-Signature-256: sha256=" + hexs(64) + "\nX-GitHub-Delivery: " + uid())
+    N("auth_header", f"Stripe-Signature: t=1764370000,v1={hexs(64)}")
+    N("auth_header", "Sec-WebSocket-Key: " + b64_of(rand_bytes(16)) + "\nSec-WebSocket-Version: 13")
+    N("auth_header", f"Idempotency-Key: {uid()}\nIf-Match: \"{hexs(32)}\"")
+    N("auth_header", f"x-goog-hash: crc32c={b64_of(rand_bytes(4))},md5={b64_of(rand_bytes(16))}")
+    N("auth_header", "header_up Authorization {http.request.header.Authorization}")
+    N("registry_auth", f"<script src=\"https://cdn.jsdelivr.net/npm/alpinejs@3.14.1/dist/cdn.min.js\" integrity=\"sha384-{b64_of(rand_bytes(48))}\" crossorigin=\"anonymous\"></script>")
+    N("registry_auth", f"$ docker image ls --digests\nREPOSITORY   TAG      DIGEST                                                                    IMAGE ID\nacme/api     1.14.2   sha256:{sha256()}   {hexs(12)}")
+    N("registry_auth", "[[source]]\nurl = \"https://${PYPI_USER}:${PYPI_PASS}@pypi.acme.io/simple\"\nverify_ssl = true\nname = \"acme\"")
+    N("registry_auth", f"acme_client-2.1.0-py3-none-any.whl (sha256={sha256()})")
+    N("registry_auth", "machine trunk.cocoapods.org\n  login release@acme.io")
+    N("url_secret", "DATABASE_URL=\"mysql://app:${DB_PASSWORD}@aws.connect.psdb.cloud/shop\"")
+    N("url_secret", f"https://hc-ping.com/{uid()}/fail")
+    N("url_secret", "https://gitlab.acme.io/acme/api/-/commits/main?format=atom")
+    N("url_secret", "sftp://deploy@files.acme-hosting.com:2222/var/www")
+    N("url_secret", f"https://acme.atlassian.net/browse/OPS-{rng.randint(1000, 9999)}?focusedCommentId={digits(6)}")
+    N("url_secret", f"https://www.figma.com/file/{r(ALNUM, 22)}/Checkout-v2?node-id=12%3A345")
+    N("config_idiom", "  + master_password = (sensitive value)\n  + username        = \"acme\"")
+    N("config_idiom", "db_password: \"{{ lookup('community.hashi_vault.hashi_vault', 'secret=kv/data/db:password') }}\"")
+    N("config_idiom", "MasterUserPassword: !Sub '{{resolve:secretsmanager:${DbSecret}:SecretString:password}}'")
+    N("config_idiom", "services.grafana.settings.security.admin_password = \"$__file{/run/secrets/grafana-admin}\";")
+    N("config_idiom", "[vars]\nENVIRONMENT = \"production\"\n# UPSTREAM_SECRET is set with `wrangler secret put`")
+    N("config_idiom", "- name: Configure\n  no_log: true\n  ansible.builtin.template:\n    src: app.env.j2\n    dest: /etc/app.env")
+    N("vendor_token", f"Rendered trace {hexs(32)} span {hexs(16)} (service=checkout, env=prod)")
+    N("vendor_token", "POSTHOG_HOST=https://eu.posthog.com\nNEXT_PUBLIC_POSTHOG_KEY=phc_" + r(ALNUM, 43))
+    N("vendor_token", "Trello card https://trello.com/c/" + r(ALNUM, 8) + "/142-rotate-api-keys")
+    N("vendor_token", "Get a key at https://app.tavily.com (it starts with tvly-) and export it as TAVILY_API_KEY.")
+    N("vendor_token", f"wandb: Run data is saved locally in ./wandb/run-20261129_024107-{r(LOWER + DIGITS, 8)}\nwandb: Syncing run stellar-sun-42")
+    N("vendor_token", f"bitcoin:bc1q{r('qpzry9x8gf2tvdw0s3jn54khce6mua7l', 38)}?amount=0.01")
+    N("delimiter_value", "set \"PATH=%PATH%;C:\\tools\" & echo %PATH%")
+    N("delimiter_value", "awk -F: '$3 >= 1000 && $1 != \"nobody\" {print $1}' /etc/passwd")
+    N("delimiter_value", "grep -E 'error|warn' app.log | sort | uniq -c | sort -rn | head")
+    N("delimiter_value", "REDIS_PASS=\"${REDIS_PASS:?}\" # required, set by the orchestrator")
+    N("delimiter_value", "$env:DB_PASSWORD = Read-Host -AsSecureString 'DB password'")
+    N("private_key", f"-----BEGIN SSH SIGNATURE-----\n{pem_body('U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAg', 400)}\n-----END SSH SIGNATURE-----")
+    N("private_key", f"gpg: key {hexs(16).upper()}: public key \"Release Signing <release@acme.io>\" imported\nPrimary key fingerprint: {' '.join(hexs(4).upper() for _ in range(10))}")
+    N("private_key", "untrusted comment: minisign public key " + hexs(16).upper() + "\nRWQ" + r(B64, 53))
+    N("private_key", f"cosign verify --key cosign.pub ghcr.io/acme/api@sha256:{sha256()}")
+    N("private_key", "tls:\n  key: /etc/ssl/private/api.key\n  cert: /etc/ssl/certs/api.crt")
+    N("jwt", "@token = {{login.response.body.$.token}}\nGET {{baseUrl}}/me\nAuthorization: Bearer {{token}}")
+    N("jwt", f"Content-Security-Policy: script-src 'self' 'nonce-{b64_of(rand_bytes(16))}'; object-src 'none'")
+    N("jwt", f"![diagram](data:image/svg+xml;base64,{b64_of(b'<svg xmlns=' + rand_bytes(90))})")
+    N("jwt", f"{{\"level\":\"debug\",\"msg\":\"auth ok\",\"user_id\":42,\"token\":\"[REDACTED]\",\"ts\":\"{ts()}\"}}")
+    N("jwt", "const [header, payload, signature] = token.split('.');")
+    N("generic_secret", "<input type=\"password\" name=\"password\" autocomplete=\"current-password\" required>")
+    N("generic_secret", "passwort = os.environ.get(\"DB_PASSWORT\")")
+    N("generic_secret", f"Build #{rng.randint(100, 999)} password stage: ******** (masked by Jenkins)")
+    N("generic_secret", f"{ts()} [MASKED] value hidden by GitLab; job {digits(10)} succeeded")
+    N("generic_secret", "비밀번호를 입력하세요: ")
+    N("generic_secret", "\"password\": null,\n\"passwordLastChanged\": \"2026-10-02T08:00:00Z\"")
+
+
+def blind_main():
+    rng.seed(BLIND_SEED)
+    CASES.clear()
+    blind_positives()
+    pos = list(CASES)
+    CASES.clear()
+    blind_negatives()
+    negs = list(CASES)
+    write("blind_positive.jsonl", pos)
+    write("blind_negative.jsonl", negs)
     for label, rows in (("positive", pos), ("negative", negs)):
         counts = {}
         for row in rows:
