@@ -109,7 +109,7 @@ impl HeadFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io(e)),
         };
-        file.lock_shared().map_err(|e| self.io(e))?;
+        lock(&file, false).map_err(|e| self.io(e))?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| self.io(e))?;
         self.parse(&text).map(Some)
@@ -158,7 +158,7 @@ impl HeadFile {
             opts.mode(0o600);
         }
         let file = opts.open(&self.path).map_err(|e| self.io(e))?;
-        file.lock().map_err(|e| self.io(e))?;
+        lock(&file, true).map_err(|e| self.io(e))?;
         Ok(file)
     }
 
@@ -219,6 +219,27 @@ impl HeadFile {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+/// An advisory lock on the whole file, released when the file is closed:
+/// exclusive for a writer, shared for a reader. (`flock`, through rustix:
+/// std's `File::lock` needs a newer Rust than this crate's MSRV.)
+fn lock(file: &File, exclusive: bool) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{FlockOperation, flock};
+        let op = if exclusive {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::LockShared
+        };
+        flock(file, op).map_err(std::io::Error::from)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, exclusive);
+        Ok(())
     }
 }
 

@@ -75,10 +75,10 @@ impl<S: AdminStore> Bridge<S> {
     /// audited, head file. The head file is read before the database, so an
     /// entry committed meanwhile can only put the database ahead of it.
     pub async fn check_audit(&self) -> AdminResult<AuditCheck> {
-        let recorded = match self.store.audit_head_file() {
-            None => None,
-            Some(f) => Some((f.path().to_owned(), f.read())),
-        };
+        let recorded = self
+            .store
+            .audit_head_file()
+            .map(|f| (f.path().to_owned(), f.read()));
         let report = self.check_trail().await?;
         let head_file = match recorded {
             None => HeadFileState::NotKept,

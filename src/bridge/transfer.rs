@@ -317,7 +317,7 @@ impl<S: AdminStore> Bridge<S> {
 
     /// Restores an exported conversation with fresh tokens (the export has
     /// none): under its own id when that is free, else under a new one.
-    /// The file is checked completely first ([`Bridge::plan_import`]); then
+    /// The file is checked completely first (`plan_import`); then
     /// everything and its audit entry commit in one transaction; messages
     /// get new seqs in their original order.
     pub async fn import_conversation(&self, req: ImportRequest) -> AdminResult<Imported> {

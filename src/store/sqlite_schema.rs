@@ -88,7 +88,7 @@ where
             Some(_) => {}
         }
     }
-    for ((kind, name), _) in &want {
+    for (kind, name) in want.keys() {
         if !have.contains_key(&(kind.clone(), name.clone())) {
             out.push(format!("{kind} {name:?} is missing"));
         }
