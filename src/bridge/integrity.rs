@@ -71,7 +71,7 @@ pub enum HeadFileState {
 }
 
 impl<S: AdminStore> Bridge<S> {
-    /// The full check of `audit verify`: schema, chain, every conversation
+    /// The full check of `audit verify`: chain, schema, every conversation
     /// audited, head file. The head file is read before the database, so an
     /// entry committed meanwhile can only put the database ahead of it.
     pub async fn check_audit(&self) -> AdminResult<AuditCheck> {
@@ -142,12 +142,14 @@ impl<S: AdminStore> Bridge<S> {
         Ok(Head { first, seq, hash })
     }
 
-    /// Schema, chain, and every conversation audited.
+    /// Chain, schema, and every conversation audited. The chain goes first:
+    /// an edited entry is named as such even when its editor also dropped
+    /// the guard triggers to make the edit.
     async fn check_trail(&self) -> AdminResult<AuditReport> {
+        let report = self.verify_audit().await?;
         if let Some(first) = self.store.schema_problems().await?.into_iter().next() {
             return Err(AdminError::Schema(first));
         }
-        let report = self.verify_audit().await?;
         let mut tx = self.store.begin_read().await?;
         if let Some(id) = tx.unaudited_conversation().await? {
             return Err(AdminError::Unaudited { id });
