@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -120,3 +121,63 @@ async def test_audit_chain_verifies_and_detects_tampering(bridge):
 
     # the original is still intact
     assert verify(bridge, bridge.db)[0] == 0
+
+
+# ---- issue 10: hostile ids, floods, the overseer's terminal ----
+
+HOSTILE_IDS = [
+    "AKIAIOSFODNN7EXAMPLE",                              # an AWS key id pasted into the wrong field
+    "ghp_" + "0123456789abcdefghijklmnopqrstuvwxyz"[:36],  # a GitHub token
+    "conv_\x1b[2K\r\x1b[1Agit log",                      # erase the line, move up, print something innocent
+    "conv_" + "0" * 32,                                  # the right shape, but no such conversation
+]
+
+
+async def test_a_refused_call_stores_no_hostile_id_and_the_cli_prints_none(bridge):
+    async with bridge.agent("A") as a:
+        conv = await create_conv(a)
+        for cid in HOSTILE_IDS:
+            for tool in ("send_to_partner", "check_messages"):
+                args = conv.a(conversation_id=cid)
+                if tool == "send_to_partner":
+                    args["message"] = "hi"
+                result = await a.call(tool, args)
+                assert result.is_error, f"{tool} with a hostile conversation_id succeeded"
+    rows = bridge.query("SELECT actor, action, conversation_id, detail FROM audit")
+    blob = repr(rows)
+    for cid in HOSTILE_IDS:
+        assert cid not in blob, f"the hostile id {cid!r} reached the audit trail: {blob}"
+    assert "AKIA" not in blob and "ghp_" not in blob and "\\x1b" not in blob, blob
+    for args in (("audit",), ("audit", "--json"), ("list",), ("show", conv.id)):
+        out = bridge.cli(*args, "--db", str(bridge.db))
+        assert out.returncode == 0, out.stderr
+        text = out.stdout.decode()
+        assert not any(ord(ch) < 0x20 and ch not in "\n" or 0x7F <= ord(ch) <= 0x9F for ch in text), (args, text)
+
+
+async def test_a_flood_of_refused_calls_adds_a_bounded_number_of_audit_rows(bridge):
+    async with bridge.agent("A") as a:
+        conv = await create_conv(a)
+        before = bridge.count("audit")
+        for _ in range(300):
+            result = await a.call("send_to_partner", conv.a(token="mcpb_" + "A" * 43, message="x"))
+            assert result.is_error
+        during = bridge.count("audit") - before
+        assert during <= 2, f"300 refusals in one window added {during} audit rows"
+    # The overseer's read writes the pending count; nothing is lost.
+    out = bridge.cli("audit", "--action", "*.refused", "--json", "--db", str(bridge.db))
+    assert out.returncode == 0, out.stderr
+    entries = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    total = sum(e["detail"].get("repeats", 1) for e in entries)
+    assert total == 300, entries
+    assert verify(bridge, bridge.db)[0] == 0
+
+
+async def test_create_conversation_is_limited_per_process(bridge):
+    async with bridge.agent("A", MCP_BRIDGE_MAX_CREATES_PER_MINUTE="3") as a:
+        for _ in range(3):
+            await create_conv(a)
+        error = await a.err("create_conversation", "rate_limited", {"my_role": "x", "partner_role": "y"})
+        assert error.get("retry_after_seconds", 0) >= 1, error
+    async with bridge.agent("B", MCP_BRIDGE_MAX_CREATES_PER_MINUTE="3") as b:
+        await create_conv(b)  # another agent's process has its own budget

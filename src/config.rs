@@ -78,6 +78,24 @@ pub struct Limits {
     /// Reads and heartbeats per session: generous, so a polling agent is
     /// never starved by its own sends. Key `read_rate_limit`.
     pub read_rate: RateLimit,
+    /// Conversations one server process creates per minute (sliding, exact).
+    /// Creating needs no token, so this is what bounds an agent that loops
+    /// on `create_conversation`. Per process, not per database: each agent's
+    /// client runs its own `serve`, so one agent's flood never uses up the
+    /// budget of the others, and the check costs no database write. Key
+    /// `max_creates_per_minute`, env `MCP_BRIDGE_MAX_CREATES_PER_MINUTE`,
+    /// flag `--max-creates-per-minute`.
+    pub max_creates_per_minute: u32,
+    /// Repeats of one refusal within this window after the first are
+    /// counted, not audited one by one; the count becomes one audit entry
+    /// when the window closes. Not configurable: it bounds the trail's growth.
+    pub refusal_window: Duration,
+    /// Largest file `import` reads. Key `max_import_bytes`, env
+    /// `MCP_BRIDGE_MAX_IMPORT_BYTES`, flag `import --max-import-bytes`.
+    pub max_import_bytes: u64,
+    /// Most messages one `import` accepts. Key `max_import_messages`, env
+    /// `MCP_BRIDGE_MAX_IMPORT_MESSAGES`, flag `import --max-import-messages`.
+    pub max_import_messages: usize,
 }
 
 impl Default for Limits {
@@ -93,6 +111,10 @@ impl Default for Limits {
             heartbeat_window: Duration::from_secs(300),
             send_rate: RateLimit::parse(DEFAULT_SEND_RATE).expect("default send rate parses"),
             read_rate: RateLimit::parse(DEFAULT_READ_RATE).expect("default read rate parses"),
+            max_creates_per_minute: DEFAULT_MAX_CREATES_PER_MINUTE,
+            refusal_window: Duration::from_secs(60),
+            max_import_bytes: 64 * 1024 * 1024,
+            max_import_messages: 10_000,
         }
     }
 }
@@ -101,6 +123,9 @@ impl Default for Limits {
 pub const DEFAULT_SEND_RATE: &str = "10/min,100/h,500/day";
 /// Two reads a second sustained, with room for bursts; `MCP_BRIDGE_READ_RATE_LIMIT`.
 pub const DEFAULT_READ_RATE: &str = "120/min,5000/h";
+/// Five a second sustained: far above what an agent opening conversations
+/// for real needs, far below the ~1,600/s a loop manages unchecked.
+pub const DEFAULT_MAX_CREATES_PER_MINUTE: u32 = 300;
 
 /// Where the server key comes from. The key never appears in `Debug` output.
 #[derive(Clone)]
@@ -187,6 +212,9 @@ struct FileLimits {
     heartbeat_window: Option<String>,
     rate_limit: Option<String>,
     read_rate_limit: Option<String>,
+    max_creates_per_minute: Option<u32>,
+    max_import_bytes: Option<u64>,
+    max_import_messages: Option<usize>,
 }
 
 /// Values from the environment or flags (clap merges the two), each
@@ -209,6 +237,12 @@ pub struct Overrides {
     pub heartbeat_window: Option<String>,
     /// `--max-message-bytes` / `MCP_BRIDGE_MAX_MESSAGE_BYTES`.
     pub max_message_bytes: Option<usize>,
+    /// `--max-creates-per-minute` / `MCP_BRIDGE_MAX_CREATES_PER_MINUTE`.
+    pub max_creates_per_minute: Option<u32>,
+    /// `import --max-import-bytes` / `MCP_BRIDGE_MAX_IMPORT_BYTES`.
+    pub max_import_bytes: Option<u64>,
+    /// `import --max-import-messages` / `MCP_BRIDGE_MAX_IMPORT_MESSAGES`.
+    pub max_import_messages: Option<usize>,
     /// `MCP_BRIDGE_YOLO`: only the environment (or the file) can opt in.
     pub yolo: Option<String>,
     /// `MCP_BRIDGE_YOLO_WORKSPACE`.
@@ -337,6 +371,28 @@ impl Config {
             })?;
         }
 
+        if let Some(v) = overrides.max_creates_per_minute.or(fl.max_creates_per_minute) {
+            if v == 0 {
+                return Err(Error::InvalidValue {
+                    key: "max_creates_per_minute (MCP_BRIDGE_MAX_CREATES_PER_MINUTE)".into(),
+                    reason: "must be at least 1; set a large number to allow bursts".into(),
+                });
+            }
+            limits.max_creates_per_minute = v;
+        }
+        if let Some(v) = overrides.max_import_bytes.or(fl.max_import_bytes) {
+            if v == 0 {
+                return Err(Error::InvalidValue {
+                    key: "max_import_bytes (MCP_BRIDGE_MAX_IMPORT_BYTES)".into(),
+                    reason: "must be at least 1".into(),
+                });
+            }
+            limits.max_import_bytes = v;
+        }
+        if let Some(v) = overrides.max_import_messages.or(fl.max_import_messages) {
+            limits.max_import_messages = v;
+        }
+
         let db_path = match overrides.db.clone().or(file.db) {
             Some(p) => p,
             None => default_db_path()?,
@@ -380,6 +436,15 @@ pub fn default_db_path() -> Result<PathBuf, Error> {
     dirs::data_dir()
         .map(|d| d.join("mcp-bridge").join("bridge.db"))
         .ok_or(Error::NoDataDir)
+}
+
+/// The audit head file lives beside its database and key
+/// (`bridge.db` -> `bridge.db.audit-head`): outside the database, so cutting
+/// off the newest audit entries is detected (see `audit::head`).
+pub fn audit_head_path_for(db_path: &Path) -> PathBuf {
+    let mut name = db_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".audit-head");
+    db_path.with_file_name(name)
 }
 
 /// The key file lives beside its database (`bridge.db` -> `bridge.db.key`),

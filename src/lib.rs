@@ -12,9 +12,9 @@
 //!   (list, show, audit, cleanup, rotate, export, backup, approve, ...).
 //! - [`bridge`]: the use cases, one function each, each in one store transaction.
 //! - [`auth`]: session tokens and their keyed hashes.
-//! - [`limits`]: rate windows (GCRA), evaluated against state kept in the store.
+//! - [`limits`]: rate windows as an exact sliding log of events, evaluated against state kept in the store.
 //! - [`redact`]: the secret-redaction rule engine.
-//! - [`audit`]: the hash chain over every action and its verification.
+//! - [`audit`]: the hash chain over every action, its verification, and the head kept outside the database.
 //! - [`store`]: the `Store`/`Tx` traits and the SQLite backend.
 //! - [`exec`]: YOLO mode's command validator (a real shell parser) and sandboxed runner.
 //! - [`clock`]: the time source, injectable so expiry and windows are testable.

@@ -136,6 +136,7 @@ async fn the_send_limit_holds_across_processes() {
             Err(Error::RateLimited {
                 window,
                 retry_after_ms,
+                ..
             }) => {
                 assert_eq!(window, "5 per minute");
                 assert!(retry_after_ms > 0 && retry_after_ms <= 60_000, "{retry_after_ms}");

@@ -9,13 +9,19 @@
 //! the change they record, so the trail never claims a change that was
 //! rolled back, nor misses one that was committed. Details never hold a
 //! token or an unredacted body: the use cases put only ids, kinds, sizes and
-//! codes in them.
+//! codes in them, and a refused call records only values whose exact shape
+//! was checked. The newest entry is also kept outside the database
+//! ([`head`]), so cutting off the newest entries is detected too.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth::ServerKey;
 use crate::clock::Millis;
+
+pub mod head;
+
+pub use head::{Head, HeadFile};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -6,19 +6,20 @@
 //! `begin_write` transaction together with its audit entry (actor `cli`),
 //! tokens are shown once and stored only as keyed hashes, and nothing here
 //! knows SQL or how results are printed. Reads take a consistent snapshot
-//! (`begin_read`) and write nothing, so looking never changes the trail.
+//! (`begin_read`) and write nothing. Export and import live in `transfer`,
+//! the trail's full check and the restore check in `integrity`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use super::{AuditFailure, AuditReport, Bridge, SessionId, validate};
+use super::{AuditFailure, Bridge, SessionId};
 use crate::audit::{self, NewEntry};
 use crate::auth::{SessionToken, ShownToken};
-use crate::clock::{Millis, rfc3339};
+use crate::clock::Millis;
 use crate::store::admin::{AdminStore, AdminTx, AuditFilter, DbFigures, PurgeCounts};
 use crate::store::{self, Conversation, Participant, Status, Tx};
 
@@ -75,6 +76,44 @@ pub enum AdminError {
     /// The audit chain does not verify.
     #[error("the audit chain does not verify: {0}")]
     AuditBroken(audit::Break),
+    /// The schema is not exactly what this binary's migrations create.
+    #[error("the database schema is not the one mcp-bridge creates: {0}")]
+    Schema(String),
+    /// A conversation exists that no audit entry records.
+    #[error(
+        "conversation {id} has no audit entry: it was written without the bridge, so the trail is incomplete"
+    )]
+    Unaudited {
+        /// The conversation.
+        id: String,
+    },
+    /// The database ends before the head recorded outside it.
+    #[error(
+        "the audit trail was cut short: the head file {path} records entry {recorded}, the database ends at entry {found}. \
+         If the database was replaced on purpose, `mcp-bridge restore` it instead, or delete the head file"
+    )]
+    Truncated {
+        /// The head file.
+        path: std::path::PathBuf,
+        /// The seq it records.
+        recorded: i64,
+        /// The newest seq in the database.
+        found: i64,
+    },
+    /// The database holds another chain than the head file records.
+    #[error(
+        "the audit trail is not the one the head file {path} records ({what}): the database was replaced or rewritten. \
+         If that was deliberate, `mcp-bridge restore` it instead, or delete the head file"
+    )]
+    OtherChain {
+        /// The head file.
+        path: std::path::PathBuf,
+        /// Which entry differs.
+        what: String,
+    },
+    /// The head file cannot be read or does not verify.
+    #[error(transparent)]
+    HeadFile(audit::head::Error),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] store::Error),
@@ -93,16 +132,16 @@ impl From<AuditFailure> for AdminError {
 pub type AdminResult<T> = std::result::Result<T, AdminError>;
 
 /// Timestamps serialise as RFC 3339 UTC, the form every tool output uses.
-mod ts {
+pub(super) mod ts {
     use serde::Serializer;
 
     use crate::clock::{Millis, rfc3339};
 
-    pub fn one<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    pub(in crate::bridge) fn one<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&rfc3339(*ms))
     }
 
-    pub fn opt<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    pub(in crate::bridge) fn opt<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
         match ms {
             Some(ms) => s.serialize_str(&rfc3339(*ms)),
             None => s.serialize_none(),
@@ -307,132 +346,6 @@ pub struct Ended {
     pub changed: bool,
 }
 
-/// The format tag of an export file.
-pub const EXPORT_FORMAT: &str = "mcp-bridge.conversation";
-/// The version of the export format this binary writes and reads.
-pub const EXPORT_VERSION: u32 = 1;
-
-/// A conversation as an export file: everything but token hashes, which
-/// are useless without the key and would help an offline guesser.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Export {
-    /// Always [`EXPORT_FORMAT`].
-    pub format: String,
-    /// Always [`EXPORT_VERSION`].
-    pub version: u32,
-    /// When the file was written (RFC 3339).
-    pub exported_at: String,
-    /// The conversation.
-    pub conversation: ExportConversation,
-    /// Its seats, without token hashes.
-    pub participants: Vec<ExportParticipant>,
-    /// Its messages, oldest first.
-    pub messages: Vec<ExportMessage>,
-    /// Its statuses.
-    pub statuses: Vec<ExportStatus>,
-}
-
-/// The conversation row of an export.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportConversation {
-    /// `conv_...`.
-    pub id: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub expires_at: String,
-    /// RFC 3339, if closed.
-    pub closed_at: Option<String>,
-}
-
-/// One seat of an export.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportParticipant {
-    /// `a`, `b`.
-    pub session_id: String,
-    /// The role.
-    pub role: String,
-    /// RFC 3339, if revoked.
-    pub revoked_at: Option<String>,
-}
-
-/// One message of an export.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportMessage {
-    /// The seq in the source database (a new one is assigned on import).
-    pub seq: i64,
-    /// Sender's session id.
-    pub sender: String,
-    /// info, question, ...
-    pub action_type: String,
-    /// The redacted body.
-    pub body: String,
-    /// Redacted paths.
-    pub files: Vec<String>,
-    /// Kinds redacted.
-    pub redacted: Vec<String>,
-    /// RFC 3339.
-    pub sent_at: String,
-    /// Recipient session id -> delivery time (RFC 3339) or null while unread.
-    pub delivered: BTreeMap<String, Option<String>>,
-}
-
-/// One status row of an export.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportStatus {
-    /// Whose.
-    pub session_id: String,
-    /// working, waiting, blocked, complete.
-    pub status: String,
-    /// Redacted note.
-    pub note: Option<String>,
-    /// RFC 3339.
-    pub heartbeat_at: String,
-}
-
-/// What `import` needs.
-#[derive(Debug, Clone)]
-pub struct ImportRequest {
-    /// The parsed file.
-    pub export: Export,
-    /// Refuse instead of choosing a new id when the exported id is taken.
-    pub keep_id: bool,
-    /// Give the imported conversation a new lifetime from now (and reopen it).
-    pub ttl: Option<Duration>,
-}
-
-/// A fresh token for an imported seat.
-#[derive(Debug, Serialize)]
-pub struct IssuedToken {
-    /// The seat.
-    pub session_id: String,
-    /// Its role.
-    pub role: String,
-    /// The token, shown once; `None` for a seat that was revoked in the export.
-    pub token: Option<ShownToken>,
-}
-
-/// What `import` did.
-#[derive(Debug, Serialize)]
-pub struct Imported {
-    /// The id in this database.
-    pub conversation_id: String,
-    /// The id in the file.
-    pub source_id: String,
-    /// Messages imported.
-    pub messages: usize,
-    /// One fresh token per seat, shown once.
-    pub tokens: Vec<IssuedToken>,
-    /// Expiry in this database.
-    #[serde(serialize_with = "ts::one")]
-    pub expires_at: Millis,
-}
-
 /// What `stats` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -445,52 +358,6 @@ pub struct Stats {
     /// The newest activity anywhere.
     #[serde(serialize_with = "ts::opt")]
     pub last_activity: Option<Millis>,
-}
-
-/// What a restore check found in a staged copy.
-#[derive(Debug, Clone, Serialize)]
-pub struct RestoreCheck {
-    /// Audit entries verified.
-    pub audit_entries: u64,
-    /// The head `(seq, hash)` of the verified chain.
-    pub audit_head: Option<(i64, String)>,
-    /// Conversations in the copy.
-    pub conversations: i64,
-    /// Messages in the copy.
-    pub messages: i64,
-}
-
-fn parse_time(field: &str, text: &str) -> AdminResult<Millis> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|d| d.timestamp_millis())
-        .map_err(|_| AdminError::BadImport {
-            reason: format!("{field} is not an RFC 3339 time"),
-        })
-}
-
-fn parse_opt_time(field: &str, text: &Option<String>) -> AdminResult<Option<Millis>> {
-    text.as_deref().map(|t| parse_time(field, t)).transpose()
-}
-
-fn bad(reason: impl Into<String>) -> AdminError {
-    AdminError::BadImport {
-        reason: reason.into(),
-    }
-}
-
-/// Same shape as the ids `create_conversation` draws: 128 random bits, hex.
-fn new_conversation_id() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
-    format!("conv_{}", hex::encode(b))
-}
-
-fn is_conversation_id(id: &str) -> bool {
-    id.len() == 37
-        && id.starts_with("conv_")
-        && id[5..]
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl<S: AdminStore> Bridge<S> {
@@ -837,274 +704,6 @@ impl<S: AdminStore> Bridge<S> {
         })
     }
 
-    /// A conversation as an export document: seats without token hashes,
-    /// messages (already redacted at rest) with their delivery state, and
-    /// statuses. The export is recorded in the audit trail, since data
-    /// leaves the bridge.
-    pub async fn export_conversation(&self, id: &str) -> AdminResult<Export> {
-        let mut tx = self.store.begin_write().await?;
-        let now = self.now();
-        let c = tx
-            .conversation(id)
-            .await?
-            .ok_or_else(|| AdminError::NotFound { id: id.to_owned() })?;
-        let participants = tx
-            .participants(id)
-            .await?
-            .into_iter()
-            .map(|p| ExportParticipant {
-                session_id: p.session_id,
-                role: p.role,
-                revoked_at: p.revoked_at.map(rfc3339),
-            })
-            .collect();
-        let mut delivered: HashMap<i64, BTreeMap<String, Option<String>>> = HashMap::new();
-        for d in tx.deliveries_after(id, 0).await? {
-            delivered
-                .entry(d.message_seq)
-                .or_default()
-                .insert(d.recipient, d.delivered_at.map(rfc3339));
-        }
-        let mut messages = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = tx.history_after(id, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            messages.extend(page.into_iter().map(|m| ExportMessage {
-                delivered: delivered.remove(&m.seq).unwrap_or_default(),
-                seq: m.seq,
-                sender: m.sender,
-                action_type: m.action_type,
-                body: m.body,
-                files: m.files,
-                redacted: m.redactions,
-                sent_at: rfc3339(m.created_at),
-            }));
-        }
-        let statuses = tx
-            .statuses(id)
-            .await?
-            .into_iter()
-            .map(|s| ExportStatus {
-                session_id: s.session_id,
-                status: s.status,
-                note: s.note,
-                heartbeat_at: rfc3339(s.heartbeat_at),
-            })
-            .collect();
-        self.admin_audit(
-            &mut tx,
-            now,
-            "conversation.export",
-            Some(id),
-            json!({ "messages": messages.len() }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Export {
-            format: EXPORT_FORMAT.into(),
-            version: EXPORT_VERSION,
-            exported_at: rfc3339(now),
-            conversation: ExportConversation {
-                id: c.id,
-                created_at: rfc3339(c.created_at),
-                expires_at: rfc3339(c.expires_at),
-                closed_at: c.closed_at.map(rfc3339),
-            },
-            participants,
-            messages,
-            statuses,
-        })
-    }
-
-    /// Restores an exported conversation with fresh tokens (the export has
-    /// none): under its own id when that is free, else under a new one.
-    /// Every text field is validated and redacted again, since a file can
-    /// be edited by hand; messages get new seqs in their original order.
-    /// All of it and its audit entry commit in one transaction.
-    pub async fn import_conversation(&self, req: ImportRequest) -> AdminResult<Imported> {
-        let e = &req.export;
-        if e.format != EXPORT_FORMAT || e.version != EXPORT_VERSION {
-            return Err(bad(format!(
-                "expected format {EXPORT_FORMAT:?} version {EXPORT_VERSION}, as written by `mcp-bridge export`"
-            )));
-        }
-        // Validate everything before touching the database.
-        let mut seats: Vec<(SessionId, &ExportParticipant)> = Vec::new();
-        for p in &e.participants {
-            let s = SessionId::parse(&p.session_id)
-                .ok_or_else(|| bad("participants[].session_id must be \"a\" or \"b\""))?;
-            if seats.iter().any(|(t, _)| *t == s) {
-                return Err(bad("participants[].session_id appears twice"));
-            }
-            validate::role("participants[].role", &p.role, &self.limits).map_err(|e| bad(e.to_string()))?;
-            seats.push((s, p));
-        }
-        if seats.len() < 2 {
-            return Err(bad("a conversation needs at least two participants"));
-        }
-        let known = |s: &str| seats.iter().any(|(t, _)| t.as_str() == s);
-        // Bodies are stored redacted, and a placeholder can be longer than
-        // the secret it replaced; allow for that, not for arbitrary growth.
-        let max_body = self.limits.max_message_bytes.saturating_mul(4);
-        for m in &e.messages {
-            if !known(&m.sender) {
-                return Err(bad("messages[].sender is not a participant"));
-            }
-            if super::ActionType::parse(&m.action_type).is_none() {
-                return Err(bad("messages[].action_type is not a known action type"));
-            }
-            if m.body.is_empty() || m.body.len() > max_body {
-                return Err(bad(format!("messages[].body must be 1 to {max_body} bytes")));
-            }
-            validate::files(&m.files, &self.limits).map_err(|e| bad(e.to_string()))?;
-            if m.delivered.keys().any(|r| !known(r) || *r == m.sender) {
-                return Err(bad(
-                    "messages[].delivered names a recipient that is not another participant",
-                ));
-            }
-            parse_time("messages[].sent_at", &m.sent_at)?;
-        }
-        for s in &e.statuses {
-            if !known(&s.session_id) {
-                return Err(bad("statuses[].session_id is not a participant"));
-            }
-            if super::StatusKind::parse(&s.status).is_none() {
-                return Err(bad("statuses[].status is not a known status"));
-            }
-            if let Some(n) = &s.note {
-                validate::note(n, &self.limits).map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        let created_at = parse_time("conversation.created_at", &e.conversation.created_at)?;
-        let mut expires_at = parse_time("conversation.expires_at", &e.conversation.expires_at)?;
-        let mut closed_at = parse_opt_time("conversation.closed_at", &e.conversation.closed_at)?;
-
-        let mut tx = self.store.begin_write().await?;
-        let now = self.now();
-        if let Some(ttl) = req.ttl {
-            expires_at = now + ttl.as_millis() as i64;
-            closed_at = None;
-        }
-        let source_id = e.conversation.id.clone();
-        let id = if is_conversation_id(&source_id) && tx.conversation(&source_id).await?.is_none() {
-            source_id.clone()
-        } else if req.keep_id {
-            return Err(if is_conversation_id(&source_id) {
-                AdminError::IdTaken { id: source_id }
-            } else {
-                bad("conversation.id is not a conversation id (conv_ + 32 hex characters)")
-            });
-        } else {
-            new_conversation_id()
-        };
-        tx.insert_conversation(&Conversation {
-            id: id.clone(),
-            created_at,
-            expires_at,
-            closed_at,
-        })
-        .await?;
-        let mut tokens = Vec::new();
-        for (s, p) in &seats {
-            let token = SessionToken::generate();
-            let revoked_at = parse_opt_time("participants[].revoked_at", &p.revoked_at)?;
-            tx.insert_participant(&Participant {
-                conversation_id: id.clone(),
-                session_id: s.as_str().to_owned(),
-                role: p.role.clone(),
-                token_hash: self.key.hash_token(&token),
-                token_created_at: now,
-                revoked_at,
-            })
-            .await?;
-            tokens.push(IssuedToken {
-                session_id: s.as_str().to_owned(),
-                role: p.role.clone(),
-                token: revoked_at.is_none().then(|| ShownToken::new(&token)),
-            });
-        }
-        let mut kinds_found: Vec<String> = Vec::new();
-        for m in &e.messages {
-            // Redaction runs before the write, as for a sent message.
-            let body = self.redactor.redact(&m.body);
-            let mut kinds = m.redacted.clone();
-            kinds.extend(body.kinds.iter().cloned());
-            let mut files = Vec::with_capacity(m.files.len());
-            for f in &m.files {
-                let r = self.redactor.redact(f);
-                kinds.extend(r.kinds.iter().cloned());
-                files.push(r.text.into_owned());
-            }
-            kinds_found.extend(body.kinds.iter().cloned());
-            kinds.sort();
-            kinds.dedup();
-            let recipients: Vec<String> = m.delivered.keys().cloned().collect();
-            let seq = tx
-                .insert_message(
-                    &store::NewMessage {
-                        conversation_id: id.clone(),
-                        sender: m.sender.clone(),
-                        body: body.text.into_owned(),
-                        action_type: m.action_type.clone(),
-                        files,
-                        redactions: kinds,
-                        created_at: parse_time("messages[].sent_at", &m.sent_at)?,
-                    },
-                    &recipients,
-                )
-                .await?;
-            for (r, at) in &m.delivered {
-                if let Some(at) = parse_opt_time("messages[].delivered", at)? {
-                    tx.set_delivered(seq, r, at).await?;
-                }
-            }
-        }
-        for s in &e.statuses {
-            let note = s.note.as_deref().map(|n| {
-                let r = self.redactor.redact(n);
-                kinds_found.extend(r.kinds.iter().cloned());
-                r.text.into_owned()
-            });
-            tx.upsert_status(&Status {
-                conversation_id: id.clone(),
-                session_id: s.session_id.clone(),
-                status: s.status.clone(),
-                note,
-                heartbeat_at: parse_time("statuses[].heartbeat_at", &s.heartbeat_at)?,
-            })
-            .await?;
-        }
-        kinds_found.sort();
-        kinds_found.dedup();
-        self.admin_audit(
-            &mut tx,
-            now,
-            "conversation.import",
-            Some(&id),
-            json!({
-                "source_id": if is_conversation_id(&source_id) { json!(source_id) } else { json!(null) },
-                "messages": e.messages.len(),
-                "participants": seats.len(),
-                "redacted_on_import": kinds_found,
-            }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Imported {
-            conversation_id: id,
-            source_id: if is_conversation_id(&source_id) {
-                source_id
-            } else {
-                String::new()
-            },
-            messages: e.messages.len(),
-            tokens,
-            expires_at,
-        })
-    }
-
     /// Whole-database figures.
     pub async fn stats(&self) -> AdminResult<Stats> {
         let mut tx = self.store.begin_read().await?;
@@ -1152,49 +751,13 @@ impl<S: AdminStore> Bridge<S> {
         Ok(seq)
     }
 
-    /// Checks a database before it replaces another: the backend's
-    /// integrity check, then the audit chain against this bridge's key (a
-    /// copy made under another key fails at its first seal).
-    pub async fn restore_check(&self) -> AdminResult<RestoreCheck> {
-        let problems = self.store.integrity_check().await?;
-        if !problems.is_empty() {
-            return Err(AdminError::Integrity(problems.join("; ")));
-        }
-        let AuditReport { entries, head } = self.verify_audit().await?;
-        let mut tx = self.store.begin_read().await?;
-        let figures = tx.figures(self.now()).await?;
-        Ok(RestoreCheck {
-            audit_entries: entries,
-            audit_head: head,
-            conversations: figures.conversations,
-            messages: figures.messages,
-        })
-    }
-
-    /// Records, in the restored database itself, where it came from.
-    pub async fn record_restore(&self, from: &Path, target: &Path) -> AdminResult<i64> {
-        let mut tx = self.store.begin_write().await?;
-        let now = self.now();
-        let seq = self
-            .admin_audit(
-                &mut tx,
-                now,
-                "database.restore",
-                None,
-                json!({ "from": from.display().to_string(), "to": target.display().to_string() }),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(seq)
-    }
-
     /// Closes the store's connections (before its file is renamed).
     pub async fn shutdown(&self) {
         self.store.shutdown().await;
     }
 
     /// Appends an overseer audit entry inside `tx`; returns its seq.
-    async fn admin_audit(
+    pub(super) async fn admin_audit(
         &self,
         tx: &mut S::Tx,
         now: Millis,
@@ -1202,19 +765,14 @@ impl<S: AdminStore> Bridge<S> {
         conversation_id: Option<&str>,
         detail: serde_json::Value,
     ) -> AdminResult<i64> {
-        let head = tx.audit_head().await?;
-        let e = audit::chain(
-            head,
-            now,
-            NewEntry {
-                actor: ACTOR.into(),
-                action: action.into(),
-                conversation_id: conversation_id.map(str::to_owned),
-                detail,
-            },
-            &self.key,
-        );
-        tx.insert_audit(&e).await?;
-        Ok(e.seq)
+        // Pending refusal counts whose window closed go first, as for every write.
+        self.flush_tallies(tx, now, now - self.refusal_window()).await?;
+        let entry = NewEntry {
+            actor: ACTOR.into(),
+            action: action.into(),
+            conversation_id: conversation_id.map(str::to_owned),
+            detail,
+        };
+        Ok(self.append(tx, now, entry).await?)
     }
 }

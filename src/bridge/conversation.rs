@@ -1,12 +1,15 @@
 //! Opening a conversation.
 
+use std::time::Duration;
+
 use rand::RngCore;
 use serde_json::json;
 
-use super::{Bridge, Created, Result, SessionId, validate};
+use super::{Bridge, Created, Error, Result, SessionId, validate};
 use crate::audit::NewEntry;
 use crate::auth::{SessionToken, ShownToken};
 use crate::clock::rfc3339;
+use crate::limits::{self, Decision, RateLimit, Window};
 use crate::store::{Conversation, Participant, Store, Tx};
 
 /// What `create_conversation` needs.
@@ -27,6 +30,35 @@ fn new_conversation_id() -> String {
 }
 
 impl<S: Store> Bridge<S> {
+    /// Counts one creation against this process's per-minute budget, an
+    /// exact sliding window kept in memory (see
+    /// [`crate::config::Limits::max_creates_per_minute`] for why per process).
+    fn count_creation(&self) -> Result<()> {
+        let limit = RateLimit {
+            windows: vec![Window {
+                count: self.limits.max_creates_per_minute,
+                period: Duration::from_secs(60),
+            }],
+        };
+        let now = self.now();
+        let mut log = self.creations.lock().unwrap_or_else(|p| p.into_inner());
+        log.retain(|at| *at > now - 60_000);
+        match limits::check(&limit, &log, now) {
+            Decision::Allow => {
+                log.push(now);
+                Ok(())
+            }
+            Decision::Deny {
+                window,
+                retry_after_ms,
+            } => Err(Error::RateLimited {
+                window: format!("{window} (conversations created)"),
+                scope: "by this server process",
+                retry_after_ms,
+            }),
+        }
+    }
+
     /// Opens a conversation between two roles and issues one token per seat.
     /// Tokens are returned here once; only their keyed hashes are stored.
     pub async fn create_conversation(&self, req: CreateRequest) -> Result<Created> {
@@ -41,6 +73,17 @@ impl<S: Store> Bridge<S> {
     async fn create_inner(&self, req: &CreateRequest) -> Result<Created> {
         validate::role("my_role", &req.my_role, &self.limits)?;
         validate::role("partner_role", &req.partner_role, &self.limits)?;
+        // Roles are stored and audited: one that is a secret (a token pasted
+        // as a role name) is refused, never kept.
+        for (field, role) in [("my_role", &req.my_role), ("partner_role", &req.partner_role)] {
+            if self.redactor.redact(role).changed() {
+                return Err(Error::invalid(
+                    field,
+                    "looks like a secret (a key or token); use a plain role name such as \"backend\"",
+                ));
+            }
+        }
+        self.count_creation()?;
         let now = self.now();
         let conversation = Conversation {
             id: new_conversation_id(),

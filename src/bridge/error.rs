@@ -54,12 +54,14 @@ pub enum Error {
     ConversationClosed,
     /// A rate window is full.
     #[error(
-        "rate limit reached: at most {window} for this session; retry in {} s",
+        "rate limit reached: at most {window} {scope}; retry in {} s",
         retry_after_secs(*retry_after_ms)
     )]
     RateLimited {
         /// The window that refused, e.g. "10 per minute".
         window: String,
+        /// Whose budget: "for this session", or "created by this server process".
+        scope: &'static str,
         /// Milliseconds until it has room again.
         retry_after_ms: i64,
     },

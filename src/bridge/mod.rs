@@ -3,10 +3,13 @@
 //! Each runs in ONE store transaction, in this order: authenticate ->
 //! rate-limit -> validate -> redact -> write -> audit -> commit. A failure at
 //! any step drops the transaction (nothing is written) and then records the
-//! refusal, with its code, as an audit entry of its own. This module knows no
-//! transport and no SQL: `mcp/` and `cli/` call it, `store/` serves it.
+//! refusal, with its code, as an audit entry of its own: only validated
+//! values (a conversation id that exists, a seat, a fixed actor, a code), and
+//! repeats of the same refusal coalesced into one counted entry per window,
+//! so a flood of refused calls adds a bounded number of rows. This module
+//! knows no transport and no SQL: `mcp/` and `cli/` call it, `store/` serves it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -16,27 +19,32 @@ use crate::clock::{Clock, Millis, rfc3339};
 use crate::config::Limits;
 use crate::limits::{self, Decision};
 use crate::redact::Redactor;
-use crate::store::{self, Conversation, Participant, Store, Tx};
+use crate::store::{self, Conversation, Participant, RefusalKey, Store, Tx};
 
 mod admin;
 mod conversation;
 mod error;
+mod integrity;
 mod messages;
 mod status;
+mod transfer;
 pub mod types;
 mod validate;
 pub mod yolo;
 
 pub use admin::{
-    AdminError, AdminResult, CleanupReport, CleanupRequest, ConversationDetail, ConversationSummary,
-    EXPORT_FORMAT, EXPORT_VERSION, Ended, Export, ExportConversation, ExportMessage, ExportParticipant,
-    ExportStatus, ImportRequest, Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState,
-    RestoreCheck, Rotated, SeatView, Stats,
+    AdminError, AdminResult, CleanupReport, CleanupRequest, ConversationDetail, ConversationSummary, Ended,
+    ListFilter, LiveState, MessageView, ReadState, Rotated, SeatView, Stats,
 };
 pub use conversation::CreateRequest;
 pub use error::{Error, retry_after_secs};
+pub use integrity::{AuditCheck, HeadFileState, RestoreCheck};
 pub use messages::SendRequest;
 pub use status::StatusRequest;
+pub use transfer::{
+    EXPORT_FORMAT, EXPORT_VERSION, Export, ExportConversation, ExportMessage, ExportParticipant,
+    ExportStatus, ImportRequest, Imported, IssuedToken,
+};
 pub use types::*;
 
 /// Shorthand for use-case results.
@@ -51,6 +59,9 @@ pub struct Bridge<S: Store> {
     limits: Arc<Limits>,
     clock: Arc<dyn Clock>,
     yolo: Option<Arc<crate::config::Yolo>>,
+    /// When this process created its recent conversations: the creation
+    /// limit is per process (see [`Limits::max_creates_per_minute`]).
+    creations: Arc<Mutex<Vec<Millis>>>,
 }
 
 impl<S: Store> std::fmt::Debug for Bridge<S> {
@@ -112,6 +123,7 @@ impl<S: Store> Bridge<S> {
             limits: Arc::new(limits),
             clock,
             yolo: None,
+            creations: Arc::default(),
         }
     }
 
@@ -194,17 +206,66 @@ impl<S: Store> Bridge<S> {
                 retry_after_ms,
             } => Err(Error::RateLimited {
                 window: window.to_string(),
+                scope: "for this session",
                 retry_after_ms,
             }),
         }
     }
 
-    /// Appends an audit entry inside `tx`, chained after the current head.
-    /// Under `BEGIN IMMEDIATE` no other process can append in between.
+    /// Appends an audit entry inside `tx`, chained after the current head,
+    /// after writing out the refusal counts whose window has closed (so they
+    /// reach the chain with the next write, whoever makes it). Under
+    /// `BEGIN IMMEDIATE` no other process can append in between.
     async fn audit(&self, tx: &mut S::Tx, now: Millis, entry: NewEntry) -> Result<()> {
+        self.flush_tallies(tx, now, now - self.refusal_window()).await?;
+        self.append(tx, now, entry).await?;
+        Ok(())
+    }
+
+    /// Chains one entry after the head; returns its seq.
+    async fn append(&self, tx: &mut S::Tx, now: Millis, entry: NewEntry) -> store::Result<i64> {
         let head = tx.audit_head().await?;
         let e = audit::chain(head, now, entry, &self.key);
         tx.insert_audit(&e).await?;
+        Ok(e.seq)
+    }
+
+    fn refusal_window(&self) -> Millis {
+        self.limits.refusal_window.as_millis() as Millis
+    }
+
+    /// Turns every refusal tally whose window opened at or before
+    /// `opened_by` into one counted audit entry (`repeats`, `first_at`,
+    /// `last_at`, in milliseconds), and forgets tallies with no repeats.
+    async fn flush_tallies(&self, tx: &mut S::Tx, now: Millis, opened_by: Millis) -> store::Result<()> {
+        for t in tx.take_refusal_tallies(opened_by).await? {
+            if t.repeats == 0 {
+                continue;
+            }
+            let entry = NewEntry {
+                actor: t.key.actor,
+                action: t.key.action,
+                conversation_id: t.key.conversation_id,
+                detail: json!({
+                    "code": t.key.code,
+                    "repeats": t.repeats,
+                    "first_at": t.first_at,
+                    "last_at": t.last_at,
+                }),
+            };
+            self.append(tx, now, entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every pending refusal count to the audit trail now, open
+    /// windows included: the overseer's reads of the trail and a server's
+    /// exit call this, so nothing counted is ever left out of the record.
+    pub async fn flush_refusal_counts(&self) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let now = self.now();
+        self.flush_tallies(&mut tx, now, Millis::MAX).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -229,22 +290,49 @@ impl<S: Store> Bridge<S> {
 
     /// Records a refused call in its own transaction (the call's own was
     /// rolled back). Failing to record is logged, never masks the refusal.
+    ///
+    /// Nothing unvalidated is stored: `conversation_id` only when it has the
+    /// exact shape of an id and names an existing conversation (so neither a
+    /// secret pasted into the field nor a made-up id reaches the trail),
+    /// `actor` only when it is a fixed word or that conversation's seat,
+    /// else `unauthenticated`; a field name only when it is a name the
+    /// schema knows. The first refusal of its kind in a window is audited at
+    /// once; repeats are counted (see [`RefusalKey`]) and written as one
+    /// entry when the window closes.
     async fn audit_refusal(&self, action: &str, conversation_id: Option<&str>, actor: String, err: &Error) {
         let mut detail = json!({ "code": err.code() });
-        if let Error::InvalidArgument { field, .. } = err {
-            // An unknown field's name is caller text: redact it like any other.
-            detail["field"] = json!(self.redactor.redact(field).text);
+        if let Some(field) = refusal_field(err) {
+            detail["field"] = json!(field);
         }
-        let entry = NewEntry {
-            actor,
-            action: format!("{action}.refused"),
-            conversation_id: conversation_id.map(str::to_owned),
-            detail,
-        };
         let result: Result<()> = async {
             let mut tx = self.store.begin_write().await?;
             let now = self.now();
-            self.audit(&mut tx, now, entry).await?;
+            let conversation_id = match conversation_id.filter(|c| validate::is_conversation_id(c)) {
+                Some(c)
+                    if !matches!(err, Error::ConversationNotFound) && tx.conversation(c).await?.is_some() =>
+                {
+                    Some(c.to_owned())
+                }
+                _ => None,
+            };
+            let actor = refusal_actor(&actor, conversation_id.as_deref());
+            let key = RefusalKey {
+                actor: actor.clone(),
+                action: format!("{action}.refused"),
+                code: err.code().to_owned(),
+                conversation_id: conversation_id.clone(),
+            };
+            self.flush_tallies(&mut tx, now, now - self.refusal_window())
+                .await?;
+            if tx.tally_refusal(&key, now).await? {
+                let entry = NewEntry {
+                    actor,
+                    action: key.action,
+                    conversation_id,
+                    detail,
+                };
+                self.append(&mut tx, now, entry).await?;
+            }
             tx.commit().await?;
             Ok(())
         }
@@ -276,6 +364,7 @@ impl<S: Store> Bridge<S> {
     pub async fn verify_audit(&self) -> std::result::Result<AuditReport, AuditFailure> {
         let mut tx = self.store.begin_read().await.map_err(AuditFailure::Store)?;
         let mut verifier = audit::Verifier::new(Some(&self.key));
+        let mut first = None;
         let mut after = 0;
         loop {
             let page = tx.audit_page(after, 1000).await.map_err(AuditFailure::Store)?;
@@ -283,11 +372,59 @@ impl<S: Store> Bridge<S> {
             after = last.seq;
             for e in &page {
                 verifier.push(e).map_err(AuditFailure::Broken)?;
+                if e.seq == 1 {
+                    first = Some(e.hash.clone());
+                }
             }
         }
         let (entries, head) = verifier.finish();
-        Ok(AuditReport { entries, head })
+        Ok(AuditReport { entries, head, first })
     }
+}
+
+/// Actors a refusal may name besides a seat of an existing conversation.
+const FIXED_ACTORS: [&str; 3] = ["anonymous", "unauthenticated", "cli"];
+
+/// The actor a refusal is recorded under: a fixed word, or a seat of the
+/// (existing) conversation it concerns; anything else was made up by the
+/// caller and becomes `unauthenticated`.
+fn refusal_actor(actor: &str, conversation_id: Option<&str>) -> String {
+    if FIXED_ACTORS.contains(&actor) {
+        return actor.to_owned();
+    }
+    match (actor.split_once('/'), conversation_id) {
+        (Some((c, s)), Some(known)) if c == known && SessionId::parse(s).is_some() => actor.to_owned(),
+        _ => "unauthenticated".to_owned(),
+    }
+}
+
+/// The field a refusal names, when it is safe to keep: a schema field name
+/// (`files_involved[3]`, `note`), never a caller-chosen unknown key, which
+/// could be anything (a token pasted as a key name, escape sequences).
+fn refusal_field(err: &Error) -> Option<String> {
+    let Error::InvalidArgument { field, reason } = err else {
+        return None;
+    };
+    if reason.starts_with("unknown field") {
+        return Some("(unknown field)".into());
+    }
+    let mut segments = field.split('.');
+    let known_shape = field.len() <= 64
+        && segments.all(|seg| {
+            let name = seg.split_once('[').map_or(seg, |(n, rest)| {
+                if rest.ends_with(']') && rest[..rest.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
+                    n
+                } else {
+                    ""
+                }
+            });
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        });
+    Some(if known_shape {
+        field.clone()
+    } else {
+        "(not recorded)".into()
+    })
 }
 
 /// Refuses a closed or expired conversation: every agent call and every
@@ -311,6 +448,8 @@ pub struct AuditReport {
     pub entries: u64,
     /// The newest entry's `(seq, hash)`.
     pub head: Option<(i64, String)>,
+    /// Entry 1's hash, which names the chain.
+    pub first: Option<String>,
 }
 
 /// Why [`Bridge::verify_audit`] failed.

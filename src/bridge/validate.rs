@@ -5,6 +5,17 @@
 use super::{Error, Result};
 use crate::config::Limits;
 
+/// Whether `id` has the exact shape of a conversation id: `conv_` and 32
+/// lowercase hex digits. Only such a value is ever recorded from a refused
+/// call; anything else (a key pasted into the field, escape sequences) is not.
+pub fn is_conversation_id(id: &str) -> bool {
+    id.len() == 37
+        && id.starts_with("conv_")
+        && id[5..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Roles are identifiers agents put in prompts: 1..=64 of `[A-Za-z0-9_-]`.
 pub fn role(field: &str, value: &str, limits: &Limits) -> Result<()> {
     let n = value.chars().count();

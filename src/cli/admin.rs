@@ -20,13 +20,14 @@ use serde::Serialize;
 
 use super::render::{self, Style};
 use super::{Cli, open_bridge};
+use crate::audit::HeadFile;
 use crate::auth::ServerKey;
 use crate::bridge::{
     Bridge, CleanupRequest, ConversationDetail, ConversationSummary, Export, ImportRequest, ListFilter,
     LiveState, MessageView, SessionId,
 };
 use crate::clock::{Millis, SystemClock, rfc3339};
-use crate::config::{Config, KeySource, key_path_for, parse_duration};
+use crate::config::{Config, KeySource, audit_head_path_for, key_path_for, parse_duration};
 use crate::redact::Redactor;
 use crate::store::admin::AuditFilter;
 use crate::store::sqlite::{OpenMode, SqliteStore};
@@ -114,9 +115,12 @@ pub enum AdminCommand {
         /// Fail if the exported id is taken instead of choosing a new one.
         #[arg(long)]
         keep_id: bool,
-        /// Reopen it with this lifetime from now, e.g. "3h" (default: keep its expiry).
+        /// Reopen it with this lifetime from now, e.g. "3h" (default: keep its
+        /// expiry, never beyond the configured conversation lifetime from now).
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         ttl: Option<DurationArg>,
+        #[command(flatten)]
+        limits: ImportLimitArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -150,6 +154,17 @@ pub enum AdminCommand {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// The bounds `import` puts on a file, before it reads it.
+#[derive(Debug, Args)]
+pub struct ImportLimitArgs {
+    /// Largest file accepted, in bytes [default: 67108864].
+    #[arg(long, env = "MCP_BRIDGE_MAX_IMPORT_BYTES", value_name = "BYTES")]
+    pub max_import_bytes: Option<u64>,
+    /// Most messages accepted [default: 10000].
+    #[arg(long, env = "MCP_BRIDGE_MAX_IMPORT_MESSAGES", value_name = "N")]
+    pub max_import_messages: Option<usize>,
 }
 
 /// `mcp-bridge audit` without a subcommand: show entries.
@@ -319,7 +334,7 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
                 rfc3339(report.cutoff)
             )?;
             for id in &report.conversations {
-                writeln!(out, "  {id}")?;
+                writeln!(out, "  {}", render::line(id))?;
             }
             let d = &report.deleted;
             writeln!(
@@ -350,7 +365,9 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
             writeln!(
                 out,
                 "New token for session {} ({}) of {}; the old token no longer works.",
-                r.session_id, r.role, r.conversation_id
+                r.session_id,
+                render::line(&r.role),
+                r.conversation_id
             )?;
             writeln!(
                 out,
@@ -416,7 +433,7 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
             }
             let bridge = open(&config).await?;
             let export = bridge.export_conversation(&id).await.context("exporting")?;
-            let text = serde_json::to_string_pretty(&export)? + "\n";
+            let text = render::json(&serde_json::to_string_pretty(&export)?) + "\n";
             write_output(output.as_deref(), text.as_bytes())?;
             if let Some(path) = output {
                 eprintln!(
@@ -432,9 +449,9 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
             keep_id,
             ttl,
             json,
+            limits: _,
         } => {
-            let text =
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = read_bounded(&file, config.limits.max_import_bytes)?;
             let export: Export = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{} is not an export written by `mcp-bridge export`",
@@ -465,8 +482,19 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
             writeln!(out, "Fresh tokens, shown once:")?;
             for t in &r.tokens {
                 match &t.token {
-                    Some(tok) => writeln!(out, "  session {} ({}): {}", t.session_id, t.role, &**tok)?,
-                    None => writeln!(out, "  session {} ({}): revoked, no token", t.session_id, t.role)?,
+                    Some(tok) => writeln!(
+                        out,
+                        "  session {} ({}): {}",
+                        t.session_id,
+                        render::line(&t.role),
+                        &**tok
+                    )?,
+                    None => writeln!(
+                        out,
+                        "  session {} ({}): revoked, no token",
+                        t.session_id,
+                        render::line(&t.role)
+                    )?,
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -496,7 +524,10 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
             let now = bridge.now_ms();
             let f = &s.figures;
             let mut t = style.pairs();
-            t.add_row(vec!["database".to_owned(), config.db_path.display().to_string()]);
+            t.add_row(vec![
+                "database".to_owned(),
+                render::line(&config.db_path.display().to_string()),
+            ]);
             t.add_row(vec![
                 "size".to_owned(),
                 format!(
@@ -532,6 +563,31 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
     }
 }
 
+/// Reads an import file, refusing one larger than `limit` bytes before
+/// reading it (and a stream that grows past it while being read).
+fn read_bounded(file: &Path, limit: u64) -> anyhow::Result<String> {
+    use std::io::Read;
+    let too_big = || {
+        anyhow::anyhow!(
+            "{} is larger than max_import_bytes ({limit} bytes); raise it with --max-import-bytes \
+             or MCP_BRIDGE_MAX_IMPORT_BYTES if the file is trusted",
+            file.display()
+        )
+    };
+    let f = std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    if f.metadata().is_ok_and(|m| m.is_file() && m.len() > limit) {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    f.take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {} (it must be UTF-8 JSON)", file.display()))?;
+    if text.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// Prints a completion script; needs no database or config.
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
     let mut cmd = Cli::command();
@@ -547,8 +603,7 @@ async fn open(config: &Config) -> anyhow::Result<Bridge<SqliteStore>> {
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    writeln!(out, "{}", render::json(&serde_json::to_string_pretty(value)?))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -620,18 +675,18 @@ fn print_list(list: &[ConversationSummary], now: Millis, style: Style) -> anyhow
             }
         });
         t.add_row(vec![
-            comfy_table::Cell::new(&c.id),
+            render::cell(&c.id),
             style.state_cell(c.state),
             style.flag_cell(roles, revoked),
             comfy_table::Cell::new(c.messages),
-            comfy_table::Cell::new(seats_of(c, |p| p.unread.to_string())),
+            render::cell(seats_of(c, |p| p.unread.to_string())),
             comfy_table::Cell::new(render::relative(c.created_at, now)),
             comfy_table::Cell::new(match c.state {
                 LiveState::Closed => "closed".to_owned(),
                 _ => render::relative(c.expires_at, now),
             }),
             comfy_table::Cell::new(render::relative_opt(c.last_activity, now)),
-            comfy_table::Cell::new(if alive.is_empty() {
+            render::cell(if alive.is_empty() {
                 "-".to_owned()
             } else {
                 alive.join(",")
@@ -657,7 +712,7 @@ fn print_header(
     writeln!(
         out,
         "{}  {}  created {}, {ends}, {} message(s)",
-        style.paint(&c.id, "1"),
+        style.paint(&render::line(&c.id), "1"),
         style.paint(
             c.state.as_str(),
             match c.state {
@@ -685,10 +740,10 @@ fn print_header(
             None => format!("issued {}", render::relative(p.token_created_at, now)),
         };
         t.add_row(vec![
-            comfy_table::Cell::new(&p.session_id),
-            comfy_table::Cell::new(&p.role),
-            comfy_table::Cell::new(p.status.as_deref().unwrap_or("-")),
-            comfy_table::Cell::new(render::clean(p.note.as_deref().unwrap_or("-"))),
+            render::cell(&p.session_id),
+            render::cell(&p.role),
+            render::cell(p.status.as_deref().unwrap_or("-")),
+            render::cell(p.note.as_deref().unwrap_or("-")),
             comfy_table::Cell::new(render::relative_opt(p.last_heartbeat, now)),
             style.flag_cell(
                 if p.alive { "yes" } else { "no" },
@@ -707,22 +762,29 @@ fn print_message(m: &MessageView, now: Millis, style: Style, out: &mut impl Writ
         .read_by
         .iter()
         .map(|r| match r.delivered_at {
-            Some(at) => format!("{} read {}", r.session_id, render::relative(at, now)),
-            None => format!("{} unread", r.session_id),
+            Some(at) => format!(
+                "{} read {}",
+                render::line(&r.session_id),
+                render::relative(at, now)
+            ),
+            None => format!("{} unread", render::line(&r.session_id)),
         })
         .collect();
     let mut head = format!(
         "#{} {} {} ({}) {}",
         m.seq,
         render::when(m.sent_at, now),
-        m.sender,
-        m.from_role,
-        style.paint(&m.action_type, "36"),
+        render::line(&m.sender),
+        render::line(&m.from_role),
+        style.paint(&render::line(&m.action_type), "36"),
     );
     if !m.redacted.is_empty() {
         head.push_str(&format!(
             " {}",
-            style.paint(&format!("[redacted: {}]", m.redacted.join(", ")), "33")
+            style.paint(
+                &render::line(&format!("[redacted: {}]", m.redacted.join(", "))),
+                "33"
+            )
         ));
     }
     if !to.is_empty() {
@@ -733,7 +795,7 @@ fn print_message(m: &MessageView, now: Millis, style: Style, out: &mut impl Writ
         writeln!(out, "    {line}")?;
     }
     if !m.files.is_empty() {
-        let files: Vec<String> = m.files.iter().map(|f| render::clean(f)).collect();
+        let files: Vec<String> = m.files.iter().map(|f| render::line(f)).collect();
         writeln!(out, "    files: {}", files.join(", "))?;
     }
     Ok(())
@@ -759,7 +821,7 @@ async fn show(config: &Config, id: &str, follow: bool, json: bool, style: Style)
     let mut last = detail.messages_after.last().map_or(0, |m| m.seq);
     if json {
         for m in &detail.messages_after {
-            writeln!(out, "{}", serde_json::to_string(m)?)?;
+            writeln!(out, "{}", render::json(&serde_json::to_string(m)?))?;
         }
     } else {
         print_header(&detail, now, style, &mut out)?;
@@ -799,7 +861,7 @@ async fn show(config: &Config, id: &str, follow: bool, json: bool, style: Style)
         let mut out = std::io::stdout().lock();
         for m in &d.messages_after {
             if json {
-                writeln!(out, "{}", serde_json::to_string(m)?)?;
+                writeln!(out, "{}", render::json(&serde_json::to_string(m)?))?;
             } else {
                 print_message(m, now, style, &mut out)?;
             }
@@ -854,10 +916,29 @@ fn audit_json(e: &crate::audit::Entry) -> serde_json::Value {
     })
 }
 
+/// Refusal counts still pending go to the trail first, so what the
+/// overseer reads is the whole record.
+async fn flush_counts(bridge: &Bridge<SqliteStore>) -> anyhow::Result<()> {
+    bridge
+        .flush_refusal_counts()
+        .await
+        .context("writing pending refusal counts to the audit trail")
+}
+
+/// How many events an entry stands for: a coalesced refusal entry counts
+/// the repeats after the window's first refusal (which has its own entry).
+fn times(e: &crate::audit::Entry) -> String {
+    serde_json::from_str::<serde_json::Value>(&e.detail)
+        .ok()
+        .and_then(|d| d.get("repeats").and_then(serde_json::Value::as_i64))
+        .map_or_else(|| "1".to_owned(), |n| format!("{n} more"))
+}
+
 /// `mcp-bridge audit`: the newest matching entries, oldest first.
 pub async fn audit_show(config: Config, args: AuditShowArgs) -> anyhow::Result<ExitCode> {
     let result = async {
         let bridge = open(&config).await?;
+        flush_counts(&bridge).await?;
         let now = bridge.now_ms();
         let filter = audit_filter(&args.filter, now)?;
         let mut shown: std::collections::VecDeque<crate::audit::Entry> = Default::default();
@@ -879,7 +960,7 @@ pub async fn audit_show(config: Config, args: AuditShowArgs) -> anyhow::Result<E
         let mut out = std::io::stdout().lock();
         if args.json {
             for e in &shown {
-                writeln!(out, "{}", audit_json(e))?;
+                writeln!(out, "{}", render::json(&audit_json(e).to_string()))?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -888,15 +969,16 @@ pub async fn audit_show(config: Config, args: AuditShowArgs) -> anyhow::Result<E
             return Ok(ExitCode::SUCCESS);
         }
         let style = Style::detect();
-        let mut t = style.table(["SEQ", "AT", "ACTOR", "ACTION", "CONVERSATION", "DETAIL"]);
+        let mut t = style.table(["SEQ", "AT", "ACTOR", "ACTION", "TIMES", "CONVERSATION", "DETAIL"]);
         for e in &shown {
             t.add_row(vec![
                 comfy_table::Cell::new(e.seq),
                 comfy_table::Cell::new(render::relative(e.at, now)),
-                comfy_table::Cell::new(&e.actor),
+                render::cell(&e.actor),
                 style.flag_cell(e.action.clone(), e.action.ends_with(".refused")),
-                comfy_table::Cell::new(e.conversation_id.as_deref().unwrap_or("-")),
-                comfy_table::Cell::new(render::clean(&e.detail)),
+                comfy_table::Cell::new(times(e)),
+                render::cell(e.conversation_id.as_deref().unwrap_or("-")),
+                render::cell(&e.detail),
             ]);
         }
         writeln!(out, "{t}")?;
@@ -917,6 +999,7 @@ pub async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Resu
     }
     let result = async {
         let bridge = open(&config).await?;
+        flush_counts(&bridge).await?;
         let filter = audit_filter(&args.filter, bridge.now_ms())?;
         let mut sink: Box<dyn Write> = match &args.output {
             Some(p) => Box::new(std::io::BufWriter::new(
@@ -934,7 +1017,7 @@ pub async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Resu
             let Some(last) = page.last() else { break };
             after = last.seq;
             for e in &page {
-                writeln!(sink, "{}", audit_json(e))?;
+                writeln!(sink, "{}", render::json(&audit_json(e).to_string()))?;
                 n += 1;
             }
         }
@@ -1100,7 +1183,13 @@ async fn restore(config: &Config, src: &Path, with_key: bool) -> anyhow::Result<
             .await
             .context("opening the copy")?;
         let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
-        let bridge = Bridge::new(store, key, redactor, config.limits.clone(), Arc::new(SystemClock));
+        let bridge = Bridge::new(
+            store,
+            key.clone(),
+            redactor,
+            config.limits.clone(),
+            Arc::new(SystemClock),
+        );
         let check = bridge.restore_check().await;
         let check = match check {
             Ok(c) => c,
@@ -1109,12 +1198,12 @@ async fn restore(config: &Config, src: &Path, with_key: bool) -> anyhow::Result<
                 return Err(anyhow::Error::new(e));
             }
         };
-        let seq = bridge.record_restore(src, target).await;
+        let head = bridge.record_restore(src, target).await;
         bridge.shutdown().await;
-        Ok::<_, anyhow::Error>((check, seq?))
+        Ok::<_, anyhow::Error>((check, head?))
     }
     .await;
-    let (check, seq) = match checked {
+    let (check, head) = match checked {
         Ok(v) => v,
         Err(e) => {
             SqliteStore::discard(&staged);
@@ -1135,10 +1224,16 @@ async fn restore(config: &Config, src: &Path, with_key: bool) -> anyhow::Result<
         SqliteStore::discard(&staged);
         return Err(e).context("replacing the database");
     }
+    // The restored chain is the database's chain from now on: its head
+    // replaces the one recorded for the database it replaced.
+    HeadFile::new(audit_head_path_for(target), &key)
+        .reset(Some(&head))
+        .context("recording the restored audit head")?;
+    let seq = head.seq;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "restored {} into {}: integrity ok, audit chain intact ({} entries), {} conversation(s), {} message(s); recorded as audit entry {seq}",
+        "restored {} into {}: integrity ok, schema ok, audit chain intact ({} entries), {} conversation(s), {} message(s); recorded as audit entry {seq}",
         src.display(),
         target.display(),
         check.audit_entries,

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit::HeadFile;
 use crate::auth::ServerKey;
-use crate::bridge::{AuditFailure, Bridge};
+use crate::bridge::{AdminError, Bridge, HeadFileState};
 use crate::clock::SystemClock;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, audit_head_path_for, default_db_path};
 use crate::mcp::BridgeServer;
 use crate::redact::Redactor;
-use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::store::sqlite::{DirState, OpenMode, SqliteStore, secure_directory};
 
 mod admin;
 mod render;
@@ -116,6 +117,10 @@ struct ServeArgs {
     /// Largest message in bytes of UTF-8 (before redaction).
     #[arg(long, env = "MCP_BRIDGE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     max_message_bytes: Option<usize>,
+    /// Conversations this server process may create per minute (no token is
+    /// needed to create one, so this bounds a looping agent) [default: 300].
+    #[arg(long, env = "MCP_BRIDGE_MAX_CREATES_PER_MINUTE", value_name = "N")]
+    max_creates_per_minute: Option<u32>,
 }
 
 /// `audit` shows entries; its subcommands verify and export.
@@ -151,13 +156,26 @@ impl Cli {
             o.conversation_ttl = s.conversation_ttl.clone();
             o.heartbeat_window = s.heartbeat_window.clone();
             o.max_message_bytes = s.max_message_bytes;
+            o.max_creates_per_minute = s.max_creates_per_minute;
+        }
+        if let Command::Admin(admin::AdminCommand::Import { limits, .. }) = &self.command {
+            o.max_import_bytes = limits.max_import_bytes;
+            o.max_import_messages = limits.max_import_messages;
         }
         o
     }
 }
 
-/// Runs the parsed command; errors carry context for `main` to print.
+/// Runs the parsed command; errors carry context for `main` to print, with
+/// every control character escaped: an error may quote a name from a
+/// hostile database or file, and it goes to the overseer's terminal.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    run_inner(cli)
+        .await
+        .map_err(|e| anyhow::anyhow!(render::clean(&format!("{e:#}"))))
+}
+
+async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     // Completions need neither a database nor a valid config file.
     if let Command::Admin(admin::AdminCommand::Completions { shell }) = &cli.command {
         return admin::completions(*shell);
@@ -195,6 +213,7 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
     // Validate the configuration before touching the disk: a bad custom
     // rule must not leave a new empty database behind.
     let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
+    check_directory(config);
     let store = SqliteStore::open(&config.db_path, mode)
         .await
         .with_context(|| format!("opening database {}", config.db_path.display()))?;
@@ -203,6 +222,7 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
         OpenMode::MustExist => ServerKey::load_existing(&config.key),
     }
     .context("loading the server key")?;
+    let store = store.with_audit_head(HeadFile::new(audit_head_path_for(&config.db_path), &key));
     Ok(Bridge::new(
         store,
         key,
@@ -210,6 +230,30 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
         config.limits.clone(),
         Arc::new(SystemClock),
     ))
+}
+
+/// The database's directory holds the key and the audit head too: the
+/// default data directory is tightened to 0700, a directory the user chose
+/// is only reported (see [`secure_directory`] for why).
+fn check_directory(config: &Config) {
+    let Some(dir) = config.db_path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return;
+    };
+    let is_default = default_db_path().is_ok_and(|d| d == config.db_path);
+    match secure_directory(dir, is_default) {
+        Ok(DirState::Private) => {}
+        Ok(DirState::Tightened { from }) => {
+            tracing::info!(dir = %dir.display(), from = format!("{from:o}"), "tightened the data directory to 0700");
+        }
+        Ok(DirState::Open { mode }) => tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{mode:o}"),
+            "the database directory is accessible to other users; it holds the database, its key and audit head: run `chmod 700` on it"
+        ),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot check the database directory's permissions")
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -224,29 +268,58 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
     }
     tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
-    BridgeServer::new(bridge).serve_stdio().await
+    let served = BridgeServer::new(bridge.clone()).serve_stdio().await;
+    // Refusal counts still open go to the trail before the process ends.
+    if let Err(e) = bridge.flush_refusal_counts().await {
+        tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
+    }
+    served
 }
 
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
 async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
     let bridge = open_bridge(&config, OpenMode::MustExist).await?;
-    match bridge.verify_audit().await {
-        Ok(report) => {
-            match report.head {
-                Some((seq, hash)) => println!(
-                    "audit chain intact: {} entries, head {seq} {hash}",
-                    report.entries
-                ),
-                None => println!("audit chain intact: no entries yet"),
-            }
-            Ok(ExitCode::SUCCESS)
+    bridge
+        .flush_refusal_counts()
+        .await
+        .context("writing pending refusal counts to the audit trail")?;
+    let check = match bridge.check_audit().await {
+        Ok(c) => c,
+        Err(AdminError::Store(e)) => return Err(e).context("reading the audit trail"),
+        Err(e) => {
+            eprintln!("{}", render::clean(&format!("audit trail BROKEN: {e}")));
+            return Ok(ExitCode::from(1));
         }
-        Err(AuditFailure::Broken(b)) => {
-            eprintln!("audit chain BROKEN: {b}");
-            Ok(ExitCode::from(1))
-        }
-        Err(AuditFailure::Store(e)) => Err(e).context("reading the audit trail"),
+    };
+    match &check.head {
+        Some((seq, hash)) => println!("audit chain intact: {} entries, head {seq} {hash}", check.entries),
+        None => println!("audit chain intact: no entries yet"),
     }
+    println!("schema matches this binary; every conversation has an audit trail");
+    match &check.head_file {
+        HeadFileState::Matches { path, seq } => println!(
+            "head file {} (entry {seq}) is in the database: nothing was cut off",
+            render::clean(&path.display().to_string())
+        ),
+        HeadFileState::Missing { path } => eprintln!(
+            "{}",
+            render::clean(&format!(
+                "WARNING: no audit head file at {}; truncation of the newest entries cannot be checked \
+                 until the next audited action writes one",
+                path.display()
+            ))
+        ),
+        HeadFileState::Unreadable { path } => eprintln!(
+            "{}",
+            render::clean(&format!(
+                "WARNING: the audit head file {} is not a head record (a power cut?); \
+                 truncation cannot be checked until the next audited action rewrites it",
+                path.display()
+            ))
+        ),
+        HeadFileState::NotKept => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn redact(config: Config, json: bool) -> anyhow::Result<ExitCode> {

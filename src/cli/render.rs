@@ -3,9 +3,12 @@
 //!
 //! Colour is used only when stdout is a terminal, `NO_COLOR` is unset or
 //! empty (<https://no-color.org>) and `TERM` is not `dumb`, so piped output
-//! and logs never carry escape codes. Everything an agent wrote (bodies,
-//! notes, paths) passes through [`clean`] before it reaches a terminal, so
-//! an agent cannot move the cursor or recolour the overseer's screen.
+//! and logs never carry escape codes. Every value read from the database or
+//! a file (bodies, notes, paths, roles, ids, kinds, audit actors and
+//! details, error messages) passes through [`clean`] (or [`cell`], or
+//! [`json`] for JSON output) before it reaches a terminal, so nothing an
+//! agent or a crafted file wrote can move the cursor, erase a line, recolour
+//! the overseer's screen or reorder text with bidirectional overrides.
 
 use std::io::IsTerminal;
 
@@ -87,9 +90,10 @@ impl Style {
         })
     }
 
-    /// A cell that is red when `warn` holds (revoked, dead, broken).
+    /// A cell that is red when `warn` holds (revoked, dead, broken); its
+    /// text is cleaned like every [`cell`].
     pub fn flag_cell(&self, text: impl Into<String>, warn: bool) -> Cell {
-        let c = Cell::new(text.into());
+        let c = cell(text.into());
         if self.color && warn { c.fg(Color::Red) } else { c }
     }
 
@@ -161,14 +165,55 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
-/// Agent-written text made safe for a terminal: control characters other
-/// than newline and tab become visible escapes (`\u{1b}`), so a message
-/// cannot clear the screen, move the cursor or fake a colour.
+/// Whether a character must never reach a terminal raw: C0 and C1 controls
+/// (ESC, CSI `U+009B`, carriage return, backspace, DEL) and the invisible
+/// bidirectional marks and overrides that reorder what is displayed.
+fn unsafe_char(ch: char) -> bool {
+    ch.is_control()
+        || matches!(ch, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text made safe for a terminal: unsafe characters (see `unsafe_char`)
+/// other than newline and tab become visible escapes (`\u{1b}`), so a value
+/// cannot clear the screen, move the cursor, fake a colour or hide text.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    if !text.chars().any(|c| unsafe_char(c) && c != '\n' && c != '\t') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
     for ch in text.chars() {
-        if ch.is_control() && ch != '\n' && ch != '\t' {
+        if unsafe_char(ch) && ch != '\n' && ch != '\t' {
             out.extend(ch.escape_unicode());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// One line of text for a table cell or a single-line field: like [`clean`],
+/// and newlines and tabs escaped too, so a value cannot fake table rows.
+pub fn line(text: &str) -> String {
+    clean(text).replace('\n', "\\n").replace('\t', "\\t")
+}
+
+/// A table cell holding a value from the database, cleaned with [`line`].
+pub fn cell(text: impl AsRef<str>) -> Cell {
+    Cell::new(line(text.as_ref()))
+}
+
+/// JSON text with every unsafe character written as a `\uXXXX` escape.
+/// serde_json escapes C0 controls only; DEL, C1 controls and bidi marks it
+/// leaves raw. Such characters can only occur inside strings, where the
+/// escape means the same character, so the JSON's meaning is unchanged.
+pub fn json(text: &str) -> String {
+    if !text.chars().any(unsafe_char) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for ch in text.chars() {
+        if unsafe_char(ch) && !matches!(ch, '\n' | '\t' | '\r') {
+            out.push_str(&format!("\\u{:04x}", ch as u32));
         } else {
             out.push(ch);
         }
@@ -200,5 +245,23 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(clean("a\x1b[2Jb\nc\td"), "a\\u{1b}[2Jb\nc\td");
+    }
+
+    #[test]
+    fn c1_controls_del_and_bidi_overrides_are_escaped() {
+        assert_eq!(
+            clean("a\u{9b}2Jb\u{7f}c\u{202e}d\re"),
+            "a\\u{9b}2Jb\\u{7f}c\\u{202e}d\\u{d}e"
+        );
+        assert_eq!(line("a\nb\tc"), "a\\nb\\tc");
+    }
+
+    #[test]
+    fn json_output_escapes_what_serde_json_leaves_raw() {
+        let text = serde_json::to_string(&serde_json::json!({"k": "a\u{1b}b\u{9b}c\u{202e}d"})).unwrap();
+        let safe = json(&text);
+        assert!(!safe.chars().any(unsafe_char), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["k"], "a\u{1b}b\u{9b}c\u{202e}d");
     }
 }

@@ -189,6 +189,10 @@ pub trait AdminTx: Tx {
 
     /// Counts for `stats`, judged at `now`.
     fn figures(&mut self, now: Millis) -> impl Future<Output = Result<DbFigures>> + Send;
+
+    /// A conversation that no audit entry mentions, if any: it was written
+    /// without the bridge, since creating or importing one is always audited.
+    fn unaudited_conversation(&mut self) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// Whole-database maintenance that cannot run inside a transaction.
@@ -204,6 +208,11 @@ pub trait AdminStore: Store<Tx: AdminTx> {
     /// The backend's own structural check; `Ok(vec![])` when sound,
     /// otherwise the problems it reports (never row contents).
     fn integrity_check(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// How the schema differs from exactly what this binary's migrations
+    /// create (tables, indexes, triggers, views); `Ok(vec![])` when it does
+    /// not, otherwise one sentence per difference, the most telling first.
+    fn schema_problems(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// Closes every connection, so the file can be renamed or copied safely.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;

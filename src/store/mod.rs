@@ -17,6 +17,7 @@ pub mod admin;
 pub mod sqlite;
 mod sqlite_admin;
 mod sqlite_rows;
+mod sqlite_schema;
 mod sqlite_yolo;
 pub mod yolo;
 
@@ -141,6 +142,37 @@ pub struct Status {
     pub heartbeat_at: Millis,
 }
 
+/// What repeated refusals are counted by: one audited entry per window
+/// for each distinct key. Every part was validated (or is a fixed word)
+/// before it got here, and the set of keys is bounded: actions and codes
+/// are closed sets, and a conversation is named only when it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalKey {
+    /// The (validated) actor.
+    pub actor: String,
+    /// The refused action, e.g. `message.send.refused`.
+    pub action: String,
+    /// The error code.
+    pub code: String,
+    /// The existing conversation concerned, if any.
+    pub conversation_id: Option<String>,
+}
+
+/// Refusals counted under one key since its window opened, not yet audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalTally {
+    /// What was refused, and for whom.
+    pub key: RefusalKey,
+    /// When the audited first refusal opened the window.
+    pub window_start: Millis,
+    /// Refusals after that one.
+    pub repeats: i64,
+    /// The first of the repeats.
+    pub first_at: Option<Millis>,
+    /// The last of the repeats.
+    pub last_at: Option<Millis>,
+}
+
 /// A database: hands out transactions.
 pub trait Store: Clone + Send + Sync + 'static {
     /// The transaction type.
@@ -154,6 +186,12 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Starts a read-only transaction (a consistent snapshot).
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+
+    /// The file outside the database that every commit appending to the
+    /// audit trail moves forward, when the backend keeps one.
+    fn audit_head_file(&self) -> Option<&audit::HeadFile> {
+        None
+    }
 }
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls back.
@@ -247,6 +285,15 @@ pub trait Tx: Send {
     fn audit_head(&mut self) -> impl Future<Output = Result<Option<(i64, String)>>> + Send;
     /// Appends a chained audit entry.
     fn insert_audit(&mut self, e: &audit::Entry) -> impl Future<Output = Result<()>> + Send;
+    /// Counts one refusal under `key` at `now`: `true` when it opens a new
+    /// window (the caller audits it at once), `false` when it was counted
+    /// as a repeat of the window's first refusal.
+    fn tally_refusal(&mut self, key: &RefusalKey, now: Millis) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes and returns the tallies whose window opened at or before `opened_by`.
+    fn take_refusal_tallies(
+        &mut self,
+        opened_by: Millis,
+    ) -> impl Future<Output = Result<Vec<RefusalTally>>> + Send;
     /// Up to `limit` audit entries with seq > `after`, ascending.
     fn audit_page(
         &mut self,

@@ -10,27 +10,33 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::sqlite_rows::{audit_entry, conversation, json_list, message, participant, status};
-use super::{Conversation, Error, Message, NewMessage, Participant, Result, Status, Store, Tx};
-use crate::audit;
+use super::{
+    Conversation, Error, Message, NewMessage, Participant, RefusalKey, RefusalTally, Result, Status, Store,
+    Tx,
+};
+use crate::audit::{self, Head, HeadFile};
 use crate::clock::Millis;
 
 /// How long a writer waits for another process's write lock before giving up.
 /// Transactions here last microseconds; 10 s covers a burst of hundreds.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A pool of connections to one SQLite file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// Moved forward after every commit that appended to the audit trail.
+    head: Option<Arc<HeadFile>>,
 }
 
 /// Whether [`SqliteStore::open`] may create a missing database.
@@ -79,9 +85,17 @@ impl SqliteStore {
         let store = Self {
             pool,
             path: path.to_owned(),
+            head: None,
         };
         store.check_and_migrate(exists).await?;
         Ok(store)
+    }
+
+    /// Keeps the audit head in `head` from now on: every commit that
+    /// appends to the trail moves it forward (see [`crate::audit::head`]).
+    pub fn with_audit_head(mut self, head: HeadFile) -> Self {
+        self.head = Some(Arc::new(head));
+        self
     }
 
     /// The database file.
@@ -139,6 +153,59 @@ impl SqliteStore {
                 }
             }
         }
+    }
+}
+
+/// What [`secure_directory`] found in the database's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirState {
+    /// Only its owner can enter it (no group or other bits), or it does not exist yet.
+    Private,
+    /// It was group- or world-accessible, owned by this user, and is now 0700.
+    Tightened {
+        /// The mode it had.
+        from: u32,
+    },
+    /// It is group- or world-accessible and was left alone.
+    Open {
+        /// Its mode.
+        mode: u32,
+    },
+}
+
+/// Checks that the directory holding the database (and, beside it, the key
+/// and the audit head) is private, and makes it so when `tighten` holds and
+/// this user owns it.
+///
+/// The caller passes `tighten` only for the default data directory, which
+/// exists for the bridge alone: narrowing it can break nothing. A directory
+/// the user chose (`--db ~/project/bridge.db`) may be shared with other
+/// tools or people on purpose, so it is reported, never changed. The files
+/// inside are 0600 either way; an open directory still lets others see
+/// their names and sizes, and lets a group with write access replace them.
+pub fn secure_directory(dir: &Path, tighten: bool) -> std::io::Result<DirState> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = match std::fs::metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirState::Private),
+            Err(e) => return Err(e),
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return Ok(DirState::Private);
+        }
+        if tighten && meta.uid() == rustix::process::geteuid().as_raw() {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            return Ok(DirState::Tightened { from: mode });
+        }
+        Ok(DirState::Open { mode })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, tighten);
+        Ok(DirState::Private)
     }
 }
 
@@ -216,21 +283,62 @@ impl Store for SqliteStore {
     type Tx = SqliteTx;
 
     async fn begin_write(&self) -> Result<SqliteTx> {
-        Ok(SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+        Ok(SqliteTx(
+            self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            HeadSink::new(&self.head),
+        ))
     }
 
     async fn begin_read(&self) -> Result<SqliteTx> {
-        Ok(SqliteTx(self.pool.begin().await?))
+        Ok(SqliteTx(self.pool.begin().await?, HeadSink::default()))
+    }
+
+    fn audit_head_file(&self) -> Option<&HeadFile> {
+        self.head.as_deref()
     }
 }
 
 /// A SQLite transaction; rolls back on drop.
 #[derive(Debug)]
-pub struct SqliteTx(pub(crate) Transaction<'static, Sqlite>);
+pub struct SqliteTx(pub(crate) Transaction<'static, Sqlite>, HeadSink);
+
+/// The audit head a write transaction will publish once it has committed.
+#[derive(Debug, Default)]
+pub(crate) struct HeadSink {
+    file: Option<Arc<HeadFile>>,
+    /// Hash of entry 1, read once per transaction.
+    first: Option<String>,
+    /// The newest entry this transaction appended.
+    newest: Option<(i64, String)>,
+}
+
+impl HeadSink {
+    fn new(file: &Option<Arc<HeadFile>>) -> Self {
+        Self {
+            file: file.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// Called after the commit, never before: the file may lag behind the
+    /// database (a crash in between), never run ahead of it. A failure is
+    /// logged; the commit it follows stands.
+    fn publish(self) {
+        let (Some(file), Some(first), Some((seq, hash))) = (self.file, self.first, self.newest) else {
+            return;
+        };
+        if let Err(e) = file.advance(&Head { first, seq, hash }) {
+            tracing::warn!(error = %e, "could not move the audit head file forward");
+        }
+    }
+}
 
 impl Tx for SqliteTx {
     async fn commit(self) -> Result<()> {
-        Ok(self.0.commit().await?)
+        let SqliteTx(tx, sink) = self;
+        tx.commit().await?;
+        sink.publish();
+        Ok(())
     }
 
     async fn insert_conversation(&mut self, c: &Conversation) -> Result<()> {
@@ -484,7 +592,71 @@ impl Tx for SqliteTx {
         .bind(&e.seal)
         .execute(&mut *self.0)
         .await?;
+        if self.1.file.is_some() {
+            if self.1.first.is_none() {
+                self.1.first = if e.seq == 1 {
+                    Some(e.hash.clone())
+                } else {
+                    sqlx::query_scalar("SELECT hash FROM audit WHERE seq = 1")
+                        .fetch_optional(&mut *self.0)
+                        .await?
+                };
+            }
+            self.1.newest = Some((e.seq, e.hash.clone()));
+        }
         Ok(())
+    }
+
+    async fn tally_refusal(&mut self, key: &RefusalKey, now: Millis) -> Result<bool> {
+        let repeats: i64 = sqlx::query_scalar(
+            "INSERT INTO refusal_tally (actor, action, code, conversation_id, window_start, repeats) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0) \
+             ON CONFLICT (actor, action, code, conversation_id) DO UPDATE SET \
+             repeats = repeats + 1, first_at = coalesce(first_at, ?5), last_at = ?5 \
+             RETURNING repeats",
+        )
+        .bind(&key.actor)
+        .bind(&key.action)
+        .bind(&key.code)
+        .bind(key.conversation_id.as_deref().unwrap_or(""))
+        .bind(now)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(repeats == 0)
+    }
+
+    async fn take_refusal_tallies(&mut self, opened_by: Millis) -> Result<Vec<RefusalTally>> {
+        let rows = sqlx::query(
+            "DELETE FROM refusal_tally WHERE window_start <= ? \
+             RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at",
+        )
+        .bind(opened_by)
+        .fetch_all(&mut *self.0)
+        .await?;
+        let mut out: Vec<RefusalTally> = rows
+            .iter()
+            .map(|r| {
+                let conversation_id: String = r.try_get("conversation_id")?;
+                Ok(RefusalTally {
+                    key: RefusalKey {
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        code: r.try_get("code")?,
+                        conversation_id: (!conversation_id.is_empty()).then_some(conversation_id),
+                    },
+                    window_start: r.try_get("window_start")?,
+                    repeats: r.try_get("repeats")?,
+                    first_at: r.try_get("first_at")?,
+                    last_at: r.try_get("last_at")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        // RETURNING gives no order; the audit trail should read the same
+        // whichever process flushes.
+        out.sort_by(|a, b| {
+            (a.window_start, &a.key.action, &a.key.actor).cmp(&(b.window_start, &b.key.action, &b.key.actor))
+        });
+        Ok(out)
     }
 
     async fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<audit::Entry>> {

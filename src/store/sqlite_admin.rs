@@ -256,6 +256,17 @@ impl AdminTx for SqliteTx {
             database_bytes: page_count * page_size,
         })
     }
+
+    async fn unaudited_conversation(&mut self) -> Result<Option<String>> {
+        // Served by the index `audit_by_conversation`.
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM conversations c \
+             WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.conversation_id = c.id) \
+             ORDER BY c.created_at, c.id LIMIT 1",
+        )
+        .fetch_optional(&mut *self.0)
+        .await?)
+    }
 }
 
 async fn exec(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, sql: &'static str, id: &str) -> Result<i64> {
@@ -317,6 +328,10 @@ impl AdminStore for SqliteStore {
             .fetch_all(&mut *conn)
             .await?;
         Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    async fn schema_problems(&self) -> Result<Vec<String>> {
+        super::sqlite_schema::differences(self.pool()).await
     }
 
     async fn shutdown(&self) {
