@@ -14,9 +14,11 @@
 
 mod parse;
 mod policy;
+mod programs;
 mod render;
 mod run;
 mod sandbox;
+pub mod text;
 mod validate;
 
 use std::fmt;

@@ -2,6 +2,7 @@
 //! the round-trip check (`validate(render(plan)) == plan`) that guarantees the validator
 //! never approves something it cannot reproduce.
 
+use crate::exec::text::is_disguising;
 use crate::exec::{Connector, Input, Output, Plan, SimpleCommand};
 
 /// Renders `plan` as a bash command line that parses back to the same plan. Words that are
@@ -88,7 +89,10 @@ fn target(out: &Output, fd: &str) -> Option<String> {
 }
 
 /// Quotes `s` for bash: bare if it only has characters that are never special, otherwise
-/// in single quotes (with `'` spelled `'\''`).
+/// in single quotes (with `'` spelled `'\''`). A word holding a control or invisible
+/// formatting character is written as `$'…'` with that character escaped, so the rendering
+/// never carries a character that could act on the terminal showing it, and still parses
+/// back to the same word.
 pub(crate) fn quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
@@ -97,5 +101,33 @@ pub(crate) fn quote(s: &str) -> String {
 }
 
 fn force_quote(s: &str) -> String {
+    if s.chars().any(is_disguising) {
+        return ansi_c_quote(s);
+    }
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `$'…'` with backslash, quote and every disguising character escaped (`\xHH` below
+/// 0x80, `\uHHHH` / `\UHHHHHHHH` above; the parser decodes exactly these).
+fn ansi_c_quote(s: &str) -> String {
+    let mut out = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if is_disguising(c) => {
+                let v = u32::from(c);
+                if v < 0x80 {
+                    out.push_str(&format!("\\x{v:02x}"));
+                } else if v <= 0xFFFF {
+                    out.push_str(&format!("\\u{v:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{v:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
