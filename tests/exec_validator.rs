@@ -912,3 +912,30 @@ fn restricted_mode_refuses_remote_package_specifications() {
     }
     assert!(validate("npm install left-pad", Mode::Restricted).allowed);
 }
+
+/// Issue 10: the rendered plan is what the approval screen shows; a control character the
+/// agent spelled as an escape must stay an escape there, and still run as itself.
+#[test]
+fn rendered_plans_never_carry_terminal_control_characters() {
+    for cmd in [
+        "echo $'\\r\\x1b[2Kgit log'",
+        "echo $'a\\u202eb' $'\\u200b'",
+        "grep $'\\t' notes.txt",
+    ] {
+        let plan = validate(cmd, Mode::Safe).plan.unwrap();
+        let rendered = render_plan(&plan);
+        assert!(
+            rendered
+                .chars()
+                .all(|c| !mcp_bridge::exec::text::is_disguising(c)),
+            "{rendered:?}"
+        );
+        assert_eq!(validate(&rendered, Mode::Safe).plan.unwrap(), plan, "{rendered}");
+        for line in mcp_bridge::exec::describe_plan(&plan) {
+            assert!(
+                line.chars().all(|c| !mcp_bridge::exec::text::is_disguising(c)),
+                "{line:?}"
+            );
+        }
+    }
+}

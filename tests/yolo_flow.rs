@@ -303,3 +303,36 @@ async fn every_stage_is_audited() {
     }
     assert!(f.bridge.verify_audit().await.is_ok());
 }
+
+/// Issue 10: a carriage return plus an erase-line sequence in a quoted argument or in the
+/// reason made `mcp-bridge approve` show an innocent `git log` while `cat <key>` ran.
+#[tokio::test]
+async fn proposals_with_control_characters_are_refused_naming_the_field() {
+    let f = fixture(true).await;
+    let hostile = "cat b.db.key '\r\x1b[2Kgit log'";
+    let err = propose(&f, hostile, Mode::Safe).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_argument");
+    let text = err.to_string();
+    assert!(text.contains("command") && text.contains("U+000D"), "{text}");
+    assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+    for (field, reason, cwd) in [
+        ("reason", "harmless\u{202e}txt.exe", None),
+        ("reason", "ok\x1b[2K", None),
+        ("cwd", "ok", Some("src\u{200b}")),
+    ] {
+        let err = f
+            .bridge
+            .propose_command(ProposeRequest {
+                auth: auth(&f.conv, SessionId::A),
+                command: "ls".into(),
+                mode: Mode::Safe,
+                cwd: cwd.map(str::to_owned),
+                reason: reason.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_argument");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    assert!(f.bridge.list_proposals(None).await.unwrap().is_empty());
+}

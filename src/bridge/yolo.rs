@@ -27,7 +27,7 @@ use super::{ActionType, Auth, Bridge, Error, RateClass, Result};
 use crate::audit::NewEntry;
 use crate::clock::{Millis, rfc3339};
 use crate::config::Yolo;
-use crate::exec::{self, Mode, Outcome, SandboxStatus};
+use crate::exec::{self, Mode, Outcome, SandboxStatus, text};
 use crate::store::yolo::{Approval, Proposal, YoloTx};
 use crate::store::{NewMessage, Store, Tx};
 
@@ -125,6 +125,29 @@ pub fn plan_hash(command: &str, mode: &str, workspace: &str, cwd: &str) -> Strin
 
 fn approval_seal_input(proposal_id: &str, bound_hash: &str, expires_at: Millis) -> String {
     format!("approval\n{proposal_id}\n{bound_hash}\n{expires_at}")
+}
+
+/// Refuses a proposal field holding a control or invisible formatting character: the
+/// human approves what a terminal shows, and a carriage return, an escape sequence or a
+/// bidi override can make a field show something other than what it holds. The error
+/// names the code point and position, never the character itself.
+fn refuse_disguised(field: &str, value: &str) -> Result<()> {
+    let Some((position, c)) = text::disguising_char(value) else {
+        return Ok(());
+    };
+    let hint = if field == "command" {
+        "; join commands with ';' or '&&' instead of newlines, and if a program needs such a character write it as an escape inside $'...' (it is then shown escaped)"
+    } else {
+        ""
+    };
+    Err(Error::invalid(
+        field,
+        format!(
+            "contains a {} ({}) at character {position}; proposal fields must be printable text, so the human approving sees exactly what will run{hint}",
+            text::describe(c),
+            text::code_point(c)
+        ),
+    ))
 }
 
 /// A working directory relative to the workspace, without `..` or a root:
@@ -232,6 +255,11 @@ where
                     "must be 1 to {MAX_REASON_CHARS} characters (got {reason_chars}); say why the command should run"
                 ),
             ));
+        }
+        refuse_disguised("command", &req.command)?;
+        refuse_disguised("reason", &req.reason)?;
+        if let Some(cwd) = &req.cwd {
+            refuse_disguised("cwd", cwd)?;
         }
         let cwd = check_cwd(req.cwd.as_deref())?;
         // A command is stored as proposed (it must run exactly as approved),

@@ -11,8 +11,10 @@ use rand::Rng;
 
 use crate::bridge::Bridge;
 use crate::clock::rfc3339;
-use crate::exec::{self, Mode};
+use crate::exec::text::escape;
+use crate::exec::{self, Mode, Plan};
 use crate::store::SqliteStore;
+use crate::store::yolo::Proposal;
 
 /// How long an approval stays usable; the same for every server.
 const APPROVAL_TTL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -39,12 +41,12 @@ pub async fn list(bridge: &Bridge<SqliteStore>, state: Option<&str>, json: bool)
     for p in &proposals {
         println!(
             "{}  {:<9} {:<10} {}  {}\n    {}",
-            p.id,
-            p.state,
-            p.mode,
+            escape(&p.id),
+            escape(&p.state),
+            escape(&p.mode),
             rfc3339(p.created_at),
-            p.conversation_id,
-            p.command
+            escape(&p.conversation_id),
+            escape(&p.command)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -68,28 +70,15 @@ pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<E
     let p = bridge.proposal(id).await.context("finding the proposal")?;
     let mut out = tty.try_clone().context("opening the terminal")?;
     let mut input = BufReader::new(tty);
-    writeln!(
-        out,
-        "Proposal {}\n  conversation: {} (proposed by session {})\n  mode:         {}\n  workspace:    {}\n  directory:    {}\n  reason:       {}\n  validator:    {} ({})\n  state:        {}\n\n  command:\n    {}\n",
-        p.id,
-        p.conversation_id,
-        p.proposer,
-        p.mode,
-        p.workspace,
-        p.cwd,
-        p.reason,
-        if p.allowed { "allowed" } else { "REFUSED" },
-        p.verdict,
-        p.state,
-        p.command
-    )?;
-    if !p.allowed {
-        bail!("the validator refused this command; it cannot be approved");
+    let (screen, plan) = approval_screen(&p);
+    writeln!(out, "{screen}")?;
+    if !p.allowed || plan.is_none() {
+        bail!("the validator refuses this command; it cannot be approved");
     }
     if p.state != "pending" {
         bail!(
             "the proposal is {}; only a pending proposal can be approved",
-            p.state
+            escape(&p.state)
         );
     }
     let short = &p.id[..p.id.len().min(13)];
@@ -130,6 +119,47 @@ pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// The approval screen for `p`, and the plan it shows when this binary's validator allows
+/// the stored command now.
+///
+/// The command is re-parsed here and the screen lists what the validator understood
+/// (program, each argument, environment, redirections), never the agent's string; every
+/// stored field is escaped, so no control or invisible character reaches the terminal.
+pub fn approval_screen(p: &Proposal) -> (String, Option<Plan>) {
+    let mode: Option<Mode> = p.mode.parse().ok();
+    let verdict = mode.map(|m| exec::validate(&p.command, m));
+    let plan = verdict.as_ref().and_then(|v| v.plan.clone());
+    let mut s = format!(
+        "Proposal {}\n  conversation: {} (proposed by session {})\n  mode:         {}\n  workspace:    {}\n  directory:    {} (inside the workspace)\n  reason:       {}\n  state:        {}\n",
+        escape(&p.id),
+        escape(&p.conversation_id),
+        escape(&p.proposer),
+        escape(&p.mode),
+        escape(&p.workspace),
+        escape(&p.cwd),
+        escape(&p.reason),
+        escape(&p.state),
+    );
+    match (&verdict, &plan) {
+        (Some(v), Some(plan)) if p.allowed => {
+            s.push_str(&format!(
+                "  validator:    allowed ({})\n  network:      {}\n\n  What will run, as this binary's validator parsed it (not the agent's text;\n  control and invisible characters are shown as escapes such as $'\\x1b'):\n\n    {}\n\n",
+                escape(&v.reason),
+                if plan.allow_network { "allowed" } else { "blocked" },
+                exec::render_plan(plan)
+            ));
+            for line in exec::describe_plan(plan) {
+                s.push_str("    ");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        }
+        (Some(v), _) => s.push_str(&format!("  validator:    REFUSED ({})\n", escape(&v.reason))),
+        (None, _) => s.push_str("  validator:    REFUSED (unknown mode)\n"),
+    }
+    (s, if p.allowed { plan } else { None })
+}
+
 fn read_line(input: &mut impl BufRead) -> anyhow::Result<String> {
     let mut line = String::new();
     input.read_line(&mut line).context("reading the terminal")?;
@@ -158,5 +188,45 @@ pub fn check(mode: Mode, words: &[String]) -> ExitCode {
     } else {
         println!("{}", verdict.reason);
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(command: &str, reason: &str) -> Proposal {
+        Proposal {
+            id: "prop_0123".into(),
+            conversation_id: "conv_1".into(),
+            proposer: "a".into(),
+            command: command.into(),
+            mode: "safe".into(),
+            workspace: "/ws".into(),
+            cwd: ".".into(),
+            reason: reason.into(),
+            allowed: true,
+            verdict: "allowed".into(),
+            plan_hash: String::new(),
+            state: "pending".into(),
+            created_at: 0,
+            decided_at: None,
+        }
+    }
+
+    /// Issue 10: a stored proposal (from before proposals were checked, or written by hand)
+    /// must not reach the terminal raw: the screen lists the re-parsed plan, escaped.
+    #[test]
+    fn approval_screen_escapes_control_characters() {
+        let p = stored("cat key '\r\x1b[2Kgit log'", "fine\x1b[2K\u{202e}");
+        let (screen, plan) = approval_screen(&p);
+        assert!(plan.is_some());
+        assert!(
+            screen.chars().all(|c| c == '\n' || !exec::text::is_disguising(c)),
+            "{screen:?}"
+        );
+        assert!(screen.contains("program  cat"), "{screen}");
+        assert!(screen.contains("arg 1    key"), "{screen}");
+        assert!(screen.contains(r"$'\x0d\x1b[2Kgit log'"), "{screen}");
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use render::render_plan;
+pub use render::{describe_plan, render_plan};
 pub use run::{SANDBOX_PATH, TMP_SUBDIR, run};
 pub use sandbox::sandbox_child_main;
 pub use validate::validate;

@@ -131,3 +131,76 @@ fn ansi_c_quote(s: &str) -> String {
     out.push('\'');
     out
 }
+
+/// The plan as the approval screen lists it: one block per command with its program, each
+/// argument on its own line (shell-quoted, so spaces and empty words are visible and control
+/// characters appear as `$'\x1b'`-style escapes), its environment and where its input and
+/// outputs go. This is what the validator understood, not the agent's text.
+pub fn describe_plan(plan: &Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut n = 0;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let gate = match (i, step.connector) {
+            (0, _) => "first",
+            (_, Connector::Always) => "then, whatever the status (;)",
+            (_, Connector::And) => "then, only if the previous step succeeded (&&)",
+            (_, Connector::Or) => "then, only if the previous step failed (||)",
+        };
+        let negated = if step.pipeline.negated {
+            ", status inverted (!)"
+        } else {
+            ""
+        };
+        lines.push(format!("step {} ({gate}{negated}):", i + 1));
+        let count = step.pipeline.commands.len();
+        for (k, cmd) in step.pipeline.commands.iter().enumerate() {
+            n += 1;
+            let program = cmd.argv.first().map_or_else(String::new, |p| quote(p));
+            let piped = if k + 1 < count {
+                "  | piped into the next"
+            } else {
+                ""
+            };
+            if cmd.argv.first().is_some_and(|p| p == "cd") {
+                lines.push(format!(
+                    "  [{n}] change directory (inside the workspace only) to {}",
+                    cmd.argv.get(1).map_or_else(String::new, |d| quote(d))
+                ));
+                continue;
+            }
+            lines.push(format!("  [{n}] program  {program}{piped}"));
+            for (j, arg) in cmd.argv.iter().enumerate().skip(1) {
+                lines.push(format!("      arg {j:<3}  {}", quote(arg)));
+            }
+            for var in &cmd.env {
+                lines.push(format!("      env      {}={}", var.name, quote(&var.value)));
+            }
+            match &cmd.stdin {
+                Input::Pipe if k > 0 => lines.push("      stdin    the previous command".to_owned()),
+                Input::Pipe => {}
+                Input::Null => lines.push("      stdin    /dev/null".to_owned()),
+                Input::File(path) => lines.push(format!("      stdin    read from file {}", quote(path))),
+            }
+            for (name, out) in [("stdout", &cmd.stdout), ("stderr", &cmd.stderr)] {
+                let text = match out {
+                    Output::Stdout if name == "stdout" => continue,
+                    Output::Stderr if name == "stderr" => continue,
+                    Output::Stdout => "the same place as stdout".to_owned(),
+                    Output::Stderr => "the same place as stderr".to_owned(),
+                    Output::Null => "/dev/null".to_owned(),
+                    Output::File { path, append } => format!(
+                        "{} file {}",
+                        if *append {
+                            "appended to"
+                        } else {
+                            "written to (truncated)"
+                        },
+                        quote(path)
+                    ),
+                };
+                lines.push(format!("      {name}   {text}"));
+            }
+        }
+    }
+    lines
+}
