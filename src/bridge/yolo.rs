@@ -418,7 +418,7 @@ where
                     "proposal_id": p.id,
                     "plan_hash": p.plan_hash,
                     "expires_at": expires_at,
-                    "stages": ["env_opt_in", "typed_phrase", "one_time_code"],
+                    "stages": ["env_opt_in", "typed_phrase", "one_time_code", "overseer_passphrase"],
                 }),
             },
         )
@@ -462,6 +462,29 @@ where
         self.audit_refusal("command.approve", None, "cli".into(), &err)
             .await;
         tracing::debug!(proposal = id, reason, "approval refused at the terminal");
+    }
+
+    /// Records that the overseer passphrase was set (`mcp-bridge yolo setup`). Best effort:
+    /// the passphrase file is already written, and a database that cannot take the entry
+    /// fails loudly at the next approval anyway.
+    pub async fn record_passphrase_setup(&self) {
+        let entry = NewEntry {
+            actor: "cli".into(),
+            action: "yolo.passphrase.set".into(),
+            conversation_id: None,
+            detail: json!({ "hash": "argon2id" }),
+        };
+        let written = async {
+            let mut tx = self.store.begin_write().await?;
+            let now = self.now();
+            self.audit(&mut tx, now, entry).await?;
+            tx.commit().await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not audit the passphrase setup");
+        }
     }
 
     /// Stage 4: consumes the approval and runs the command once.

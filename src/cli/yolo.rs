@@ -3,7 +3,10 @@
 //! against the validator. Approval reads and writes `/dev/tty`, never
 //! stdin/stdout, so an agent cannot pipe an approval in.
 
+mod passphrase;
+
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -53,7 +56,7 @@ pub async fn list(bridge: &Bridge<SqliteStore>, state: Option<&str>, json: bool)
 }
 
 /// `mcp-bridge approve ID`: stages 3 and 4 of the guard.
-pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<ExitCode> {
+pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str, db_path: &Path) -> anyhow::Result<ExitCode> {
     let tty = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -81,6 +84,15 @@ pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<E
             escape(&p.state)
         );
     }
+    let hash_path = passphrase::path_for(db_path);
+    let Some(stored_hash) = passphrase::load(&hash_path)? else {
+        bridge
+            .record_approval_refusal(id, "no overseer passphrase set up")
+            .await;
+        bail!(
+            "no overseer passphrase is set up for this database, so nothing can be approved: run `mcp-bridge yolo setup` once yourself, at a terminal"
+        );
+    };
     let short = &p.id[..p.id.len().min(13)];
     let phrase = format!("approve {short}");
     write!(out, "To approve running this command once, type: {phrase}\n> ")?;
@@ -106,6 +118,26 @@ pub async fn approve(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<E
     if typed != code {
         bridge.record_approval_refusal(id, "one-time code mismatch").await;
         bail!("the code did not match; nothing was approved");
+    }
+    let mut accepted = false;
+    for attempt in 1..=passphrase::ATTEMPTS {
+        write!(out, "Overseer passphrase (not shown): ")?;
+        out.flush()?;
+        let typed = passphrase::read_hidden(&out, &mut input)?;
+        if passphrase::verify(&typed, &stored_hash) {
+            accepted = true;
+            break;
+        }
+        bridge
+            .record_approval_refusal(id, "overseer passphrase mismatch")
+            .await;
+        writeln!(out, "Wrong passphrase ({attempt} of {}).", passphrase::ATTEMPTS)?;
+    }
+    if !accepted {
+        bail!(
+            "the overseer passphrase was wrong {} times; nothing was approved",
+            passphrase::ATTEMPTS
+        );
     }
     let approved = bridge
         .approve_proposal(id, APPROVAL_TTL)
@@ -164,6 +196,56 @@ fn read_line(input: &mut impl BufRead) -> anyhow::Result<String> {
     let mut line = String::new();
     input.read_line(&mut line).context("reading the terminal")?;
     Ok(line.trim().to_owned())
+}
+
+/// `mcp-bridge yolo setup`: sets the overseer passphrase once, typed twice at the terminal
+/// without echo, and stores only its Argon2id hash beside the database.
+pub async fn setup(bridge: &Bridge<SqliteStore>, db_path: &Path) -> anyhow::Result<ExitCode> {
+    let path = passphrase::path_for(db_path);
+    if path.exists() {
+        bail!(
+            "an overseer passphrase is already set ({}); it is set once. To reset it, delete that file yourself and run setup again",
+            path.display()
+        );
+    }
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .context("setting the passphrase needs an interactive terminal (it reads the terminal, never standard input)")?;
+    let mut out = tty.try_clone().context("opening the terminal")?;
+    let mut input = BufReader::new(tty);
+    writeln!(
+        out,
+        "Choose the overseer passphrase. It is asked at every `mcp-bridge approve`; agents must never learn it.\nAt least {} characters.",
+        passphrase::MIN_CHARS
+    )?;
+    write!(out, "Passphrase (not shown): ")?;
+    out.flush()?;
+    let first = passphrase::read_hidden(&out, &mut input)?;
+    if first.chars().count() < passphrase::MIN_CHARS {
+        bail!(
+            "the passphrase must be at least {} characters; nothing was stored",
+            passphrase::MIN_CHARS
+        );
+    }
+    if first.chars().any(exec::text::is_disguising) {
+        bail!("the passphrase must not contain control characters; nothing was stored");
+    }
+    write!(out, "Again (not shown): ")?;
+    out.flush()?;
+    let second = passphrase::read_hidden(&out, &mut input)?;
+    if *first != *second {
+        bail!("the two entries differ; nothing was stored");
+    }
+    passphrase::store(&path, &passphrase::hash(&first)?)?;
+    bridge.record_passphrase_setup().await;
+    writeln!(
+        out,
+        "Stored (Argon2id hash only) in {}. `mcp-bridge approve` will ask for it.",
+        path.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `mcp-bridge reject ID`.
