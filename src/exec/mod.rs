@@ -15,6 +15,7 @@
 mod parse;
 mod policy;
 mod programs;
+pub mod reads;
 mod render;
 mod run;
 mod sandbox;

@@ -46,7 +46,7 @@ fn cmdline(name: &str, args: &[String]) -> String {
     show(&s)
 }
 
-fn basename(s: &str) -> &str {
+pub(crate) fn basename(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
 
@@ -225,6 +225,15 @@ fn secret_path(path: &str) -> Option<&'static str> {
     ];
     if KEYS.contains(&last) {
         return Some("an SSH private key");
+    }
+    if comps.first() == Some(&"proc") && comps.len() >= 3 && matches!(last, "environ" | "mem" | "auxv") {
+        return Some("a process's environment or memory (where MCP_BRIDGE_KEY and tokens may live)");
+    }
+    if comps
+        .windows(2)
+        .any(|w| w[0] == "mcp-bridge" && w[1].starts_with("bridge.db"))
+    {
+        return Some("the bridge's own database or key");
     }
     if let Some(i) = comps.iter().position(|c| *c == ".ssh")
         && i + 1 < comps.len()
