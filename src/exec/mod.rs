@@ -12,6 +12,7 @@
 //!
 //! See `docs/yolo.md` for the policy of each [`Mode`] and the threat model.
 
+mod confine;
 mod parse;
 mod policy;
 mod programs;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use render::{describe_plan, render_plan};
-pub use run::{SANDBOX_PATH, TMP_SUBDIR, run};
+pub use run::{SANDBOX_PATH, TMP_SUBDIR, run, run_hiding};
 pub use sandbox::sandbox_child_main;
 pub use validate::validate;
 
@@ -295,6 +296,17 @@ pub enum Error {
     CwdOutsideWorkspace {
         /// Canonical working directory (or the given path if it does not exist).
         cwd: std::path::PathBuf,
+        /// Canonical workspace.
+        workspace: std::path::PathBuf,
+    },
+    /// The bridge's database or key lives inside the workspace, where the sandbox cannot
+    /// hide it without taking away the workspace itself.
+    #[error(
+        "the bridge's state file {path:?} is inside the workspace {workspace:?}; commands could read or overwrite it, so nothing runs. Keep the database and its key outside the workspace (--db / MCP_BRIDGE_DB)"
+    )]
+    StateInsideWorkspace {
+        /// The state file.
+        path: std::path::PathBuf,
         /// Canonical workspace.
         workspace: std::path::PathBuf,
     },

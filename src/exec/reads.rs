@@ -289,6 +289,68 @@ fn refusal(word: &str, where_: &str) -> Refusal {
     ))
 }
 
+/// Lexically normalized absolute form of `word` taken relative to `cwd`.
+fn resolve(cwd: &std::path::Path, word: &str) -> std::path::PathBuf {
+    let joined = if word.starts_with('/') {
+        std::path::PathBuf::from(word)
+    } else {
+        cwd.join(word)
+    };
+    let mut out = std::path::PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The first word of `plan` (argument, `=value`/`@file`/`file://` part, attached option
+/// value, or redirection target) that names one of `targets` or something beneath it, when
+/// resolved against `cwd` (absolute). The bridge uses it to refuse, in every mode, a
+/// command that names its own database, key or passphrase file; the sandbox hides them
+/// anyway, this only makes the refusal visible before approval.
+pub fn plan_names(
+    plan: &crate::exec::Plan,
+    cwd: &std::path::Path,
+    targets: &[std::path::PathBuf],
+) -> Option<String> {
+    use crate::exec::{Input, Output};
+    let hits = |word: &str| {
+        let mut words = candidates(word);
+        if let Some(long) = word.strip_prefix("--")
+            && !long.contains('=')
+        {
+            words.push(word);
+        }
+        words.into_iter().any(|w| {
+            let p = resolve(cwd, w);
+            targets.iter().any(|t| p.starts_with(t))
+        })
+    };
+    for step in &plan.steps {
+        for cmd in &step.pipeline.commands {
+            let mut words: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+            if let Input::File(p) = &cmd.stdin {
+                words.push(p);
+            }
+            for out in [&cmd.stdout, &cmd.stderr] {
+                if let Output::File { path, .. } = out {
+                    words.push(path);
+                }
+            }
+            if let Some(w) = words.into_iter().find(|w| hits(w)) {
+                return Some(w.to_owned());
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
