@@ -39,7 +39,8 @@ pub use validate::validate;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    /// Read-only inspection of the working tree (ls, grep, git status/log/diff, ...).
+    /// Read-only inspection of the working directory (ls, grep, git status/log/diff, ...); reads
+    /// outside it and the system files programs need are refused.
     Safe,
     /// Safe plus ordinary development (git commit, cargo test, npm install, make, ...).
     Restricted,
