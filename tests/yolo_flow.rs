@@ -380,3 +380,19 @@ fn command_output_never_carries_the_server_key_or_a_token() {
     assert!(clean.contains(&"cd".repeat(32)), "other hashes stay: {clean}");
     assert_eq!(kinds, vec!["server_key".to_owned(), "bridge_token".to_owned()]);
 }
+
+/// Issue 10: the sandbox cannot hide state inside the workspace, so such a server must
+/// not start in YOLO mode at all.
+#[tokio::test]
+async fn yolo_refuses_to_start_with_its_database_inside_the_workspace() {
+    let f = fixture(true).await;
+    let mut yolo = f.bridge.yolo_settings().unwrap().clone();
+    yolo.state_files = vec![yolo.workspace.join("bridge.db")];
+    let inside = f.bridge.clone().with_yolo(Some(yolo));
+    let err = inside.record_yolo_start().await.unwrap_err();
+    assert!(
+        err.to_string().contains("contains the bridge's own state"),
+        "{err}"
+    );
+    assert!(f.bridge.record_yolo_start().await.is_ok());
+}
