@@ -10,7 +10,7 @@
 //! no `~`, no `..` that climbs above it). Symlinks inside the workspace that point out are
 //! the sandbox's job. Words that are program text rather than file names (a `grep`
 //! pattern, a `sed` script, a `find -name` glob, an `echo` argument) are not paths, so
-//! each program family says which of its words those are ([`text_words`]).
+//! each program family says which of its words those are (`text_words`).
 
 use crate::exec::parse::{Refusal, show};
 use crate::exec::policy::{basename, effective_argv};
