@@ -1,9 +1,12 @@
 """YOLO mode through real clients: the four stages, replay, tampering,
 approval without a terminal, and the approval prompt driven through a real
-pseudo-terminal (pexpect)."""
+pseudo-terminal (pexpect), rendered by a terminal emulator (pyte) to check that
+what the screen shows is what runs."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -11,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pexpect
+import pyte
 import pytest
 
 from conftest import create_conv
@@ -25,18 +29,60 @@ def yolo_env(bridge, **extra: str) -> dict[str, str]:
     return {"MCP_BRIDGE_YOLO": "1", "MCP_BRIDGE_YOLO_WORKSPACE": str(ws), **extra}
 
 
-def approve_in_pty(bridge, proposal_id: str, phrase: str | None = None, code: str | None = None) -> tuple[int, str]:
+PASSPHRASE = "a long overseer passphrase"
+
+
+def cli_env(bridge) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} | bridge.base_env()
+
+
+def setup_passphrase(bridge, passphrase: str = PASSPHRASE) -> None:
+    """`mcp-bridge yolo setup` in a real pseudo-terminal, once per database."""
+    if Path(str(bridge.db) + ".overseer").exists():
+        return
+    child = pexpect.spawn(str(bridge.bin), ["yolo", "setup", "--db", str(bridge.db)], env=cli_env(bridge),
+                          encoding="utf-8", timeout=60)
+    child.expect(r"Passphrase \(not shown\): ")
+    child.sendline(passphrase)
+    child.expect(r"Again \(not shown\): ")
+    child.sendline(passphrase)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert passphrase not in child.before, "the passphrase must not be echoed"
+
+
+def approve_in_pty(bridge, proposal_id: str, phrase: str | None = None, code: str | None = None,
+                   passphrase: str = PASSPHRASE, screen: pyte.Screen | None = None) -> tuple[int, str]:
     """Runs `mcp-bridge approve ID` in a real pseudo-terminal, answering the
-    phrase and the one-time code as a person would."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} | bridge.base_env()
-    child = pexpect.spawn(str(bridge.bin), ["approve", proposal_id, "--db", str(bridge.db)], env=env,
-                          encoding="utf-8", timeout=30)
+    phrase, the one-time code and the overseer passphrase as a person would.
+    With `screen`, everything written to the terminal is also fed to it."""
+    setup_passphrase(bridge)
+    child = pexpect.spawn(str(bridge.bin), ["approve", proposal_id, "--db", str(bridge.db)], env=cli_env(bridge),
+                          encoding="utf-8", timeout=60, dimensions=(120, 220))
+    if screen is not None:
+        stream = pyte.Stream(screen)
+
+        class Feed:
+            def write(self, data: str) -> None:
+                stream.feed(data)
+
+            def flush(self) -> None:
+                pass
+
+        child.logfile_read = Feed()
     child.expect(r"type: (approve prop_[0-9a-f]+)\r?\n> ")
     child.sendline(phrase if phrase is not None else child.match.group(1))
     idx = child.expect([r"One-time code: (\d{3}) (\d{3})\r?\nType the code to confirm:\r?\n> ", pexpect.EOF])
     if idx == 0:
         child.sendline(code if code is not None else child.match.group(1) + child.match.group(2))
-    child.expect(pexpect.EOF)
+        for _ in range(3):
+            idx = child.expect([r"Overseer passphrase \(not shown\): ", pexpect.EOF])
+            if idx == 1:
+                break
+            child.sendline(passphrase)
+    if not child.eof():
+        child.expect(pexpect.EOF)
     child.close()
     return child.exitstatus, child.before if isinstance(child.before, str) else ""
 
@@ -192,3 +238,78 @@ async def test_an_expired_approval_does_not_run(bridge):
         err = await a.err("execute_approved", "approval_expired", conv.a(proposal_id=pid))
         assert "propose the command again" in err["message"]
         assert bridge.query("SELECT used_at FROM approvals WHERE proposal_id = ?", (pid,))[0][0] is None
+
+
+async def test_propose_refuses_control_characters_naming_the_field(bridge):
+    env = yolo_env(bridge)
+    async with bridge.agent("A", **env) as a:
+        conv = await create_conv(a)
+        err = await a.err("propose_command", "invalid_argument",
+                          conv.a(command="cat hello.txt '\r\x1b[2Kgit log'", mode="safe", reason="look"))
+        assert "command" in err["message"] and "U+000D" in err["message"]
+        assert "\x1b" not in json.dumps(err) and "\r" not in err["message"]
+        err = await a.err("propose_command", "invalid_argument",
+                          conv.a(command="ls", mode="safe", reason="fine\u202etxt"))
+        assert "reason" in err["message"] and "U+202E" in err["message"]
+        assert bridge.count("proposals") == 0
+
+
+async def test_approval_screen_shows_what_will_run(bridge):
+    """A proposal whose stored text hides a word behind a carriage return and an
+    erase-line sequence (possible before proposals were checked, or written into
+    the database by hand): the terminal must show the re-parsed plan, escaped,
+    and that plan must be exactly what execute_approved runs."""
+    env = yolo_env(bridge)
+    async with bridge.agent("A", **env) as a:
+        conv = await create_conv(a)
+        pid = (await a.ok("propose_command", **conv.a(command="ls", mode="safe", reason="list")))["proposal_id"]
+        hostile = "cat hello.txt '\r\x1b[2Kgit log'"
+        mode, workspace, cwd = bridge.query("SELECT mode, workspace, cwd FROM proposals WHERE id = ?", (pid,))[0]
+        canonical = json.dumps([hostile, mode, workspace, cwd], separators=(",", ":"), ensure_ascii=False)
+        plan_hash = hashlib.sha256(canonical.encode()).hexdigest()
+        conn = sqlite3.connect(bridge.db)
+        conn.execute("UPDATE proposals SET command = ?, reason = ?, plan_hash = ? WHERE id = ?",
+                     (hostile, "harmless\r\x1b[2Kreason", plan_hash, pid))
+        conn.commit()
+        conn.close()
+
+        screen = pyte.Screen(220, 120)
+        status, _ = approve_in_pty(bridge, pid, screen=screen)
+        assert status == 0
+        shown = "\n".join(line.rstrip() for line in screen.display)
+        ran = await a.ok("execute_approved", **conv.a(proposal_id=pid))
+        # What the screen showed is what ran: the plan line, escapes and all.
+        assert ran["plan"] == "cat hello.txt $'\\x0d\\x1b[2Kgit log'", ran["plan"]
+        assert ran["plan"] in shown, shown
+        assert "program  cat" in shown and "arg 1    hello.txt" in shown, shown
+        assert "arg 2    $'\\x0d\\x1b[2Kgit log'" in shown, shown
+        # Nothing was hidden: no line of the screen starts with the decoy.
+        assert not any(line.lstrip().startswith("git log") for line in screen.display), shown
+        assert "harmless\\r\\x1b[2Kreason" in shown, shown
+
+
+async def test_approval_needs_the_overseer_passphrase(bridge):
+    env = yolo_env(bridge)
+    async with bridge.agent("A", **env) as a:
+        conv = await create_conv(a)
+        pid = (await a.ok("propose_command", **conv.a(command="ls", mode="safe", reason="list")))["proposal_id"]
+        # Before setup: nothing can be approved, and the refusal says what to do.
+        child = pexpect.spawn(str(bridge.bin), ["approve", pid, "--db", str(bridge.db)], env=cli_env(bridge),
+                              encoding="utf-8", timeout=60)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus != 0 and "yolo setup" in child.before, child.before
+        # After setup: three wrong passphrases approve nothing, each audited.
+        status, out = approve_in_pty(bridge, pid, passphrase="not the passphrase")
+        assert status != 0 and "wrong 3 times" in out, out
+        assert bridge.count("approvals") == 0
+        misses = bridge.query("SELECT count(*) FROM audit WHERE action = 'command.approve.refused'")[0][0]
+        assert misses == 4  # no passphrase set up, then three wrong ones
+        await a.err("execute_approved", "not_approved", conv.a(proposal_id=pid))
+        # The right one approves.
+        assert approve_in_pty(bridge, pid)[0] == 0
+        detail = bridge.query("SELECT detail FROM audit WHERE action = 'command.approve' ORDER BY seq DESC")[0][0]
+        assert "overseer_passphrase" in detail
+        mode = os.stat(str(bridge.db) + ".overseer").st_mode & 0o777
+        assert mode == 0o600
+        assert "argon2id" in Path(str(bridge.db) + ".overseer").read_text()

@@ -176,6 +176,9 @@ pub struct Yolo {
     /// How long an approval stays usable: 5 minutes, not configurable, so a
     /// forgotten approval cannot be used hours later.
     pub approval_ttl: Duration,
+    /// The bridge's own state (database and key file): never readable from the
+    /// sandbox, and never named by an approved command. Filled from `db_path`.
+    pub state_files: Vec<PathBuf>,
 }
 
 /// The shape of `mcp-bridge.toml`. Unknown keys are refused so a typo
@@ -316,6 +319,7 @@ fn load_yolo(file: &FileYolo, o: &Overrides) -> Result<Option<Yolo>, Error> {
         dry_run,
         timeout,
         approval_ttl: Duration::from_secs(300),
+        state_files: Vec::new(),
     }))
 }
 
@@ -401,7 +405,13 @@ impl Config {
             Some(hex) => KeySource::Env(hex.clone()),
             None => KeySource::File(key_path_for(&db_path)),
         };
-        let yolo = load_yolo(&file.yolo, overrides)?;
+        let yolo = load_yolo(&file.yolo, overrides)?.map(|mut y| {
+            y.state_files.push(db_path.clone());
+            if let KeySource::File(k) = &key {
+                y.state_files.push(k.clone());
+            }
+            y
+        });
         Ok(Config {
             db_path,
             key,

@@ -279,3 +279,136 @@ fn tampered_plans_are_refused() {
     .unwrap_err();
     assert!(matches!(err, exec::Error::PlanRejected(_)), "{err}");
 }
+
+/// A unique directory outside every workspace, removed on drop.
+fn outside_dir(tag: &str) -> Workspace {
+    Workspace::new(&format!("outside-{tag}"))
+}
+
+/// Issue 10: reads were allowed everywhere; a symlink inside the workspace (which the
+/// validator cannot see through) must not reach a file outside it in safe or restricted mode.
+#[test]
+fn safe_mode_sandbox_refuses_reading_outside_the_workspace() {
+    let ws = Workspace::new("reads");
+    let outside = outside_dir("reads");
+    std::fs::write(outside.path().join("secret.txt"), "TOP-SECRET\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), ws.path().join("link")).unwrap();
+    for mode in [Mode::Safe, Mode::Restricted] {
+        let out = run_ok(&ws, "cat link", mode);
+        if !confined(&out.sandbox) {
+            println!(
+                "NOTICE: no Landlock here ({:?}); read confinement not enforced",
+                out.sandbox
+            );
+            return;
+        }
+        assert!(!out.stdout.contains("TOP-SECRET"), "{mode}: {}", out.stdout);
+        assert_ne!(out.exit_code, Some(0), "{mode}");
+        // The workspace itself and the system files programs need stay readable.
+        let out = run_ok(&ws, "cat hello.txt && head -c 1 /usr/bin/env | wc -c", mode);
+        assert_eq!(out.stdout, "hello\nworld\n1\n", "{mode}: {}", out.stderr);
+    }
+}
+
+/// Issue 10: the bridge's own database and key must be unreadable from the sandbox in
+/// every mode, yolo included (where everything else on the machine is readable).
+#[test]
+fn the_sandbox_never_reads_the_bridge_key_in_yolo_mode() {
+    // State in its own directory, away from the workspace.
+    let ws = Workspace::new("hide-a");
+    let state = outside_dir("state");
+    let db = state.path().join("bridge.db");
+    let key = state.path().join("bridge.db.key");
+    std::fs::write(&db, "SQLITE-BYTES").unwrap();
+    std::fs::write(&key, "KEY-BYTES").unwrap();
+    std::fs::write(state.path().join("bridge.db-wal"), "WAL-BYTES").unwrap();
+    let cmd = format!(
+        "cat {} ; cat {} ; cat {}/bridge.db-wal",
+        key.display(),
+        db.display(),
+        state.path().display()
+    );
+    let plan = exec::validate(&cmd, Mode::Yolo).plan.unwrap();
+    let out = exec::run_hiding(
+        &plan,
+        ws.path(),
+        ws.path(),
+        &RunLimits::default(),
+        Path::new(SANDBOX_EXE),
+        &[db.clone(), key.clone()],
+    )
+    .unwrap();
+    if !confined(&out.sandbox) {
+        println!("NOTICE: no Landlock here ({:?})", out.sandbox);
+        return;
+    }
+    for secret in ["KEY-BYTES", "SQLITE-BYTES", "WAL-BYTES"] {
+        assert!(!out.stdout.contains(secret), "{secret} leaked: {}", out.stdout);
+    }
+
+    // State directly above the workspace: only the bridge's files are hidden there.
+    let root = outside_dir("hide-b");
+    let ws = root.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(root.path().join("bridge.db.key"), "KEY-BYTES").unwrap();
+    std::fs::write(root.path().join("bridge.db.overseer"), "PHC-BYTES").unwrap();
+    std::fs::write(root.path().join("notes.txt"), "PUBLIC").unwrap();
+    let plan = exec::validate(
+        "cat ../bridge.db.key; cat ../bridge.db.overseer; cat ../notes.txt",
+        Mode::Yolo,
+    )
+    .plan
+    .unwrap();
+    let out = exec::run_hiding(
+        &plan,
+        &ws,
+        &ws,
+        &RunLimits::default(),
+        Path::new(SANDBOX_EXE),
+        &[root.path().join("bridge.db"), root.path().join("bridge.db.key")],
+    )
+    .unwrap();
+    assert!(!out.stdout.contains("KEY-BYTES"), "{}", out.stdout);
+    assert!(!out.stdout.contains("PHC-BYTES"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("PUBLIC"),
+        "yolo still reads elsewhere: {}",
+        out.stderr
+    );
+}
+
+/// Issue 10: state inside the workspace cannot be hidden without hiding the workspace.
+#[test]
+fn state_inside_the_workspace_refuses_to_run() {
+    let ws = Workspace::new("inside");
+    let plan = exec::validate("ls", Mode::Safe).plan.unwrap();
+    let err = exec::run_hiding(
+        &plan,
+        ws.path(),
+        ws.path(),
+        &RunLimits::default(),
+        Path::new(SANDBOX_EXE),
+        &[ws.path().join("sub/bridge.db")],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("inside the workspace"), "{err}");
+}
+
+/// Issue 10: another process's `/proc/PID/environ` (where `MCP_BRIDGE_KEY` may live) must be
+/// out of reach from the sandbox in every mode, even through a symlink the validator cannot
+/// see through. (With `/proc` readable it was not, despite Landlock's ptrace rules.)
+#[test]
+fn sandbox_refuses_reading_other_processes_environment() {
+    let ws = Workspace::new("environ");
+    let target = format!("/proc/{}/environ", std::process::id());
+    std::os::unix::fs::symlink(&target, ws.path().join("e")).unwrap();
+    for mode in Mode::ALL {
+        let out = run_ok(&ws, "cat e", mode);
+        if !confined(&out.sandbox) {
+            println!("NOTICE: no Landlock here ({:?})", out.sandbox);
+            return;
+        }
+        assert!(!out.stdout.contains("CARGO"), "{mode}: {}", out.stdout);
+        assert_ne!(out.exit_code, Some(0), "{mode}");
+    }
+}

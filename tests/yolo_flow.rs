@@ -51,6 +51,7 @@ async fn fixture(dry_run: bool) -> Fixture {
         dry_run,
         timeout: Duration::from_secs(10),
         approval_ttl: TTL,
+        state_files: vec![db.clone(), dir.path().join("b.db.key")],
     }));
     let conv = bridge
         .create_conversation(CreateRequest {
@@ -302,4 +303,96 @@ async fn every_stage_is_audited() {
         );
     }
     assert!(f.bridge.verify_audit().await.is_ok());
+}
+
+/// Issue 10: a carriage return plus an erase-line sequence in a quoted argument or in the
+/// reason made `mcp-bridge approve` show an innocent `git log` while `cat <key>` ran.
+#[tokio::test]
+async fn proposals_with_control_characters_are_refused_naming_the_field() {
+    let f = fixture(true).await;
+    let hostile = "cat b.db.key '\r\x1b[2Kgit log'";
+    let err = propose(&f, hostile, Mode::Safe).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_argument");
+    let text = err.to_string();
+    assert!(text.contains("command") && text.contains("U+000D"), "{text}");
+    assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+    for (field, reason, cwd) in [
+        ("reason", "harmless\u{202e}txt.exe", None),
+        ("reason", "ok\x1b[2K", None),
+        ("cwd", "ok", Some("src\u{200b}")),
+    ] {
+        let err = f
+            .bridge
+            .propose_command(ProposeRequest {
+                auth: auth(&f.conv, SessionId::A),
+                command: "ls".into(),
+                mode: Mode::Safe,
+                cwd: cwd.map(str::to_owned),
+                reason: reason.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_argument");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    assert!(f.bridge.list_proposals(None).await.unwrap().is_empty());
+}
+
+/// Issue 10: `cat`/`xxd`/`strings` of the bridge's own key or database were allowed.
+#[tokio::test]
+async fn safe_mode_refuses_reading_the_bridge_key() {
+    let f = fixture(true).await;
+    let key = f.db.with_file_name("b.db.key");
+    std::fs::write(&key, "00").unwrap();
+    for (cmd, mode) in [
+        ("cat ../b.db.key".to_owned(), Mode::Safe),
+        ("xxd ../b.db".to_owned(), Mode::Restricted),
+        (format!("cat {}", key.display()), Mode::Yolo),
+        (format!("strings {}-wal", f.db.display()), Mode::Yolo),
+        (format!("cp {} stolen", f.db.display()), Mode::Yolo),
+    ] {
+        let id = propose(&f, &cmd, mode).await.unwrap();
+        let p = f.bridge.proposal(&id).await.unwrap();
+        assert_eq!(p.state, "refused", "{cmd}: {}", p.verdict);
+        assert!(!p.allowed);
+    }
+}
+
+/// Issue 10: the server key and tokens are known secrets; command output must not carry
+/// them by value, whatever the generic redaction rules think of them.
+#[test]
+fn command_output_never_carries_the_server_key_or_a_token() {
+    use mcp_bridge::bridge::yolo::redact_known_secrets;
+    let key = ServerKey::from_bytes([0xab; 32]);
+    let hex = "ab".repeat(32);
+    let text = format!(
+        "key: {hex}\nupper: {}\nother sha: {}\ntoken mcpb_{}x and cut mcpb_AAAAAAAAAAAAAAAAAAAAAAAA\n",
+        hex.to_uppercase(),
+        "cd".repeat(32),
+        "Q".repeat(43)
+    );
+    let (clean, kinds) = redact_known_secrets(&key, &text);
+    assert!(!clean.to_lowercase().contains(&hex), "{clean}");
+    assert!(
+        !clean.contains("mcpb_Q") && !clean.contains("mcpb_AAAA"),
+        "{clean}"
+    );
+    assert!(clean.contains(&"cd".repeat(32)), "other hashes stay: {clean}");
+    assert_eq!(kinds, vec!["server_key".to_owned(), "bridge_token".to_owned()]);
+}
+
+/// Issue 10: the sandbox cannot hide state inside the workspace, so such a server must
+/// not start in YOLO mode at all.
+#[tokio::test]
+async fn yolo_refuses_to_start_with_its_database_inside_the_workspace() {
+    let f = fixture(true).await;
+    let mut yolo = f.bridge.yolo_settings().unwrap().clone();
+    yolo.state_files = vec![yolo.workspace.join("bridge.db")];
+    let inside = f.bridge.clone().with_yolo(Some(yolo));
+    let err = inside.record_yolo_start().await.unwrap_err();
+    assert!(
+        err.to_string().contains("contains the bridge's own state"),
+        "{err}"
+    );
+    assert!(f.bridge.record_yolo_start().await.is_ok());
 }

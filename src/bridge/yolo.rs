@@ -15,7 +15,9 @@
 //!    re-validated plan in the sandboxed runner, never through a shell.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use regex::Regex;
 
 use rand::RngCore;
 use schemars::JsonSchema;
@@ -27,7 +29,7 @@ use super::{ActionType, Auth, Bridge, Error, RateClass, Result};
 use crate::audit::NewEntry;
 use crate::clock::{Millis, rfc3339};
 use crate::config::Yolo;
-use crate::exec::{self, Mode, Outcome, SandboxStatus};
+use crate::exec::{self, Mode, Outcome, SandboxStatus, text};
 use crate::store::yolo::{Approval, Proposal, YoloTx};
 use crate::store::{NewMessage, Store, Tx};
 
@@ -127,6 +129,101 @@ fn approval_seal_input(proposal_id: &str, bound_hash: &str, expires_at: Millis) 
     format!("approval\n{proposal_id}\n{bound_hash}\n{expires_at}")
 }
 
+/// Refuses a proposal field holding a control or invisible formatting character: the
+/// human approves what a terminal shows, and a carriage return, an escape sequence or a
+/// bidi override can make a field show something other than what it holds. The error
+/// names the code point and position, never the character itself.
+fn refuse_disguised(field: &str, value: &str) -> Result<()> {
+    let Some((position, c)) = text::disguising_char(value) else {
+        return Ok(());
+    };
+    let hint = if field == "command" {
+        "; join commands with ';' or '&&' instead of newlines, and if a program needs such a character write it as an escape inside $'...' (it is then shown escaped)"
+    } else {
+        ""
+    };
+    Err(Error::invalid(
+        field,
+        format!(
+            "contains a {} ({}) at character {position}; proposal fields must be printable text, so the human approving sees exactly what will run{hint}",
+            text::describe(c),
+            text::code_point(c)
+        ),
+    ))
+}
+
+/// 64 hex digits standing alone: the shape of the key file's text.
+static HEX_RUN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[0-9A-Fa-f]{64}\b").expect("static regex"));
+/// A bridge token, also truncated or with extra characters (`mcpb_` + 20 or more).
+static TOKEN_LIKE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"mcpb_[A-Za-z0-9_\-]{20,}").expect("static regex"));
+
+/// Redacts, by value, the secrets the bridge knows from command output: its server key
+/// (any 64-hex-digit run, either case, that decodes to it: the key file's text) and
+/// anything shaped like a bridge token (`mcpb_` plus 20 or more base64url characters),
+/// live or not: only token hashes are stored, so redacting every candidate is the safe
+/// side. Returns the text and the kinds found. Runs before the general redactor.
+pub fn redact_known_secrets(key: &crate::auth::ServerKey, text: &str) -> (String, Vec<String>) {
+    let mut kinds = Vec::new();
+    let probe = b"mcp-bridge: is this the server key?";
+    let mine = key.mac(probe);
+    let mut key_seen = false;
+    let keyless = HEX_RUN.replace_all(text, |c: &regex::Captures<'_>| {
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        let is_key = hex::decode_to_slice(&c[0], bytes.as_mut()).is_ok()
+            && crate::auth::ServerKey::from_bytes(*bytes).verify_mac(probe, &mine);
+        if is_key {
+            key_seen = true;
+            "[REDACTED:server_key]".to_owned()
+        } else {
+            c[0].to_owned()
+        }
+    });
+    if key_seen {
+        kinds.push("server_key".to_owned());
+    }
+    let clean = TOKEN_LIKE.replace_all(&keyless, "[REDACTED:bridge_token]");
+    if clean != keyless {
+        kinds.push("bridge_token".to_owned());
+    }
+    (clean.into_owned(), kinds)
+}
+
+/// The word of `plan` naming one of the bridge's state files (or their directory), if any.
+fn names_state(plan: Option<&exec::Plan>, yolo: &Yolo, cwd: &str) -> Option<String> {
+    let plan = plan?;
+    let mut targets: Vec<PathBuf> = Vec::new();
+    for f in &yolo.state_files {
+        targets.push(f.clone());
+        if let Some(dir) = f.parent()
+            && let (Ok(dir), Some(name)) = (dir.canonicalize(), f.file_name())
+        {
+            targets.push(dir.join(name));
+        }
+    }
+    // Everything beside the database whose name starts with its name (-wal, -shm, .key,
+    // .overseer) counts too.
+    let prefixed: Vec<PathBuf> = targets
+        .iter()
+        .filter_map(|t| {
+            let dir = t.parent()?;
+            let name = t.file_name()?.to_string_lossy().into_owned();
+            Some(
+                std::fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(move |e| e.file_name().to_string_lossy().starts_with(&name))
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect();
+    targets.extend(prefixed);
+    exec::reads::plan_names(plan, &yolo.workspace.join(cwd), &targets)
+}
+
 /// A working directory relative to the workspace, without `..` or a root:
 /// the runner also canonicalises it against the workspace, this refuses the
 /// obvious escapes early with a clear message.
@@ -178,9 +275,23 @@ where
         self.yolo.as_ref().ok_or(Error::YoloDisabled)
     }
 
-    /// Records the opt-in (stage 1) when a YOLO server starts.
+    /// Records the opt-in (stage 1) when a YOLO server starts. Refuses to start when the
+    /// bridge's database or key lives inside the workspace, where commands could read it.
     pub async fn record_yolo_start(&self) -> Result<()> {
         let yolo = self.yolo()?.clone();
+        for file in &yolo.state_files {
+            let dir = file.parent().and_then(|d| d.canonicalize().ok());
+            if dir.is_some_and(|d| d.starts_with(&yolo.workspace)) {
+                return Err(Error::invalid(
+                    "MCP_BRIDGE_YOLO_WORKSPACE",
+                    format!(
+                        "the workspace {} contains the bridge's own state ({}); commands could read it. Keep the database and key outside the workspace (--db / MCP_BRIDGE_DB)",
+                        yolo.workspace.display(),
+                        file.display()
+                    ),
+                ));
+            }
+        }
         let mut tx = self.store.begin_write().await?;
         let now = self.now();
         self.audit(
@@ -233,6 +344,11 @@ where
                 ),
             ));
         }
+        refuse_disguised("command", &req.command)?;
+        refuse_disguised("reason", &req.reason)?;
+        if let Some(cwd) = &req.cwd {
+            refuse_disguised("cwd", cwd)?;
+        }
         let cwd = check_cwd(req.cwd.as_deref())?;
         // A command is stored as proposed (it must run exactly as approved),
         // so one that carries a secret is refused rather than stored.
@@ -247,7 +363,18 @@ where
             ));
         }
         let reason = self.redactor.redact(&req.reason).text.into_owned();
-        let verdict = exec::validate(&req.command, req.mode);
+        let mut verdict = exec::validate(&req.command, req.mode);
+        if let Some(word) = names_state(verdict.plan.as_ref(), &yolo, &cwd) {
+            verdict = exec::Verdict {
+                allowed: false,
+                reason: format!(
+                    "refused in {} mode: \"{}\" names the bridge's own database, key or passphrase file (refused in every mode)",
+                    req.mode,
+                    text::escape(&word)
+                ),
+                plan: None,
+            };
+        }
         let workspace = yolo.workspace.display().to_string();
         let proposal = Proposal {
             id: new_proposal_id(),
@@ -390,7 +517,7 @@ where
                     "proposal_id": p.id,
                     "plan_hash": p.plan_hash,
                     "expires_at": expires_at,
-                    "stages": ["env_opt_in", "typed_phrase", "one_time_code"],
+                    "stages": ["env_opt_in", "typed_phrase", "one_time_code", "overseer_passphrase"],
                 }),
             },
         )
@@ -434,6 +561,29 @@ where
         self.audit_refusal("command.approve", None, "cli".into(), &err)
             .await;
         tracing::debug!(proposal = id, reason, "approval refused at the terminal");
+    }
+
+    /// Records that the overseer passphrase was set (`mcp-bridge yolo setup`). Best effort:
+    /// the passphrase file is already written, and a database that cannot take the entry
+    /// fails loudly at the next approval anyway.
+    pub async fn record_passphrase_setup(&self) {
+        let entry = NewEntry {
+            actor: "cli".into(),
+            action: "yolo.passphrase.set".into(),
+            conversation_id: None,
+            detail: json!({ "hash": "argon2id" }),
+        };
+        let written = async {
+            let mut tx = self.store.begin_write().await?;
+            let now = self.now();
+            self.audit(&mut tx, now, entry).await?;
+            tx.commit().await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not audit the passphrase setup");
+        }
     }
 
     /// Stage 4: consumes the approval and runs the command once.
@@ -497,6 +647,14 @@ where
                 });
             }
         };
+        if let Some(word) = names_state(Some(&plan), &yolo, &p.cwd) {
+            return Err(Error::CommandRefused {
+                reason: format!(
+                    "\"{}\" names the bridge's own database, key or passphrase file",
+                    text::escape(&word)
+                ),
+            });
+        }
         let rendered = exec::render_plan(&plan);
         if yolo.dry_run {
             self.audit_caller(
@@ -574,7 +732,8 @@ where
             timeout: yolo.timeout,
             ..exec::RunLimits::default()
         };
-        tokio::task::spawn_blocking(move || exec::run(&plan, &workspace, &cwd, &limits, &exe))
+        let state = yolo.state_files.clone();
+        tokio::task::spawn_blocking(move || exec::run_hiding(&plan, &workspace, &cwd, &limits, &exe, &state))
             .await
             .map_err(|e| format!("the runner task failed: {e}"))?
             .map_err(|e| e.to_string())
@@ -590,9 +749,12 @@ where
         if let SandboxStatus::Unavailable { reason } = &o.sandbox {
             tracing::warn!(reason = %reason, "command ran WITHOUT a kernel sandbox");
         }
-        let out = self.redactor.redact(&o.stdout);
-        let err = self.redactor.redact(&o.stderr);
-        let mut kinds: Vec<String> = out.kinds.iter().chain(err.kinds.iter()).cloned().collect();
+        let (raw_out, mut kinds) = redact_known_secrets(&self.key, &o.stdout);
+        let (raw_err, err_kinds) = redact_known_secrets(&self.key, &o.stderr);
+        kinds.extend(err_kinds);
+        let out = self.redactor.redact(&raw_out);
+        let err = self.redactor.redact(&raw_err);
+        kinds.extend(out.kinds.iter().chain(err.kinds.iter()).cloned());
         kinds.sort();
         kinds.dedup();
         let stdout = out.text.into_owned();

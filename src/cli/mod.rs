@@ -93,6 +93,9 @@ enum YoloCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
+    /// Set the overseer passphrase once (asked at every `approve`; only its Argon2id hash
+    /// is stored, 0600, beside the database).
+    Setup,
 }
 
 fn parse_mode(s: &str) -> Result<crate::exec::Mode, String> {
@@ -199,13 +202,17 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Approve { id } => {
             let bridge = open_bridge(&config, OpenMode::MustExist).await?;
-            yolo::approve(&bridge, &id).await
+            yolo::approve(&bridge, &id, &config.db_path).await
         }
         Command::Reject { id } => {
             let bridge = open_bridge(&config, OpenMode::MustExist).await?;
             yolo::reject(&bridge, &id).await
         }
         Command::Yolo(YoloCommand::Check { mode, command }) => Ok(yolo::check(mode, &command)),
+        Command::Yolo(YoloCommand::Setup) => {
+            let bridge = open_bridge(&config, OpenMode::CreateIfMissing).await?;
+            yolo::setup(&bridge, &config.db_path).await
+        }
     }
 }
 

@@ -12,11 +12,15 @@
 //!
 //! See `docs/yolo.md` for the policy of each [`Mode`] and the threat model.
 
+mod confine;
 mod parse;
 mod policy;
+mod programs;
+pub mod reads;
 mod render;
 mod run;
 mod sandbox;
+pub mod text;
 mod validate;
 
 use std::fmt;
@@ -25,8 +29,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use render::render_plan;
-pub use run::{SANDBOX_PATH, TMP_SUBDIR, run};
+pub use render::{describe_plan, render_plan};
+pub use run::{SANDBOX_PATH, TMP_SUBDIR, run, run_hiding};
 pub use sandbox::sandbox_child_main;
 pub use validate::validate;
 
@@ -35,7 +39,8 @@ pub use validate::validate;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    /// Read-only inspection of the working tree (ls, grep, git status/log/diff, ...).
+    /// Read-only inspection of the working directory (ls, grep, git status/log/diff, ...); reads
+    /// outside it and the system files programs need are refused.
     Safe,
     /// Safe plus ordinary development (git commit, cargo test, npm install, make, ...).
     Restricted,
@@ -292,6 +297,17 @@ pub enum Error {
     CwdOutsideWorkspace {
         /// Canonical working directory (or the given path if it does not exist).
         cwd: std::path::PathBuf,
+        /// Canonical workspace.
+        workspace: std::path::PathBuf,
+    },
+    /// The bridge's database or key lives inside the workspace, where the sandbox cannot
+    /// hide it without taking away the workspace itself.
+    #[error(
+        "the bridge's state file {path:?} is inside the workspace {workspace:?}; commands could read or overwrite it, so nothing runs. Keep the database and its key outside the workspace (--db / MCP_BRIDGE_DB)"
+    )]
+    StateInsideWorkspace {
+        /// The state file.
+        path: std::path::PathBuf,
         /// Canonical workspace.
         workspace: std::path::PathBuf,
     },

@@ -12,8 +12,8 @@
 //!    checks; yolo: shells (`sh -c`) are re-validated, inline interpreter code is scanned,
 //!    and unknown programs are scanned for embedded catastrophic commands.
 
-use crate::exec::Mode;
 use crate::exec::parse::{Refusal, show};
+use crate::exec::{Mode, programs};
 
 /// Deepest wrapper/`sh -c` nesting judged before refusing.
 const MAX_DEPTH: usize = 8;
@@ -46,7 +46,7 @@ fn cmdline(name: &str, args: &[String]) -> String {
     show(&s)
 }
 
-fn basename(s: &str) -> &str {
+pub(crate) fn basename(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
 
@@ -226,6 +226,15 @@ fn secret_path(path: &str) -> Option<&'static str> {
     if KEYS.contains(&last) {
         return Some("an SSH private key");
     }
+    if comps.first() == Some(&"proc") && comps.len() >= 3 && matches!(last, "environ" | "mem" | "auxv") {
+        return Some("a process's environment or memory (where MCP_BRIDGE_KEY and tokens may live)");
+    }
+    if comps
+        .windows(2)
+        .any(|w| w[0] == "mcp-bridge" && w[1].starts_with("bridge.db"))
+    {
+        return Some("the bridge's own database or key");
+    }
     if let Some(i) = comps.iter().position(|c| *c == ".ssh")
         && i + 1 < comps.len()
         && !last.ends_with(".pub")
@@ -295,7 +304,7 @@ pub(crate) fn secret_in_arg(arg: &str) -> Option<&'static str> {
 }
 
 /// A relative path that stays beneath the working directory (lexically).
-fn confined(path: &str) -> bool {
+pub(crate) fn confined(path: &str) -> bool {
     let (absolute, comps) = normalize(path);
     !absolute && !path.starts_with('~') && !comps.contains(&"..")
 }
@@ -2490,9 +2499,17 @@ fn npm(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
             )));
         }
     }
-    let sub = positionals(args).first().copied().unwrap_or("");
+    if options(args).any(|o| o.contains("registry")) {
+        return Err(Refusal::new(
+            "\"npm --registry\" swaps where packages come from; restricted mode installs from the project's configured registry only",
+        ));
+    }
+    let pos = positionals(args);
+    let sub = pos.first().copied().unwrap_or("");
     match sub {
-        "install" | "i" | "ci" | "add" => {
+        "install" | "i" | "ci" | "add" | "isntall" | "in" | "ins" | "inst" | "insta" | "instal"
+        | "install-test" | "it" | "install-ci-test" | "cit" => {
+            programs::remote::npm_install(&pos[1..])?;
             ctx.network = true;
             Ok(())
         }
@@ -2619,7 +2636,8 @@ fn go(args: &[String], ctx: &mut Ctx) -> Result<(), Refusal> {
     }
     let pos = positionals(args);
     match pos.first().copied().unwrap_or("") {
-        "build" | "test" | "vet" | "run" | "list" => {
+        sub @ ("build" | "test" | "vet" | "run" | "list") => {
+            programs::remote::go_positionals(sub, &pos[1..])?;
             ctx.network = true;
             Ok(())
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::process::{Pid, Signal};
 
+use crate::exec::confine;
 use crate::exec::sandbox::Request;
 use crate::exec::{Error, Outcome, Plan, RunLimits, render_plan, validate};
 
@@ -37,6 +38,21 @@ pub fn run(
     cwd: &Path,
     limits: &RunLimits,
     sandbox_exe: &Path,
+) -> Result<Outcome, Error> {
+    run_hiding(plan, workspace, cwd, limits, sandbox_exe, &[])
+}
+
+/// [`run`], keeping the bridge's state files (`state_files`: the database and its key file)
+/// out of the sandbox's reach in every mode: their directory (or, when it contains the
+/// workspace, every `NAME*` file beside them) is left out of the Landlock read grants.
+/// Refuses to run ([`Error::StateInsideWorkspace`]) when state lives inside the workspace.
+pub fn run_hiding(
+    plan: &Plan,
+    workspace: &Path,
+    cwd: &Path,
+    limits: &RunLimits,
+    sandbox_exe: &Path,
+    state_files: &[std::path::PathBuf],
 ) -> Result<Outcome, Error> {
     let ws = workspace.canonicalize().map_err(|source| Error::Workspace {
         path: workspace.to_owned(),
@@ -70,13 +86,15 @@ pub fn run(
         }));
     }
 
+    let hidden = confine::hidden_paths(&ws, state_files)?;
+
     let tmp_root = ws.join(TMP_SUBDIR);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let tmp_dir = tmp_root.join(format!("run-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&tmp_dir)?;
-    let result = spawn_helper(plan, &ws, &cwd, &tmp_dir, limits, sandbox_exe);
+    let result = spawn_helper(plan, &ws, &cwd, &tmp_dir, &hidden, limits, sandbox_exe);
     let _ = std::fs::remove_dir_all(&tmp_dir);
     // Leave no empty scaffolding behind (fails harmlessly if something else lives there).
     let _ = std::fs::remove_dir(&tmp_root);
@@ -112,6 +130,7 @@ fn spawn_helper(
     ws: &Path,
     cwd: &Path,
     tmp_dir: &Path,
+    hidden: &[std::path::PathBuf],
     limits: &RunLimits,
     sandbox_exe: &Path,
 ) -> Result<Outcome, Error> {
@@ -120,6 +139,7 @@ fn spawn_helper(
         limits: limits.clone(),
         workspace: ws.to_owned(),
         tmp_dir: tmp_dir.to_owned(),
+        hidden: hidden.to_vec(),
     };
     let payload = serde_json::to_vec(&request)?;
     let mut child = Command::new(sandbox_exe)

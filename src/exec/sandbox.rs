@@ -42,6 +42,53 @@ pub(crate) struct Request {
     pub(crate) workspace: PathBuf,
     /// Private temporary directory inside the workspace (also `TMPDIR`).
     pub(crate) tmp_dir: PathBuf,
+    /// Canonical paths never granted, in any mode: the bridge's own state.
+    #[serde(default)]
+    pub(crate) hidden: Vec<PathBuf>,
+}
+
+/// The `/proc` and `/dev` entries granted for reading in every mode. `/proc` is never
+/// granted as a whole: on the machine this was written on (root, kernel 6.18, Landlock ABI
+/// 7) a sandboxed process could read `/proc/PID/environ` of its unsandboxed ancestors when
+/// `/proc` was readable, so other processes' entries must stay outside every grant. A
+/// child's own `/proc/self` is a directory created after the rules, so it is not granted
+/// either; programs that need it (rare: `ps`, sanitizers) fail in the sandbox.
+const PROC_AND_DEV_READS: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/version",
+    "/proc/loadavg",
+    "/proc/uptime",
+    "/proc/stat",
+    "/proc/filesystems",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
+/// What the sandbox may read: in safe and restricted modes the validator's system read
+/// set plus the workspace; in yolo mode the whole filesystem except `/proc` and `/dev`
+/// (other processes' environments, raw disks). Both then get [`PROC_AND_DEV_READS`], and
+/// the bridge's state (`Request::hidden`) is carved out of every grant.
+fn read_roots(req: &Request) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let extra = PROC_AND_DEV_READS.iter().map(PathBuf::from);
+    if req.plan.mode == Mode::Yolo {
+        let mut hidden = req.hidden.clone();
+        hidden.extend([PathBuf::from("/proc"), PathBuf::from("/dev")]);
+        let mut roots = vec![PathBuf::from("/")];
+        roots.extend(extra);
+        return (roots, hidden);
+    }
+    let mut roots: Vec<PathBuf> = crate::exec::reads::SYSTEM_READS
+        .iter()
+        .filter(|p| !p.starts_with("/dev/") && !p.starts_with("/proc/"))
+        .map(PathBuf::from)
+        .collect();
+    roots.extend(extra);
+    roots.push(req.workspace.clone());
+    (roots, req.hidden.clone())
 }
 
 /// Entry point of the hidden `__sandbox` subcommand. Prints exactly one JSON [`Outcome`] on
@@ -149,16 +196,31 @@ fn apply_landlock(req: &Request) -> SandboxStatus {
             ruleset = ruleset.handle_access(AccessNet::from_all(TARGET_ABI))?;
         }
         let ruleset = ruleset.scope(Scope::from_all(TARGET_ABI))?;
-        let mut created = ruleset
-            .create()?
-            .add_rule(PathBeneath::new(
-                PathFd::new("/")?,
-                AccessFs::from_read(TARGET_ABI),
-            ))?
-            .add_rule(PathBeneath::new(
-                PathFd::new(writable)?,
-                AccessFs::from_all(TARGET_ABI),
-            ))?;
+        let mut created = ruleset.create()?;
+        let mut grants = Vec::new();
+        let (roots, hidden) = read_roots(req);
+        for root in roots {
+            // A listed /proc or /dev entry is granted even though yolo hides their parents.
+            let hidden: Vec<PathBuf> = hidden.iter().filter(|h| !root.starts_with(h)).cloned().collect();
+            crate::exec::confine::grant_except(&root, &hidden, &mut grants);
+        }
+        for path in grants {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let access = if meta.is_dir() {
+                AccessFs::from_read(TARGET_ABI)
+            } else {
+                AccessFs::from_read(TARGET_ABI) & AccessFs::from_file(TARGET_ABI)
+            };
+            if let Ok(fd) = PathFd::new(&path) {
+                created = created.add_rule(PathBeneath::new(fd, access))?;
+            }
+        }
+        created = created.add_rule(PathBeneath::new(
+            PathFd::new(writable)?,
+            AccessFs::from_all(TARGET_ABI),
+        ))?;
         for dev in ["/dev/null", "/dev/zero", "/dev/full"] {
             if let Ok(fd) = PathFd::new(dev) {
                 created = created.add_rule(PathBeneath::new(fd, AccessFs::from_file(TARGET_ABI)))?;

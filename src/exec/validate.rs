@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::exec::parse::{Refusal, parse_command, show};
 use crate::exec::policy::{self, Ctx};
+use crate::exec::reads;
 use crate::exec::{Input, Mode, Output, Plan, Step, Verdict, render_plan};
 
 /// Decides whether `command` may run in `mode`, and if so returns the exact [`Plan`].
@@ -86,7 +87,9 @@ fn summary(plan: &Plan) -> String {
     };
     match plan.mode {
         Mode::Safe => {
-            format!("allowed in safe mode: {names} only read the working tree (no writes, {network})")
+            format!(
+                "allowed in safe mode: {names} only read the working directory and system files (no writes, {network})"
+            )
         }
         Mode::Restricted => format!(
             "allowed in restricted mode: {names} are on the development allow list (writes confined to the workspace, {network})"
@@ -150,6 +153,13 @@ pub(crate) fn judge_steps(steps: &[Step], ctx: &mut Ctx) -> Result<(), Refusal> 
                 }
             }
             policy::judge(&cmd.argv, ctx)?;
+            if strict {
+                let stdin_file = match &cmd.stdin {
+                    Input::File(path) => Some(path.as_str()),
+                    _ => None,
+                };
+                reads::check_reads(&cmd.argv, stdin_file)?;
+            }
             if j > 0 && cmd.stdin == Input::Pipe {
                 let eff = policy::effective_argv(&cmd.argv);
                 if policy::reads_program_from_stdin(eff) {
