@@ -121,6 +121,14 @@ pub fn is_placeholder(v: &str) -> bool {
     if b.len() > 2 && b[0] == b'%' && b[b.len() - 1] == b'%' {
         return true;
     }
+    // `{token}` (f-strings, format strings, route params), `:password`
+    // (SQL bind parameters, Ruby symbols), `@password` (T-SQL variables).
+    if b.len() > 2 && b[0] == b'{' && b[b.len() - 1] == b'}' && is_identifier(&v[1..v.len() - 1]) {
+        return true;
+    }
+    if b.len() > 1 && matches!(b[0], b':' | b'@') && is_identifier(&v[1..]) {
+        return true;
+    }
     if b[0] == b'!' {
         return true;
     }
@@ -170,6 +178,63 @@ pub fn is_code_expression(v: &str) -> bool {
         segments += 1;
     }
     segments >= 2
+}
+
+/// True for unquoted code that calls or indexes: `getpass.getpass()`,
+/// `os.environ["X"]` (cut at the quote: `os.environ[`), `kwargs.get(`.
+pub fn is_call_or_index(v: &str) -> bool {
+    let head = v
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.' | b':'))
+        .count();
+    head > 0
+        && v.as_bytes()[0].is_ascii_alphabetic()
+        && matches!(v.as_bytes().get(head), Some(b'(' | b'['))
+        && v[..head].bytes().any(|c| c.is_ascii_alphabetic())
+}
+
+/// True when `v` looks like generated key material on its own: 16 to 1024
+/// characters of a token alphabet, letters and digits, at least 3 bits of
+/// entropy per character, and not a placeholder, path, URL, version or
+/// code expression. Used where the context alone is weak (a bare `key`,
+/// a signature parameter, `token <value>` in prose).
+pub fn token_shaped(v: &str) -> bool {
+    let n = v.len();
+    if !(16..=1024).contains(&n) || is_placeholder(v) || is_path_or_url(v) || is_code_expression(v) {
+        return false;
+    }
+    if !v.bytes().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'+' | b'/'
+                    | b'='
+                    | b'_'
+                    | b'-'
+                    | b'.'
+                    | b'~'
+                    | b'%'
+                    | b':'
+                    | b'!'
+                    | b'@'
+                    | b'#'
+                    | b'$'
+                    | b'^'
+                    | b'*'
+                    | b'&'
+            )
+    }) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    if ["sha1", "sha256", "sha384", "sha512", "md5"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return false;
+    }
+    let c = Classes::of(v);
+    (c.upper || c.lower) && c.digit && shannon(v) >= 3.0
 }
 
 /// True for `[A-Za-z_][A-Za-z0-9_]*`.
@@ -252,7 +317,7 @@ pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
         return false;
     }
     if !ctx.quoted {
-        if is_code_expression(v) {
+        if is_code_expression(v) || is_call_or_index(v) {
             return false;
         }
         if ctx.code && is_identifier(v) {

@@ -19,6 +19,7 @@
 //!
 //! See `docs/redaction.md` for the rule list and configuration.
 
+mod decode;
 mod entropy;
 mod heuristics;
 mod rules;
@@ -30,7 +31,7 @@ use std::sync::{Arc, LazyLock};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
-use crate::redact::rules::{Check, Classify, Hit, builtin_rules};
+use crate::redact::rules::{Check, Classify, Hit, Prefilter, builtin_rules};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
@@ -167,10 +168,10 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
     for spec in builtin_rules() {
         let pattern = ascii_boundaries(&spec.regex);
         let regex = Regex::new(&pattern).expect("built-in rule compiles");
-        prefilters.push(if spec.keywords.is_empty() {
-            pattern
-        } else {
-            keyword_pattern(spec.keywords)
+        prefilters.push(match spec.prefilter {
+            Prefilter::Keywords(words) => keyword_pattern(words),
+            Prefilter::Pattern(p) => ascii_boundaries(p),
+            Prefilter::Itself => pattern,
         });
         rules.push(Rule {
             kind: Arc::from(spec.kind),
@@ -432,16 +433,18 @@ fn collect(idx: usize, rule: &Rule, text: &str, spans: &mut Vec<Span>) {
         {
             continue;
         }
-        let kind = match rule.classify {
+        let (kind, start, end) = match rule.classify {
             Some(classify) => match classify(&hit) {
-                Some(kind) => Some(kind),
-                None => continue,
+                Some(found) if !found.range.is_empty() => {
+                    (Some(found.kind), found.range.start, found.range.end)
+                }
+                _ => continue,
             },
-            None => None,
+            None => (None, secret.start(), secret.end()),
         };
         spans.push(Span {
-            start: secret.start(),
-            end: secret.end(),
+            start,
+            end,
             rule: idx,
             kind,
         });
