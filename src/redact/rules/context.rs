@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::generic::{Joint, KEY_WORDS, Value, judge, value_of};
+use super::generic::{Joint, KEY_WORDS, VALUE, Value, judge, value_of};
 use super::{Found, Hit, Prefilter, RuleSpec, rule};
 use crate::redact::decode::is_basic_credentials;
 use crate::redact::entropy::Classes;
@@ -35,6 +35,85 @@ fn segment_token(h: &Hit<'_>) -> bool {
         .rfind(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '(' | '<'))
         .map_or(0, |i| i + 1);
     before[word_start..].contains("://") && token_shaped(h.secret.as_str())
+}
+
+/// Which short flags carry a password, per tool: `-p` means a port to
+/// ssh and docker run, a password to docker login and mongosh.
+const TOOL_FLAGS: &[(&str, &str)] = &[
+    ("login", "p"),
+    ("mongo", "p"),
+    ("mongosh", "p"),
+    ("mongodump", "p"),
+    ("mongorestore", "p"),
+    ("mongoimport", "p"),
+    ("mongoexport", "p"),
+    ("sshpass", "p"),
+    ("sqlcmd", "P"),
+    ("bcp", "P"),
+    ("mosquitto_pub", "P"),
+    ("mosquitto_sub", "P"),
+    ("zip", "P"),
+    ("7z", "p"),
+    ("7za", "p"),
+    ("rar", "p"),
+    ("unrar", "p"),
+    ("ldapsearch", "w"),
+    ("ldapadd", "w"),
+    ("ldapmodify", "w"),
+    ("ldapdelete", "w"),
+    ("ldappasswd", "w"),
+    ("ldapwhoami", "w"),
+    ("redis-cli", "a"),
+    ("psexec", "p"),
+    ("openconnect", "p"),
+    ("rabbitmqadmin", "p"),
+    ("influx", "p"),
+    ("cf", "p"),
+    ("oc", "p"),
+    ("az", "p"),
+    ("keytool", "k"),
+];
+
+/// The flag at the hit belongs to a tool that takes a password with it.
+fn tool_flag(h: &Hit<'_>) -> bool {
+    let hay = h.haystack;
+    let whole = h.caps.get(0).expect("group 0");
+    let flag = hay[whole.start()..]
+        .trim_start()
+        .as_bytes()
+        .get(1)
+        .copied()
+        .unwrap_or(0);
+    let line_start = hay[..whole.start()]
+        .rfind(['\n', '|', ';', '&'])
+        .map_or(0, |i| i + 1);
+    let command = &hay[line_start..whole.start()];
+    let allowed = command.split_whitespace().take(6).any(|word| {
+        let word = word.trim_start_matches(['$', '>', '(']);
+        let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
+        let name = name.strip_suffix(".exe").unwrap_or(name).to_ascii_lowercase();
+        TOOL_FLAGS
+            .iter()
+            .any(|(tool, flags)| name == *tool && flags.as_bytes().contains(&flag))
+    });
+    allowed && password_literal(h)
+}
+
+/// First argument id-like, second a token-shaped secret (not a second id
+/// of the same shape, not two hex digests compared).
+fn id_then_secret(h: &Hit<'_>) -> bool {
+    let Some(id) = h.caps.get(1) else { return false };
+    let secret = h.secret.as_str();
+    let id_c = Classes::of(id.as_str());
+    let hex = |s: &str| s.bytes().all(|c| c.is_ascii_hexdigit());
+    (id_c.digit || id_c.upper)
+        && token_shaped(secret)
+        && !(hex(id.as_str()) && hex(secret) && id.as_str().len() == secret.len())
+}
+
+/// Base58 with upper, lower and digits.
+fn mixed_b58(h: &Hit<'_>) -> bool {
+    Classes::of(h.secret.as_str()).mixed_alnum()
 }
 
 fn basic_b64(h: &Hit<'_>) -> bool {
@@ -103,7 +182,7 @@ fn authorization(h: &Hit<'_>) -> Option<Found> {
             // No scheme word: the value itself must look like a credential.
             let trimmed = value.trim_end_matches([';', ',', ')', '\\']);
             let c = Classes::of(trimmed);
-            if !(c.digit || c.symbol) {
+            if !((c.upper || c.lower) && c.digit && trimmed.len() >= 12) {
                 return None;
             }
             ("authorization", cred.start() + trimmed.len())
@@ -129,10 +208,15 @@ fn keyed_literal(h: &Hit<'_>) -> Option<Found> {
     let key = h.caps.name("key")?;
     let value = value_of(h)?;
     // XML: the closing tag must be the opening one.
-    if let Some(close) = h.caps.name("close")
-        && !close.as_str().eq_ignore_ascii_case(key.as_str())
-    {
-        return None;
+    if let Some(close) = h.caps.name("close") {
+        let want = if h.caps.name("wrap").is_some() {
+            "value"
+        } else {
+            key.as_str()
+        };
+        if !close.as_str().eq_ignore_ascii_case(want) {
+            return None;
+        }
     }
     let v = &h.haystack[value.start..value.end];
     let trimmed_start = value.start + (v.len() - v.trim_start().len());
@@ -195,10 +279,6 @@ fn keyed(kind: &'static str, regex: String, prefilter: Prefilter) -> RuleSpec {
     }
 }
 
-/// The value alternatives shared by key/value rules (groups `dq`, `sq`, `bq`, `bare`).
-const VALUE: &str =
-    r#"(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`|(?P<bare>[^\s"'`(\[{<][^\s"'`]*))"#;
-
 /// A quoted or bare command-line argument, in groups 1..=3.
 macro_rules! arg {
     () => {
@@ -234,7 +314,7 @@ pub fn rules() -> Vec<RuleSpec> {
             kind: "authorization",
             regex: Cow::Owned(format!(
                 concat!(
-                    r#"(?i)\b(?:proxy-)?authorization\b["']?[ \t]*[:=,]?[ \t]*["']?[ \t]*"#,
+                    r#"(?i)\b(?:proxy-)?authorization\b["']?[ \t]*[:=]?[ \t]*["']?[ \t]*"#,
                     r#"(?:(?P<scheme>{s})[ \t]+)?(?P<cred>(?:[^\s"'`=]|=[ \t]*"[^"\r\n]*"|=[ \t]*'[^'\r\n]*'|=)+)"#,
                     r#"(?P<rest>(?:[^\r\n"'`=]|=[ \t]*"[^"\r\n]*"|=[ \t]*'[^'\r\n]*'|=)*)"#
                 ),
@@ -281,30 +361,11 @@ pub fn rules() -> Vec<RuleSpec> {
         ),
         rule(
             "password",
-            concat!(
-                r#"\b(?:login|mongo(?:sh|dump|restore|import|export)?|sqlcmd|bcp|mosquitto_(?:pub|sub)|7za?|zip|sshpass|"#,
-                r#"ldap(?:search|add|modify|delete|passwd|whoami)|psexec(?:\.exe)?|openconnect|rabbitmqadmin|influx)\b"#,
-                r#"[^\n|;&]*?[ \t]-(?:p|P|w)(?:[ \t]+|=)?"#,
-                arg!()
-            ),
+            concat!(r#"[ \t]-(?:p|P|w|a|k)(?:[ \t]+|=)?"#, arg!()),
             1,
             None,
-            &[
-                "login",
-                "mongo",
-                "sqlcmd",
-                "bcp",
-                "mosquitto",
-                "7z",
-                "zip",
-                "sshpass",
-                "ldap",
-                "psexec",
-                "openconnect",
-                "rabbitmq",
-                "influx",
-            ],
-            Some(password_literal),
+            &[" -p", " -w", " -a", " -k"],
+            Some(tool_flag),
         ),
         rule(
             "password",
@@ -319,14 +380,6 @@ pub fn rules() -> Vec<RuleSpec> {
         ),
         rule(
             "password",
-            concat!(r#"\bredis-cli\b[^\n|;&]*?[ \t](?:-a|--pass)[ \t]+"#, arg!()),
-            1,
-            None,
-            &["redis-cli"],
-            Some(password_literal),
-        ),
-        rule(
-            "password",
             r#"\bsqlplus[ \t]+(?:-[A-Za-z]+[ \t]+)*["']?[A-Za-z0-9_$#.]+/([^\s@'"/]+)(?:@|\s|["']|$)"#,
             1,
             None,
@@ -335,7 +388,7 @@ pub fn rules() -> Vec<RuleSpec> {
         ),
         rule(
             "password",
-            r#"(?:^|\s)(?:-U|--user)[ \t=]+["']?[^\s%"'\\]+%([^\s"']+)"#,
+            r#"(?:^|\s)(?:-U|--user)[ \t=]+["']?[^\s%"']+%([^\s"']+)"#,
             1,
             None,
             &["-u", "--user"],
@@ -358,6 +411,103 @@ pub fn rules() -> Vec<RuleSpec> {
             1,
             None,
             &["secret"],
+            Some(password_literal),
+        ),
+        // --- positional arguments of tools that take a password ----------
+        rule(
+            "password",
+            concat!(
+                r#"\b(?:echo|printf)[ \t]+(?:-[ne]+[ \t]+)?"#,
+                arg!(),
+                r#"[ \t]*\|[ \t]*(?:sudo\b[^\n|]*[ \t]-S\b|[^\n|]*--password-stdin|passwd\b[^\n|]*--stdin|chpasswd)"#
+            ),
+            1,
+            None,
+            &["echo", "printf"],
+            Some(password_literal),
+        ),
+        rule(
+            "password",
+            concat!(
+                r#"\brabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+\S+[ \t]+"#,
+                arg!()
+            ),
+            1,
+            None,
+            &["rabbitmqctl"],
+            Some(password_literal),
+        ),
+        rule(
+            "password",
+            concat!(
+                r#"(?m)\bhtpasswd[ \t]+-[A-Za-z]*b[A-Za-z]*(?:[ \t]+[^\s|;&]+)+?[ \t]+"#,
+                arg!(),
+                r#"[ \t]*(?:$|[|;&])"#
+            ),
+            1,
+            None,
+            &["htpasswd"],
+            Some(password_literal),
+        ),
+        rule(
+            "password",
+            concat!(r#"(?i)\bnet[ \t]+use\b[^\n]*?[ \t]"#, arg!(), r#"[ \t]+/user:"#),
+            1,
+            None,
+            &["net use"],
+            Some(password_literal),
+        ),
+        rule(
+            "password",
+            r#"(?i)(?:\bnet[ \t]+use\b[^\n]*?/user:\S+[ \t]+([^\s/"'][^\s"']*)|/pass(?:word)?:("[^"\n]+"|[^\s"]+))"#,
+            1,
+            None,
+            &["net use", "/pass"],
+            Some(password_literal),
+        ),
+        rule(
+            "secret",
+            concat!(
+                r#"\b(?:mc[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+\S+[ \t]+\S+[ \t]+\S+|b2[ \t]+authorize[-_]account[ \t]+\S+)[ \t]+"#,
+                arg!()
+            ),
+            1,
+            None,
+            &["mc ", "b2 "],
+            Some(password_literal),
+        ),
+        rule(
+            "password",
+            r#"(?i)\bexpect[ \t]+"[^"\n]*pass[^"\n]*"\s*\n\s*send[ \t]+"([^"\n]+?)(?:\\r|\\n)?""#,
+            1,
+            None,
+            &["expect"],
+            Some(password_literal),
+        ),
+        rule(
+            "password",
+            r#"(?i)\bidentified[ \t]+by[ \t]+(?:'([^'\n]+)'|"([^"\n]+)"|([^\s;'"]+))"#,
+            1,
+            None,
+            &["identified"],
+            Some(password_literal),
+        ),
+        // Go MySQL DSN: `user:pass@tcp(host:3306)/db`.
+        rule(
+            "url_password",
+            r#"[A-Za-z0-9_.\-]+:([^\s@"'/:]+)@(?:tcp|unix|udp)\("#,
+            1,
+            None,
+            &["@tcp(", "@unix(", "@udp("],
+            Some(password_literal),
+        ),
+        // Bundler: `BUNDLE_GEMS__EXAMPLE__COM=user:pass`.
+        rule(
+            "password",
+            r#"\bBUNDLE_[A-Z0-9_]+__[A-Z0-9_]+[ \t]*[=:][ \t]*["']?[^\s:"']+:([^\s"']+)"#,
+            1,
+            None,
+            &["bundle_"],
             Some(password_literal),
         ),
         // --- credential files ---------------------------------------------
@@ -383,7 +533,7 @@ pub fn rules() -> Vec<RuleSpec> {
         keyed(
             "secret",
             format!(
-                r#"(?i)<(?P<key>[a-z0-9_.:\-]*(?:{KEY_WORDS}))(?:\s[^>]*)?>(?P<dq>[^<\n]{{1,512}})</(?P<close>[a-z0-9_.:\-]+)>"#
+                r#"(?i)<(?P<key>[a-z0-9_.:\-]*(?:{KEY_WORDS}))(?:\s[^>]*)?>\s*(?P<wrap><value>)?(?P<dq>[^<\n]{{1,512}})</(?P<close>[a-z0-9_.:\-]+)>"#
             ),
             Prefilter::Keywords(&["</"]),
         ),
@@ -392,7 +542,7 @@ pub fn rules() -> Vec<RuleSpec> {
             format!(
                 concat!(
                     r#"(?i)\b(?:name|key)["']?[ \t]*[:=][ \t]*["']?(?P<key>[a-z0-9_.\-]*(?:{k}))["']?[ \t]*"#,
-                    r#"(?:,[ \t]*|\r?\n[ \t]*|[ \t]+)["']?value["']?[ \t]*[:=][ \t]*{v}"#
+                    r#"\s*,?\s*["']?value["']?[ \t]*[:=][ \t]*{v}"#
                 ),
                 k = KEY_WORDS,
                 v = VALUE
@@ -405,6 +555,62 @@ pub fn rules() -> Vec<RuleSpec> {
                 r#"(?i)\bvariable[ \t]+"(?P<key>[a-z0-9_\-]*(?:{KEY_WORDS}))"[ \t]*\{{[^}}]*?\bdefault[ \t]*=[ \t]*"(?P<dq>[^"\n]*)""#
             ),
             Prefilter::Keywords(&["variable"]),
+        ),
+        // `define('AUTH_KEY', '…')`, `setProperty("mail.smtp.password", "…")`.
+        keyed(
+            "secret",
+            format!(
+                r#"(?i)\(\s*["'](?P<key>[a-z0-9_.\-]*(?:{k}))["']\s*,\s*{v}"#,
+                k = KEY_WORDS,
+                v = VALUE
+            ),
+            Prefilter::Keywords(&["("]),
+        ),
+        // `AuthenticationHeaderValue("Bearer", "…")`.
+        rule(
+            "bearer_token",
+            r#"(?i)\(\s*["'](?:bearer|basic|token)["']\s*,\s*["']([^"'\s]{8,})["']"#,
+            1,
+            None,
+            &["bearer", "basic", "token"],
+            Some(password_literal),
+        ),
+        // Two quoted arguments, a public id then a secret:
+        // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
+        rule(
+            "secret",
+            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
+            2,
+            None,
+            &["(\"", "('"],
+            Some(id_then_secret),
+        ),
+        // JWK private members, when the object is a JWK.
+        rule(
+            "private_key",
+            r#""(?:d|p|q|dp|dq|qi|k)"\s*:\s*"([A-Za-z0-9_\-]{16,})""#,
+            1,
+            None,
+            &["\"kty\""],
+            None,
+        ),
+        // Solana keypair file: a JSON array of exactly 64 bytes.
+        rule(
+            "private_key",
+            r"\[\s*(?:[0-9]{1,3}\s*,\s*){63}[0-9]{1,3}\s*\]",
+            0,
+            None,
+            &[],
+            None,
+        ),
+        // Bitcoin WIF private key (base58, compressed or not).
+        rule(
+            "private_key",
+            r"\b[5KL][1-9A-HJ-NP-Za-km-z]{50,51}\b",
+            0,
+            Some(4.0),
+            &[],
+            Some(mixed_b58),
         ),
         RuleSpec {
             kind: "k8s_secret",

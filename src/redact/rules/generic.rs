@@ -29,13 +29,16 @@ use std::borrow::Cow;
 use super::{Found, Hit, Prefilter, RuleSpec};
 use crate::redact::decode::is_basic_credentials;
 use crate::redact::entropy::Classes;
-use crate::redact::heuristics::{ValueContext, key_tail, plausible_secret_value, token_shaped};
+use crate::redact::heuristics::{ValueContext, key_words, plausible_secret_value, token_shaped};
 
 /// Words a secret-bearing key ends with (regex alternation, case-insensitive).
 /// `[ ]key` lets prose keys such as `API key` and `secret key` through;
 /// `api_key`, `api-key`, `apiKey` are covered by the plain `key`.
 pub const KEY_WORDS: &str = concat!(
-    r"pass(?:word|wd|phrase)?|pwd|pw|token|secret|credentials?|creds?|auth|sig(?:nature)?|pat|jwt|",
+    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|",
+    r"passwort|kennwort|contrase(?:ñ|n)a|senha|parola|wachtwoord|has(?:ł|l)o|lozinka|salasana|l(?:ö|o)senord|",
+    r"adgangskode|heslo|jelsz(?:ó|o)|(?:ş|s)ifre|пароль|密码|密碼|パスワード|비밀번호|",
+    r"(?:secret|token|password|key)[_\-.]?(?:base|value|data|b64|base64|hex|raw)|",
     r"(?:api|secret|private|access|auth|client|app|account|master|admin|service|signing|encryption|",
     r"license|subscription|storage|consumer|webhook|session|shared|hmac|jwt)[ ]key|key"
 );
@@ -129,26 +132,111 @@ const PUBLIC_KEY_QUALIFIERS: &[&str] = &[
     "label",
 ];
 
+/// Password words in other languages (lower-case), matched at the end of
+/// the key: agents write config and chat in every language.
+const FOREIGN_PASSWORD_WORDS: &[&str] = &[
+    "passwort",
+    "kennwort",
+    "contraseña",
+    "contrasena",
+    "senha",
+    "parola",
+    "wachtwoord",
+    "hasło",
+    "haslo",
+    "lozinka",
+    "salasana",
+    "lösenord",
+    "losenord",
+    "adgangskode",
+    "heslo",
+    "jelszó",
+    "jelszo",
+    "şifre",
+    "sifre",
+    "пароль",
+    "密码",
+    "密碼",
+    "パスワード",
+    "비밀번호",
+];
+
+/// Trailing key words that describe an encoding, not a meaning.
+const ENCODING_WORDS: &[&str] = &[
+    "base",
+    "value",
+    "data",
+    "b64",
+    "base64",
+    "hex",
+    "raw",
+    "plain",
+    "plaintext",
+    "str",
+    "encoded",
+];
+
+/// Words ending in `pass` that are not passwords.
+const NOT_PASS: &[&str] = &[
+    "bypass",
+    "compass",
+    "surpass",
+    "overpass",
+    "underpass",
+    "trespass",
+    "encompass",
+    "impass",
+    "multipass",
+    "firstpass",
+    "onepass",
+    "subpass",
+    "renderpass",
+];
+
 /// The placeholder kind and strength for a key name, or `None` when the
 /// name does not denote a secret (`password_hash`, `max_tokens`,
 /// `public_key`, `monkey`).
 pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     use Strength::{Auth, Strong, Weak};
-    let (last, prev) = key_tail(key);
-    let last = last.as_str();
-    let prev = prev.as_str();
-    if matches!(last, "pass" | "pw" | "pword")
+    let lower = key.to_lowercase();
+    if FOREIGN_PASSWORD_WORDS.iter().any(|w| lower.ends_with(w)) {
+        return Some(("password", Strong));
+    }
+    let mut words = key_words(key);
+    // `secret_key_base`, `password_b64`, `client-key-data`: the last word
+    // says how the secret is encoded, the one before says what it is.
+    if words.len() > 1 && ENCODING_WORDS.contains(&words[words.len() - 1].as_str()) {
+        words.pop();
+    }
+    let last = words.last().map_or("", String::as_str);
+    let prev = if words.len() > 1 {
+        words[words.len() - 2].as_str()
+    } else {
+        ""
+    };
+    if matches!(last, "pass" | "pw" | "pword" | "psk")
         || last.ends_with("password")
         || last.ends_with("passwd")
         || last.ends_with("passphrase")
         || last.ends_with("pwd")
+        || (last.len() <= 8 && last.ends_with("pw"))
+        || (last.ends_with("pass") && !NOT_PASS.contains(&last))
+        || (last == "passe" && prev == "de")
+        || (last.len() > 4 && last.ends_with("auth") && last != "oauth")
     {
         return Some(("password", Strong));
+    }
+    if last == "ident" && prev == "auth" || last == "authident" {
+        return Some(("auth", Auth));
     }
     if last.ends_with("token") || matches!(last, "pat" | "jwt") {
         return Some(("token", Strong));
     }
     if last.ends_with("secret") || matches!(last, "credential" | "credentials" | "creds" | "cred") {
+        // `existingSecret: my-release-db` names a secret, it is not one.
+        if matches!(prev, "existing" | "ref" | "k8s" | "kubernetes" | "vault") {
+            return None;
+        }
         return Some(("secret", Strong));
     }
     if last == "auth" {
@@ -216,6 +304,18 @@ pub fn judge(
     if joint != Joint::Assign && strength != Strength::Strong {
         return None;
     }
+    // `${DB_PASSWORD:-x}`, `${TOKEN:?must be set}`: shell parameter
+    // expansion names a variable, it does not assign one.
+    if hay[..key.start].ends_with("${") {
+        return None;
+    }
+    if kind == "secret" && strength == Strength::Weak && public_word_before(hay, key.start) {
+        return None;
+    }
+    // psql interpolation `PASSWORD :'name'`: a variable, not a literal.
+    if value.quoted && hay[..value.start].ends_with(":'") && hay[..value.start - 2].ends_with([' ', '\t']) {
+        return None;
+    }
     let end = if value.quoted {
         value.end
     } else {
@@ -232,7 +332,10 @@ pub fn judge(
     let sep = hay[key.end..value.start].trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
     let key_text = &hay[key.clone()];
     let env_style = sep == "=" && key_text.bytes().all(|c| !c.is_ascii_lowercase());
+    // `;Password=…;` (connection strings) and `?key=…&` are config too.
+    let structured = before.ends_with([';', '?', '&']);
     let literal = literal_hint
+        || structured
         || matches!(
             prefix,
             "" | "export" | "-" | "set" | "ENV" | "env" | "setx" | "declare -x"
@@ -241,6 +344,7 @@ pub fn judge(
         || prefix.starts_with('[');
     let next = hay[end..].bytes().next();
     let code = !value.quoted
+        && !literal
         && joint == Joint::Assign
         && (matches!(next, Some(b',' | b')' | b';' | b'(' | b'['))
             || prefix.ends_with('(')
@@ -251,7 +355,10 @@ pub fn judge(
         code,
     };
     let accepted = match (joint, strength) {
-        (Joint::Space, _) => token_shaped(v) && !v.bytes().all(|c| c.is_ascii_hexdigit()),
+        (Joint::Space, _) => {
+            (token_shaped(v) || (v.len() >= 10 && Classes::of(v).mixed_alnum()))
+                && plausible_secret_value(v, ctx)
+        }
         (Joint::Prose, _) => {
             let c = Classes::of(v);
             v.len() >= 8 && (c.upper || c.lower) && (c.digit || c.symbol) && plausible_secret_value(v, ctx)
@@ -265,13 +372,28 @@ pub fn judge(
                     range: value.start..end,
                 });
             }
-            token_shaped(v)
+            // Plain `user:password` (yarn `npmAuthIdent`, bundler).
+            let user_pass = v
+                .split_once(':')
+                .is_some_and(|(u, p)| !u.is_empty() && !u.contains('/') && plausible_secret_value(p, ctx));
+            user_pass || token_shaped(v)
         }
     };
     accepted.then_some(Found {
         kind,
         range: value.start..end,
     })
+}
+
+/// The word before `key_start` (skipping spaces) is a public qualifier:
+/// `public key: age1…`, `primary key abc`.
+fn public_word_before(hay: &str, key_start: usize) -> bool {
+    let before = hay[..key_start].trim_end_matches([' ', '\t', '_', '-']);
+    let word_start = before
+        .rfind(|c: char| !c.is_ascii_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let word = before[word_start..].to_ascii_lowercase();
+    PUBLIC_KEY_QUALIFIERS.contains(&word.as_str())
 }
 
 /// Where an unquoted value really ends, given the regex took every
@@ -329,6 +451,16 @@ fn starts_assignment(s: &[u8]) -> bool {
     name > 0 && name <= 40 && s[0].is_ascii_alphabetic() && s.get(name) == Some(&b'=')
 }
 
+/// A value after its key, in named groups: `dq`, `sq`, `bq` (quoted, with
+/// an optional Python string prefix `u`/`b`/`r`/`f`), `eq` (`\"…\"`
+/// inside a JSON-escaped string), or `bare` (to the end of the token; a
+/// JSON escape such as `\n` ends it too).
+pub const VALUE: &str = concat!(
+    r#"(?:[urbfURBF]{0,2}"(?P<dq>(?:[^"\\\n]|\\.)*)"|[urbfURBF]{0,2}'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`"#,
+    r#"|\\"(?P<eq>(?:[^"\\\n]|\\[^"\n])*)\\""#,
+    r#"|(?P<bare>[^\s"'`(\[{<\\][^\s"'`\\]*(?:\\[^nrt"\s\\][^\s"'`\\]*)*))"#
+);
+
 /// The generic rule's regex. Named groups: `fkey` (CLI flag), `skey`
 /// (`set`/`setx NAME value`), `key` with `sep` (assignment, prose or
 /// whitespace), then the value as `dq`, `sq`, `bq` or `bare`.
@@ -339,17 +471,23 @@ fn generic_regex() -> Cow<'static, str> {
             r#"|\bsetx?[ \t]+(?:-[a-z]+[ \t]+)?(?P<skey>[a-z0-9_.\-]*(?:{k}))[ \t]+"#,
             r#"|(?P<key>[a-z0-9_.\-]*(?:{k}))["']?\]?[ \t]*"#,
             r#"(?P<sep>=>|:=|\?=|\+=|=|:[ \t]*&?'?[a-z_][a-z0-9_<>\[\]:]*[ \t]+=|:|[ \t]+(?:is|was|to|as)[ \t]+|[ \t]+))"#,
-            r#"[ \t]*(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`"#,
-            r#"|(?P<bare>[^\s"'`(\[{{<][^\s"'`]*))"#
+            r#"[ \t]*{v}"#
         ),
-        k = KEY_WORDS
+        k = KEY_WORDS,
+        v = VALUE
     ))
 }
 
 /// The value groups of a key/value regex as a [`Value`].
 pub fn value_of(h: &Hit<'_>) -> Option<Value> {
     let caps = h.caps;
-    for (name, quoted) in [("dq", true), ("sq", true), ("bq", true), ("bare", false)] {
+    for (name, quoted) in [
+        ("dq", true),
+        ("sq", true),
+        ("bq", true),
+        ("eq", true),
+        ("bare", false),
+    ] {
         if let Some(m) = caps.name(name) {
             return Some(Value {
                 start: m.start(),
@@ -401,7 +539,37 @@ pub fn rules() -> Vec<RuleSpec> {
         group: 0,
         entropy_min: None,
         prefilter: Prefilter::Keywords(&[
-            "pass", "pwd", "pw", "token", "secret", "cred", "auth", "sig", "pat", "jwt", "key",
+            "pass",
+            "pwd",
+            "pw",
+            "psk",
+            "token",
+            "secret",
+            "cred",
+            "auth",
+            "sig",
+            "pat",
+            "jwt",
+            "key",
+            "kennwort",
+            "contrase",
+            "senha",
+            "parola",
+            "wachtwoord",
+            "hasło",
+            "haslo",
+            "lozinka",
+            "salasana",
+            "senord",
+            "adgangskode",
+            "heslo",
+            "jelsz",
+            "ifre",
+            "пароль",
+            "密码",
+            "密碼",
+            "パスワード",
+            "비밀번호",
         ]),
         check: None,
         classify: Some(classify),

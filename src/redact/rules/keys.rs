@@ -7,7 +7,7 @@ pub fn rules() -> Vec<RuleSpec> {
     vec![
         rule(
             "private_key",
-            r#"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[^"]*)"#,
+            r#"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|(?:\r?\n|\\n)[^"]*)"#,
             0,
             None,
             &["-----begin"],

@@ -10,7 +10,33 @@
 //! which recognises `DD_API_KEY=…` by its key and the value's shape.
 
 use super::checks::{alnum, aws_secret, mixed, not_placeholder, random_tail, two_case};
-use super::{Check, RuleSpec, rule};
+use super::{Check, Hit, RuleSpec, rule};
+use crate::redact::entropy::{Classes, shannon};
+
+/// Prefixes of things that are not credentials: digests, encodings,
+/// publishable keys, ids.
+const NOT_TOKEN_PREFIXES: &[&str] = &[
+    "sha", "sha1", "sha256", "sha384", "sha512", "md5", "base64", "data", "uuid", "id", "pk", "pub",
+    "public", "req", "cus", "evt", "ch", "pi", "seti", "sub", "in", "txn", "prod", "price", "acct", "build",
+    "commit", "release", "v", "git", "cache", "blob", "tree", "run", "job", "trace", "span", "msg", "org",
+    "user", "usr", "team", "file",
+];
+
+/// `prefix_tail`: the prefix is not a digest/id marker, the tail is random
+/// (not hex; letters and digits; high entropy).
+fn prefixed_token(h: &Hit<'_>) -> bool {
+    let whole = h.secret.as_str();
+    let Some(tail) = h.caps.get(1) else { return false };
+    let prefix = &whole[..tail.start() - h.secret.start()];
+    let first = prefix.split(['_', '-']).next().unwrap_or("");
+    if NOT_TOKEN_PREFIXES.contains(&first) {
+        return false;
+    }
+    let t = tail.as_str();
+    let c = Classes::of(t);
+    let hex = t.bytes().all(|b| b.is_ascii_hexdigit());
+    !hex && c.digit && (c.upper || c.lower) && shannon(t) >= 4.0
+}
 
 /// Whole match is the secret.
 fn v(kind: &'static str, regex: &'static str, keywords: &'static [&'static str]) -> RuleSpec {
@@ -162,7 +188,8 @@ fn cloud() -> Vec<RuleSpec> {
             "aws_access_key",
             r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
             &["akia", "asia", "abia", "acca", "a3t"],
-            random_tail,
+            // AWS documents `AKIAIOSFODNN7EXAMPLE`; docs tables quote it.
+            not_placeholder,
         ),
         rule(
             "aws_secret_key",
@@ -249,6 +276,7 @@ fn cloud() -> Vec<RuleSpec> {
             r"\beyJhIjoi[A-Za-z0-9+/=]{80,}",
             &["eyjhijoi"],
         ),
+        v("openshift_token", r"\bsha256~[A-Za-z0-9_\-]{43}\b", &["sha256~"]),
         v(
             "cloudflare_origin_key",
             r"\bv1\.0-[a-f0-9]{24}-[a-f0-9]{146}\b",
@@ -310,8 +338,9 @@ fn messaging() -> Vec<RuleSpec> {
         ),
         c(
             "twilio_key",
-            r"\b(?:SK|AC)[0-9a-f]{32}\b",
-            &["sk", "ac"],
+            // API key SIDs; account SIDs (`AC…`) are public ids (see pairs).
+            r"\bSK[0-9a-f]{32}\b",
+            &["sk"],
             not_placeholder,
         ),
         v(
@@ -499,6 +528,16 @@ fn observability_and_saas() -> Vec<RuleSpec> {
         v("adafruit_key", r"\baio_[A-Za-z0-9]{28}\b", &["aio_"]),
         v("frameio_token", r"\bfio-u-[A-Za-z0-9_\-=]{64}", &["fio-u-"]),
         v("resend_key", r"\bre_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}\b", &["re_"]),
+        // Any `prefix_` + long random tail: most providers now issue keys
+        // this way (`rnd_…`, `csk-…`), including ones not listed above.
+        rule(
+            "api_key",
+            r"\b(?:[a-z][a-z0-9]{1,9}[_\-](?:[a-z0-9]{2,8}[_\-])?)([A-Za-z0-9]{32,100})\b",
+            0,
+            None,
+            &[],
+            Some(prefixed_token),
+        ),
         v(
             "jwt",
             r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
