@@ -1,18 +1,28 @@
 //! Corpus-level recall / false-positive measurement for the redaction engine.
 //!
 //! Positive cases must lose every listed secret and gain a placeholder;
-//! negative cases must come back unchanged. Fails when overall or any
-//! category's recall < 0.98 or false-positive rate > 0.02.
-#![allow(
-    clippy::print_stdout,
-    reason = "tests report their tables and notices on stdout"
-)]
-
-use mcp_bridge::redact as crate_under_test;
+//! negative cases must come back unchanged. Three corpora, same JSONL shape
+//! (`{"category", "text", "secrets"}`, category = family):
+//!
+//! | corpus | files | gate |
+//! | --- | --- | --- |
+//! | generated | `positive.jsonl`, `negative.jsonl` (written with the rules, `generate.py`) | overall and every family |
+//! | held-out | `heldout_*.jsonl` (written from vendor formats by someone who never read the rules) | overall; families printed |
+//! | blind | `blind_*.jsonl` (the lead's final measurement; optional) | overall; families printed |
+//!
+//! Gates: recall >= 0.98, false-positive rate <= 0.02. Each corpus's table
+//! is written straight to stderr (not through the test harness's capture),
+//! so `cargo test --test redaction_corpus` always shows them.
+//!
+//! `REDACTION_SKIP_BLIND=1` skips the blind corpus: whoever tunes the rules
+//! sets it, so they never see figures from the set reserved for the final,
+//! untuned measurement.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 
-use crate_under_test::{Redactor, redact};
+use mcp_bridge::redact::{Redactor, redact};
 use serde_json::Value;
 
 const MIN_RECALL: f64 = 0.98;
@@ -24,13 +34,27 @@ struct Case {
     secrets: Vec<String>,
 }
 
-fn load(name: &str) -> Vec<Case> {
-    let path = format!("{}/tests/data/redaction/{name}", env!("CARGO_MANIFEST_DIR"));
-    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    raw.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("valid JSONL line");
+fn path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/redaction")
+        .join(name)
+}
+
+/// The cases of `name`, or `None` when the file does not exist.
+fn load_optional(name: &str) -> Option<Vec<Case>> {
+    let path = path(name);
+    let raw = match std::fs::read_to_string(&path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("read {}: {e}", path.display()),
+    };
+    let cases = raw
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}:{}: invalid JSON: {e}", i + 1));
             Case {
                 category: v["category"].as_str().expect("category").to_string(),
                 text: v["text"].as_str().expect("text").to_string(),
@@ -44,7 +68,12 @@ fn load(name: &str) -> Vec<Case> {
                     .unwrap_or_default(),
             }
         })
-        .collect()
+        .collect();
+    Some(cases)
+}
+
+fn load(name: &str) -> Vec<Case> {
+    load_optional(name).unwrap_or_else(|| panic!("missing corpus file {}", path(name).display()))
 }
 
 #[derive(Default)]
@@ -63,24 +92,24 @@ impl Tally {
     }
 }
 
-#[test]
-fn corpus_recall_and_false_positives() {
-    let redactor = Redactor::builtin();
-    let positives = load("positive.jsonl");
-    let negatives = load("negative.jsonl");
-    assert!(
-        positives.len() >= 200 && negatives.len() >= 200,
-        "corpus too small"
-    );
+/// Whether every family must pass the gate, or only the overall figure.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Overall,
+    EveryFamily,
+}
 
-    let mut recall: BTreeMap<String, Tally> = BTreeMap::new();
+/// Measure one corpus, print its table and return whether it met the gate.
+fn measure(label: &str, positives: &[Case], negatives: &[Case], gate: Gate, show_cases: bool) -> bool {
+    let redactor = Redactor::builtin();
+    let mut recall: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut misses = Vec::new();
-    for case in &positives {
-        assert!(!case.secrets.is_empty(), "positive case without secrets");
+    for case in positives {
+        assert!(!case.secrets.is_empty(), "{label}: positive case without secrets");
         let out = redactor.redact(&case.text);
         let ok =
             out.text.contains("[REDACTED:") && case.secrets.iter().all(|s| !out.text.contains(s.as_str()));
-        let t = recall.entry(case.category.clone()).or_default();
+        let t = recall.entry(&case.category).or_default();
         t.total += 1;
         if ok {
             t.good += 1;
@@ -88,12 +117,11 @@ fn corpus_recall_and_false_positives() {
             misses.push(format!("[{}] {}", case.category, out.text));
         }
     }
-
-    let mut fp: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut fp: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut mangled = Vec::new();
-    for case in &negatives {
+    for case in negatives {
         let out = redactor.redact(&case.text);
-        let t = fp.entry(case.category.clone()).or_default();
+        let t = fp.entry(&case.category).or_default();
         t.total += 1;
         if out.changed() {
             t.good += 1; // "good" counts false positives here
@@ -101,45 +129,120 @@ fn corpus_recall_and_false_positives() {
         }
     }
 
-    println!("\n{:<22} {:>5} {:>8}", "positive category", "n", "recall");
+    let mut report = String::new();
     let mut failed = false;
+    report.push_str(&format!(
+        "\n== {label} corpus ==\n{:<24} {:>5} {:>8}\n",
+        "positive family", "n", "recall"
+    ));
     for (cat, t) in &recall {
-        failed |= t.rate() < MIN_RECALL;
-        println!("{cat:<22} {:>5} {:>8.3}", t.total, t.rate());
+        failed |= gate == Gate::EveryFamily && t.rate() < MIN_RECALL;
+        report.push_str(&format!("{cat:<24} {:>5} {:>8.3}\n", t.total, t.rate()));
     }
     let all_pos = Tally {
         total: positives.len(),
         good: recall.values().map(|t| t.good).sum(),
     };
-    println!("{:<22} {:>5} {:>8.3}", "OVERALL", all_pos.total, all_pos.rate());
-    println!("\n{:<22} {:>5} {:>8}", "negative category", "n", "fp_rate");
+    report.push_str(&format!(
+        "{:<24} {:>5} {:>8.3}\n",
+        "OVERALL",
+        all_pos.total,
+        all_pos.rate()
+    ));
+    report.push_str(&format!(
+        "\n{:<24} {:>5} {:>8}\n",
+        "negative family", "n", "fp_rate"
+    ));
     for (cat, t) in &fp {
-        failed |= t.rate() > MAX_FP;
-        println!("{cat:<22} {:>5} {:>8.3}", t.total, t.rate());
+        failed |= gate == Gate::EveryFamily && t.rate() > MAX_FP;
+        report.push_str(&format!("{cat:<24} {:>5} {:>8.3}\n", t.total, t.rate()));
     }
     let all_neg = Tally {
         total: negatives.len(),
         good: fp.values().map(|t| t.good).sum(),
     };
-    println!("{:<22} {:>5} {:>8.3}", "OVERALL", all_neg.total, all_neg.rate());
+    report.push_str(&format!(
+        "{:<24} {:>5} {:>8.3}\n",
+        "OVERALL",
+        all_neg.total,
+        all_neg.rate()
+    ));
     failed |= all_pos.rate() < MIN_RECALL || all_neg.rate() > MAX_FP;
+    // Redacted output only: the secrets are gone or fake. The blind corpus
+    // never shows its cases, only its figures.
+    if show_cases {
+        // `REDACTION_CORPUS_VERBOSE=1` lists every case, not the first 15.
+        let limit = if std::env::var_os("REDACTION_CORPUS_VERBOSE").is_some() {
+            usize::MAX
+        } else {
+            15
+        };
+        for m in misses.iter().take(limit) {
+            report.push_str(&format!("MISS: {m}\n"));
+        }
+        for m in mangled.iter().take(limit) {
+            report.push_str(&format!("FALSE POSITIVE: {m}\n"));
+        }
+    }
+    // Straight to the stream, past the harness's capture: the tables are
+    // the point of this test even when it passes.
+    std::io::stderr().write_all(report.as_bytes()).expect("stderr");
+    !failed
+}
 
-    // Show what went wrong (redacted output only: the secrets are gone or
-    // fake) so a failure is actionable.
-    for m in misses.iter().take(10) {
-        println!("MISS: {m}");
-    }
-    for m in mangled.iter().take(10) {
-        println!("FALSE POSITIVE: {m}");
-    }
+#[test]
+fn generated_corpus_meets_recall_and_false_positive_gates_per_family() {
+    let positives = load("positive.jsonl");
+    let negatives = load("negative.jsonl");
     assert!(
-        !failed,
-        "recall/false-positive thresholds not met (see table above)"
+        positives.len() >= 200 && negatives.len() >= 200,
+        "corpus too small"
+    );
+    assert!(
+        measure("generated", &positives, &negatives, Gate::EveryFamily, true),
+        "generated corpus: recall/false-positive thresholds not met (see table above)"
     );
 }
 
-/// Property-style: on every corpus text and on simple mutations of it,
-/// redaction is idempotent and never lets a listed secret through.
+#[test]
+fn heldout_corpus_meets_recall_and_false_positive_gates() {
+    let positives = load("heldout_positive.jsonl");
+    let negatives = load("heldout_negative.jsonl");
+    assert!(
+        positives.len() >= 100 && negatives.len() >= 100,
+        "held-out corpus too small"
+    );
+    assert!(
+        measure("held-out", &positives, &negatives, Gate::Overall, true),
+        "held-out corpus: recall/false-positive thresholds not met (see table above)"
+    );
+}
+
+/// The blind corpus, when present, is measured and gated like the held-out
+/// one; absent (or skipped by `REDACTION_SKIP_BLIND`), this test does nothing.
+#[test]
+fn blind_corpus_when_present_meets_recall_and_false_positive_gates() {
+    if std::env::var_os("REDACTION_SKIP_BLIND").is_some() {
+        std::io::stderr()
+            .write_all(b"\n== blind corpus skipped (REDACTION_SKIP_BLIND) ==\n")
+            .expect("stderr");
+        return;
+    }
+    let (Some(positives), Some(negatives)) = (
+        load_optional("blind_positive.jsonl"),
+        load_optional("blind_negative.jsonl"),
+    ) else {
+        return;
+    };
+    assert!(
+        measure("blind", &positives, &negatives, Gate::Overall, false),
+        "blind corpus: recall/false-positive thresholds not met (see table above)"
+    );
+}
+
+/// On every generated and held-out text and on simple mutations of it,
+/// redaction is idempotent and never lets a listed secret through (when it
+/// caught it unmutated).
 #[test]
 fn idempotent_and_leak_free() {
     let mut texts: Vec<(String, Vec<String>)> = Vec::new();
@@ -160,5 +263,12 @@ fn idempotent_and_leak_free() {
         for s in secrets {
             assert!(!once.contains(s.as_str()), "secret survived: {once}");
         }
+    }
+    for case in load("heldout_positive.jsonl")
+        .into_iter()
+        .chain(load("heldout_negative.jsonl"))
+    {
+        let once = redact(&case.text);
+        assert_eq!(redact(&once), once, "not idempotent: [{}] {once}", case.category);
     }
 }

@@ -81,13 +81,14 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
     "insert",
     "xxxx",
     "****",
-    "....",
+    "...",
+    "…",
     "<",
     ">",
 ];
 
 /// Template and variable syntaxes: `${X}`, `{{ .Values.x }}`, `%(x)s`, ...
-const TEMPLATE_MARKERS: &[&str] = &["${", "{{", "#{", "%(", "{%", "<%", "$(", "[REDACTED:"];
+const TEMPLATE_MARKERS: &[&str] = &["${", "{{", "#{", "%(", "{%", "<%", "$(", "%[", "[REDACTED:"];
 
 /// Words that make a quoted string with spaces read as a sentence.
 const PROSE_WORDS: &[&str] = &[
@@ -121,6 +122,14 @@ pub fn is_placeholder(v: &str) -> bool {
     if b.len() > 2 && b[0] == b'%' && b[b.len() - 1] == b'%' {
         return true;
     }
+    // `{token}` (f-strings, format strings, route params), `:password`
+    // (SQL bind parameters, Ruby symbols), `@password` (T-SQL variables).
+    if b.len() > 2 && b[0] == b'{' && b[b.len() - 1] == b'}' && is_identifier(&v[1..v.len() - 1]) {
+        return true;
+    }
+    if b.len() > 1 && matches!(b[0], b':' | b'@') && is_identifier(&v[1..]) {
+        return true;
+    }
     if b[0] == b'!' {
         return true;
     }
@@ -133,6 +142,14 @@ pub fn is_placeholder(v: &str) -> bool {
     }
     b.iter()
         .all(|c| matches!(c, b'*' | b'x' | b'X' | b'.' | b'-' | b'_' | b'#' | b'?'))
+}
+
+/// Keys vendors publish to browsers on purpose (Stripe `pk_live_`, Mapbox
+/// `pk.eyJ…`): public by design, redacting them hides nothing.
+pub fn is_publishable(v: &str) -> bool {
+    ["pk_live_", "pk_test_", "pk.eyJ", "FLWPUBK"]
+        .iter()
+        .any(|p| v.starts_with(p))
 }
 
 /// True for filesystem paths and URLs, which follow keys like `private_key:`
@@ -172,6 +189,68 @@ pub fn is_code_expression(v: &str) -> bool {
     segments >= 2
 }
 
+/// True for unquoted code that calls or indexes: `getpass.getpass()`,
+/// `os.environ["X"]` (cut at the quote: `os.environ[`), `kwargs.get(`.
+pub fn is_call_or_index(v: &str) -> bool {
+    let head = v
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.' | b':'))
+        .count();
+    head > 0
+        && v.as_bytes()[0].is_ascii_alphabetic()
+        && matches!(v.as_bytes().get(head), Some(b'(' | b'['))
+        && v[..head].bytes().any(|c| c.is_ascii_alphabetic())
+}
+
+/// True when `v` looks like generated key material on its own: 16 to 1024
+/// characters of a token alphabet, letters and digits, at least 3 bits of
+/// entropy per character, and not a placeholder, path, URL, version or
+/// code expression. Used where the context alone is weak (a bare `key`,
+/// a signature parameter, `token <value>` in prose).
+pub fn token_shaped(v: &str) -> bool {
+    let n = v.len();
+    if !(16..=1024).contains(&n) || is_placeholder(v) || is_path_or_url(v) || is_code_expression(v) {
+        return false;
+    }
+    if !v.bytes().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'+' | b'/'
+                    | b'='
+                    | b'_'
+                    | b'-'
+                    | b'.'
+                    | b'~'
+                    | b'%'
+                    | b':'
+                    | b'!'
+                    | b'@'
+                    | b'#'
+                    | b'$'
+                    | b'^'
+                    | b'*'
+                    | b'&'
+            )
+    }) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    // `raw/2026/11/events-0001.parquet`: an object key or file name.
+    let ext = lower.rsplit_once('.').map_or("", |(_, e)| e);
+    if (1..=8).contains(&ext.len()) && ext.bytes().all(|c| c.is_ascii_lowercase()) && lower.contains('/') {
+        return false;
+    }
+    if ["sha1", "sha256", "sha384", "sha512", "md5"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return false;
+    }
+    let c = Classes::of(v);
+    (c.upper || c.lower) && c.digit && shannon(v) >= 3.0
+}
+
 /// True for `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_identifier(v: &str) -> bool {
     let b = v.as_bytes();
@@ -193,12 +272,13 @@ pub fn is_prose(v: &str) -> bool {
             return true;
         }
     }
-    words > 4
+    // Five plain words read as a sentence; a passphrase has digits or symbols.
+    words > 4 && v.bytes().all(|c| c.is_ascii_alphabetic() || c == b' ')
 }
 
-/// The last word of a key name, split on `_`, `-`, `.` and camelCase, and
-/// the word before it, both lower-cased: `dbPassword` -> ("password", "db").
-pub fn key_tail(key: &str) -> (String, String) {
+/// Every word of a key name, split on non-alphanumerics and camelCase,
+/// lower-cased: `dbPassword_b64` -> `["db", "password", "b64"]`.
+pub fn key_words(key: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut prev_lower = false;
@@ -219,9 +299,7 @@ pub fn key_tail(key: &str) -> (String, String) {
     if !cur.is_empty() {
         words.push(cur);
     }
-    let last = words.pop().unwrap_or_default();
-    let prev = words.pop().unwrap_or_default();
-    (last, prev)
+    words
 }
 
 /// How the value was written next to its key.
@@ -245,17 +323,19 @@ pub struct ValueContext {
 /// entropy (so `aaaaaaaa` and `111111` stay).
 pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
     let v = value.trim();
-    if v.len() < 6 || is_placeholder(v) || is_path_or_url(v) {
+    if v.len() < 6 || is_placeholder(v) || is_path_or_url(v) || is_publishable(v) {
         return false;
     }
     if v.contains(char::is_whitespace) && (!ctx.quoted || is_prose(v)) {
         return false;
     }
     if !ctx.quoted {
-        if is_code_expression(v) {
+        if is_code_expression(v) || is_call_or_index(v) {
             return false;
         }
-        if ctx.code && is_identifier(v) {
+        // An identifier in code is a variable, unless it is mixed-case
+        // alphanumeric noise no one names a variable (`QgXGXGLvbfoa9Ap`).
+        if ctx.code && is_identifier(v) && !Classes::of(v).mixed_alnum() {
             return false;
         }
     }
@@ -330,18 +410,18 @@ mod tests {
     }
 
     #[test]
-    fn key_tail_table() {
-        let cases: &[(&str, &str, &str)] = &[
-            ("DB_PASSWORD", "password", "db"),
-            ("dbPassword", "password", "db"),
-            ("api-key", "key", "api"),
-            ("apiKey", "key", "api"),
-            ("--client-secret", "secret", "client"),
-            ("token", "token", ""),
-            ("AWS_SECRET_ACCESS_KEY", "key", "access"),
+    fn key_words_table() {
+        let cases: &[(&str, &[&str])] = &[
+            ("DB_PASSWORD", &["db", "password"]),
+            ("dbPassword", &["db", "password"]),
+            ("api-key", &["api", "key"]),
+            ("--client-secret", &["client", "secret"]),
+            ("token", &["token"]),
+            ("AWS_SECRET_ACCESS_KEY", &["aws", "secret", "access", "key"]),
+            ("secret_key_base", &["secret", "key", "base"]),
         ];
-        for &(k, last, prev) in cases {
-            assert_eq!(key_tail(k), (last.to_string(), prev.to_string()), "{k}");
+        for &(k, want) in cases {
+            assert_eq!(key_words(k), want, "{k}");
         }
     }
 }

@@ -19,6 +19,7 @@
 //!
 //! See `docs/redaction.md` for the rule list and configuration.
 
+mod decode;
 mod entropy;
 mod heuristics;
 mod rules;
@@ -30,7 +31,7 @@ use std::sync::{Arc, LazyLock};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
-use crate::redact::rules::{Check, Classify, Hit, builtin_rules};
+use crate::redact::rules::{Check, Classify, Hit, Prefilter, builtin_rules};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
@@ -167,10 +168,10 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
     for spec in builtin_rules() {
         let pattern = ascii_boundaries(&spec.regex);
         let regex = Regex::new(&pattern).expect("built-in rule compiles");
-        prefilters.push(if spec.keywords.is_empty() {
-            pattern
-        } else {
-            keyword_pattern(spec.keywords)
+        prefilters.push(match spec.prefilter {
+            Prefilter::Keywords(words) => keyword_pattern(words),
+            Prefilter::Pattern(p) => ascii_boundaries(p),
+            Prefilter::Itself => pattern,
         });
         rules.push(Rule {
             kind: Arc::from(spec.kind),
@@ -404,48 +405,82 @@ impl Redactor {
 }
 
 /// Run one rule and push its accepted spans.
+///
+/// Matches are searched one at a time rather than with `captures_iter`:
+/// after a rejected match the search resumes at its last capture (the
+/// value), not after the whole match, so a value that ran over a later
+/// `key=value` (`X-Amz-Credential=…&X-Amz-Signature=…`, `KEY=a\nSECRET=b`
+/// in a JSON string) cannot hide it. After an accepted one it resumes at
+/// the end of the redacted span.
 fn collect(idx: usize, rule: &Rule, text: &str, spans: &mut Vec<Span>) {
-    for caps in rule.regex.captures_iter(text) {
-        let secret = if rule.group == 0 || caps.len() == 1 {
-            caps.get(0)
-        } else {
-            (rule.group..caps.len())
-                .find_map(|g| caps.get(g))
-                .or_else(|| caps.get(0))
+    let mut pos = 0;
+    while pos <= text.len() {
+        let Some(caps) = rule.regex.captures_at(text, pos) else {
+            break;
         };
-        let Some(secret) = secret else { continue };
-        if secret.is_empty() {
-            continue;
-        }
-        if let Some(min) = rule.entropy_min
-            && entropy::shannon(secret.as_str()) < min
-        {
-            continue;
-        }
-        let hit = Hit {
-            haystack: text,
-            caps: &caps,
-            secret,
+        let whole = caps.get(0).expect("group 0 always participates");
+        let last_group = (1..caps.len()).rev().find_map(|g| caps.get(g));
+        let accepted = judge_match(idx, rule, text, &caps, spans);
+        let resume = match accepted {
+            Some(end) => end,
+            None => last_group.map_or(whole.end(), |m| m.start()),
         };
-        if let Some(check) = rule.check
-            && !check(&hit)
-        {
-            continue;
+        // Always progress by at least one character.
+        let mut min = whole.start() + 1;
+        while min < text.len() && !text.is_char_boundary(min) {
+            min += 1;
         }
-        let kind = match rule.classify {
-            Some(classify) => match classify(&hit) {
-                Some(kind) => Some(kind),
-                None => continue,
-            },
-            None => None,
-        };
-        spans.push(Span {
-            start: secret.start(),
-            end: secret.end(),
-            rule: idx,
-            kind,
-        });
+        pos = resume.max(min);
     }
+}
+
+/// Decide one match; push its span and return the span's end when accepted.
+fn judge_match(
+    idx: usize,
+    rule: &Rule,
+    text: &str,
+    caps: &regex::Captures<'_>,
+    spans: &mut Vec<Span>,
+) -> Option<usize> {
+    let secret = if rule.group == 0 || caps.len() == 1 {
+        caps.get(0)
+    } else {
+        (rule.group..caps.len())
+            .find_map(|g| caps.get(g))
+            .or_else(|| caps.get(0))
+    }?;
+    if secret.is_empty() {
+        return None;
+    }
+    if let Some(min) = rule.entropy_min
+        && entropy::shannon(secret.as_str()) < min
+    {
+        return None;
+    }
+    let hit = Hit {
+        haystack: text,
+        caps,
+        secret,
+    };
+    if let Some(check) = rule.check
+        && !check(&hit)
+    {
+        return None;
+    }
+    let (kind, start, end) = match rule.classify {
+        Some(classify) => match classify(&hit) {
+            Some(found) if !found.range.is_empty() => (Some(found.kind), found.range.start, found.range.end),
+            _ => return None,
+        },
+        None => (None, secret.start(), secret.end()),
+    };
+    spans.push(Span {
+        start,
+        end,
+        rule: idx,
+        kind,
+    });
+    Some(end)
 }
 
 /// Spans of existing `[REDACTED:kind]` placeholders.
