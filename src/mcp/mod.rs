@@ -299,8 +299,12 @@ const TOOLS_TTL_MS: u64 = 60 * 60 * 1000;
 
 /// The refusal of a tool name this server does not offer, listing the ones
 /// it does (the execution tools only when enabled) and never the name sent.
-fn unknown_tool() -> CallToolResult {
-    let names: Vec<&str> = TOOLS.iter().map(|t| t.name.as_ref()).collect();
+fn unknown_tool(yolo: bool) -> CallToolResult {
+    let names: Vec<&str> = TOOLS
+        .iter()
+        .chain(YOLO_TOOLS.iter().filter(|_| yolo))
+        .map(|t| t.name.as_ref())
+        .collect();
     Refusal {
         code: "unknown_tool",
         message: format!(
@@ -381,8 +385,31 @@ where
                 // The agent's mistake, not the server's: debug, and never the
                 // name it sent (it may be anything, control characters included).
                 tracing::debug!("call to an unknown tool refused");
-                Ok(unknown_tool().into())
+                Ok(unknown_tool(self.bridge.yolo_settings().is_some()).into())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(r: &CallToolResult) -> String {
+        r.content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn an_unknown_tool_is_a_tool_error_naming_the_tools_on_offer() {
+        let plain = unknown_tool(false);
+        assert_eq!(plain.is_error, Some(true));
+        assert!(plain.structured_content.is_none());
+        let t = text(&plain);
+        assert!(t.starts_with("unknown_tool: "), "{t}");
+        assert!(t.contains("read_history") && !t.contains(PROPOSE_COMMAND), "{t}");
+        assert!(text(&unknown_tool(true)).contains(EXECUTE_APPROVED));
     }
 }
