@@ -170,6 +170,7 @@ mod tests {
     fn an_error_has_no_structured_content_and_its_json_in_the_text() {
         let r = error_result(&bridge::Error::RateLimited {
             window: "10 per minute".into(),
+            scope: "for this session",
             retry_after_ms: 1500,
         });
         assert_eq!(r.is_error, Some(true));
