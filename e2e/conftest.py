@@ -102,6 +102,8 @@ class Agent:
         sc = result.structured_content
         assert isinstance(sc, dict), f"{tool}: success result has no structuredContent object: {result!r}"
         assert text_of(result).strip(), f"{tool}: success result has no text rendering"
+        # text-only clients get everything too: the text's last line is the same JSON
+        assert json_of_text(result) == sc, f"{tool}: the text does not carry the structured result: {text_of(result)[:300]!r}"
         return sc
 
     async def err(self, tool: str, code: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -110,19 +112,32 @@ class Agent:
         return check_error(result, tool, code)
 
 
+def json_of_text(result: types.CallToolResult) -> Any:
+    """The JSON on the last line of a result's text (see README, "Results and errors")."""
+    text = text_of(result)
+    try:
+        return json.loads(text.rsplit("\n", 1)[-1])
+    except ValueError:
+        raise AssertionError(f"the result text does not end in a JSON line: {text[:300]!r}") from None
+
+
 def check_error(result: types.CallToolResult, tool: str, code: str) -> dict[str, Any]:
     text = text_of(result)
     assert result.is_error, f"{tool}: expected isError with code {code!r}, got success: {result.structured_content!r}"
-    sc = result.structured_content
+    # structuredContent on an error would have to match the tool's outputSchema (the success shape);
+    # the TypeScript SDK turns a mismatch into a -32602 protocol error, so errors travel as text only
+    assert result.structured_content is None, f"{tool}: an error must not carry structuredContent: {result.structured_content!r}"
+    assert len(text.split("\n")) == 2, f"{tool}: error text must be `code: sentence` and one JSON line: {text[:300]!r}"
+    sc = json_of_text(result)
     assert isinstance(sc, dict) and set(sc) == {"error"}, (
-        f"{tool}: error structuredContent must be exactly {{'error': {{…}}}}, got {sc!r} (text {text!r})"
+        f"{tool}: the error JSON must be exactly {{'error': {{…}}}}, got {sc!r} (text {text!r})"
     )
     error = sc["error"]
     assert isinstance(error, dict), sc
     assert error.get("code") == code, f"{tool}: expected error code {code!r}, got {error!r}"
     assert isinstance(error.get("message"), str) and error["message"].strip(), error
     assert set(error) <= {"code", "message", "field", "retry_after_seconds"}, f"unexpected error keys: {error!r}"
-    assert text.startswith(f"{code}: "), f"{tool}: error text must start with {code + ': '!r}, got {text[:200]!r}"
+    assert text.startswith(f"{code}: {error['message']}\n"), f"{tool}: error text must start with {code + ': '!r} and the message, got {text[:200]!r}"
     return error
 
 

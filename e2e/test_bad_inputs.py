@@ -128,6 +128,19 @@ CASES = [
          "invalid_token", None, lambda c: [c.wrong_token]),
     Case("wrong_token_partner_status", "check_partner_status", lambda c: c.conv.b(token=c.wrong_token),
          "invalid_token", None, lambda c: [c.wrong_token]),
+    # ids are checked by their exact shape (issue 10: hostile ids reached the audit trail)
+    Case("conversation_id_is_an_aws_key", "send_to_partner",
+         lambda c: c.conv.a(conversation_id="AKIAZZ3456789ABCDEFG", message="hi"),
+         "invalid_argument", "conversation_id", lambda c: ["AKIAZZ3456789ABCDEFG", c.conv.a_token]),
+    Case("conversation_id_is_a_seat_token", "check_messages", lambda c: c.conv.b(conversation_id=c.conv.a_token),
+         "invalid_argument", "conversation_id", lambda c: [c.conv.a_token, c.conv.b_token]),
+    Case("conversation_id_uppercase_hex", "check_messages", lambda c: c.conv.b(conversation_id=c.conv.id.upper()),
+         "invalid_argument", "conversation_id", lambda c: [c.conv.id.upper()]),
+    Case("token_wrong_shape", "update_my_status",
+         lambda c: c.conv.a(token="ghp_ZZ" + "x" * 34, status="working"),
+         "invalid_argument", "token", lambda c: ["ghp_ZZ" + "x" * 34]),
+    Case("token_with_padding", "check_partner_status", lambda c: c.conv.b(token=c.conv.b_token + "="),
+         "invalid_argument", "token", lambda c: [c.conv.b_token]),
     Case("unknown_conversation", "send_to_partner", lambda c: c.conv.a(conversation_id=c.unknown_conv, message="hi"),
          "conversation_not_found", None, lambda c: [c.conv.a_token]),
     Case("unknown_conversation_check", "check_messages", lambda c: c.conv.b(conversation_id=c.unknown_conv),
@@ -304,3 +317,24 @@ async def test_schema_refusals_are_audited_without_the_input(bridge):
     for blob in bridge.raw_db_bytes().values():
         assert secret.encode() not in blob and conv.a_token.encode() not in blob
     assert bridge.cli("audit", "verify", "--db", str(bridge.db)).returncode == 0
+
+
+@pytest.mark.parametrize("field,value", [
+    ("conversation_id", "conv_" + "a" * 32 + "\u001b[2K\rgit log"),
+    ("conversation_id", "AKIAZZ3456789ABCDEFG"),
+    ("token", "mcpb_" + "A" * 40 + "\u001b]0;"),
+])
+async def test_hostile_ids_are_refused_by_shape_and_never_stored(bridge, field, value):
+    """Issue 10: an id is refused by its exact shape; the error names the shape, never the value."""
+    async with bridge.agent("A", **OFF) as a:
+        conv = await create_conv(a)
+        result = await a.call("send_to_partner", conv.a(message="hi", **{field: value}))
+        error = check_error(result, "send_to_partner", "invalid_argument")
+        assert error["field"] == field
+        prefix = "conv_" if field == "conversation_id" else "mcpb_"
+        assert f'"{prefix}" followed by' in error["message"], error
+        text = text_of(result)
+        assert value not in text and "\u001b" not in text, f"the hostile value came back: {text!r}"
+    for name, blob in bridge.raw_db_bytes().items():
+        assert value.encode() not in blob, f"the hostile {field} was stored in {name}"
+    assert value not in bridge.logs()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TOOL_NAMES
+from conftest import CONV_ID, TOKEN, TOOL_NAMES
 
 ACCEPTED_VERSIONS = {"2025-06-18", "2025-11-25", "2026-07-28"}
 
@@ -73,10 +73,14 @@ async def test_sdk_initialize_and_tools_list(bridge):
             assert set(out.get("properties", {})) >= OUTPUTS[name], (
                 f"{name}: outputSchema properties {sorted(out.get('properties', {}))} miss {sorted(OUTPUTS[name] - set(out.get('properties', {})))}")
 
+            assert tool.title and tool.title.strip(), f"{name}: no top-level title"
             ann = tool.annotations
             assert ann is not None, f"{name}: no annotations"
             ro, destructive, idem = ANNOTATIONS[name]
-            got = (ann.read_only_hint, ann.destructive_hint, ann.idempotent_hint, ann.open_world_hint)
+            # a hint left out means the spec's default (readOnly/idempotent false, destructive/openWorld true)
+            got = tuple(default if hint is None else hint for hint, default in (
+                (ann.read_only_hint, False), (ann.destructive_hint, True),
+                (ann.idempotent_hint, False), (ann.open_world_hint, True)))
             assert got == (ro, destructive, idem, False), (
                 f"{name}: annotations (readOnly, destructive, idempotent, openWorld) = {got}, expected {(ro, destructive, idem, False)}")
 
@@ -165,14 +169,18 @@ def test_raw_stdout_is_only_jsonrpc(bridge, version):
         assert created["structuredContent"]["conversation_id"].startswith("conv_")
         assert any(c.get("type") == "text" and c.get("text") for c in created["content"]), created
 
-        # a schema violation is a tool result with isError, not a JSON-RPC error
+        # a schema violation is a tool result with isError, not a JSON-RPC error, and carries no
+        # structuredContent (it would have to match the outputSchema); its JSON is the text's last line
         srv.send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
             "name": "create_conversation", "arguments": {"my_role": "raw"}}})
         bad = srv.response(4)
         assert "error" not in bad, f"schema violation came back as a JSON-RPC error: {bad}"
         assert bad["result"]["isError"] is True
-        assert bad["result"]["structuredContent"]["error"]["code"] == "invalid_argument"
-        assert bad["result"]["content"][0]["text"].startswith("invalid_argument: ")
+        assert "structuredContent" not in bad["result"], bad["result"]
+        text = bad["result"]["content"][0]["text"]
+        assert text.startswith("invalid_argument: ")
+        assert json.loads(text.split("\n")[-1])["error"] == {
+            "code": "invalid_argument", "field": "partner_role", "message": "invalid partner_role: is required"}
     finally:
         code = srv.close()
 
@@ -181,3 +189,127 @@ def test_raw_stdout_is_only_jsonrpc(bridge, version):
     for line in srv.lines:
         msg = parse_line(line)
         assert msg.get("jsonrpc") == "2.0", f"non JSON-RPC line on stdout: {line[:200]!r}"
+
+
+# ----------------------------------------------------------------------------------------- issue 11
+
+TOOLS_LIST_BUDGET = 8000
+
+
+def initialize(srv: RawServer, version: str) -> dict[str, Any]:
+    srv.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {},
+        "clientInfo": {"name": "e2e-raw", "version": "0.0.1"}}})
+    init = srv.response(1)
+    srv.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return init["result"]
+
+
+def call(srv: RawServer, id_: int, name: str, arguments: dict[str, Any], **params: Any) -> dict[str, Any]:
+    srv.send({"jsonrpc": "2.0", "id": id_, "method": "tools/call",
+              "params": {"name": name, "arguments": arguments, **params}})
+    msg = srv.response(id_)
+    assert "result" in msg, f"{name}: JSON-RPC error instead of a tool result: {msg}"
+    return msg["result"]
+
+
+def from_text(result: dict[str, Any]) -> Any:
+    """What a text-only client has: the text blocks. The result's JSON is their last line."""
+    text = "".join(c["text"] for c in result["content"] if c.get("type") == "text")
+    return json.loads(text.rsplit("\n", 1)[-1])
+
+
+@pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26"])
+def test_text_only_client_completes_create_send_check(bridge, version):
+    """A raw client on a protocol without structuredContent works from the text alone."""
+    a, b = RawServer(bridge), RawServer(bridge)
+    try:
+        for srv in (a, b):
+            assert initialize(srv, version)["protocolVersion"] == version
+        created = call(a, 2, "create_conversation", {"my_role": "planner", "partner_role": "coder"})
+        conv = from_text(created)  # never structuredContent
+        assert CONV_ID.match(conv["conversation_id"]), conv
+        assert TOKEN.match(conv["session_a_token"]) and TOKEN.match(conv["session_b_token"]), conv
+        text = created["content"][0]["text"]
+        assert "shown only this once" in text, text
+
+        seat = lambda s, tok: {"conversation_id": conv["conversation_id"], "session_id": s, "token": tok}
+        sent = from_text(call(a, 3, "send_to_partner", {**seat("a", conv["session_a_token"]),
+                                                       "message": "hello from text", "files_involved": ["src/x.rs"]}))
+        assert isinstance(sent["message_id"], int)
+
+        inbox = from_text(call(b, 2, "check_messages", seat("b", conv["session_b_token"])))
+        assert [(m["seq"], m["message"], m["from_role"], m["files_involved"]) for m in inbox["messages"]] == [
+            (sent["message_id"], "hello from text", "planner", ["src/x.rs"])], inbox
+        assert inbox["remaining"] == 0
+
+        # an error is text too: code, sentence, field
+        bad = call(b, 3, "check_messages", seat("b", conv["session_a_token"]))
+        assert bad["isError"] is True and "structuredContent" not in bad
+        assert from_text(bad)["error"]["code"] == "invalid_token"
+        assert from_text(bad)["error"]["field"] == "token"
+    finally:
+        assert a.close() == 0 and b.close() == 0
+
+
+def test_initialize_answers_2025_11_25_and_tools_list_fits_budget(bridge):
+    srv = RawServer(bridge)
+    try:
+        assert initialize(srv, "2025-11-25")["protocolVersion"] == "2025-11-25"
+        srv.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        result = srv.response(2)["result"]
+        # the size of the result as the server writes it (compact JSON)
+        served = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        assert len(served) <= TOOLS_LIST_BUDGET, f"tools/list result is {len(served)} characters"
+        assert "ttlMs" not in result and "cacheScope" not in result, "cache hints are 2026-07-28 only"
+        for tool in result["tools"]:
+            blob = json.dumps([tool["inputSchema"], tool["outputSchema"]])
+            for rust_format in ("int64", "int32", "uint64", "uint32", "uint8", "double", "float"):
+                assert f'"format": "{rust_format}"' not in blob, f"{tool['name']}: non-standard format {rust_format}"
+            assert '["string", "null"]' not in blob and '"null", ' not in blob, f"{tool['name']}: union type"
+            assert tool.get("title"), tool["name"]
+    finally:
+        assert srv.close() == 0
+
+
+def test_2026_07_28_client_gets_cache_hints(bridge):
+    """server/discover then tools/list without initialize: Claude Code drops tools without ttlMs/cacheScope."""
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "e2e-raw", "version": "0.0.1"}}
+    srv = RawServer(bridge)
+    try:
+        srv.send({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}})
+        discovered = srv.response(1)["result"]
+        assert "2026-07-28" in discovered["supportedVersions"], discovered
+        assert "2025-11-25" in discovered["supportedVersions"], discovered
+        assert discovered["capabilities"].get("tools") is not None
+
+        srv.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}})
+        listing = srv.response(2)["result"]
+        assert {t["name"] for t in listing["tools"]} == TOOL_NAMES
+        assert isinstance(listing.get("ttlMs"), int) and listing["ttlMs"] > 0, listing.get("ttlMs")
+        assert listing.get("cacheScope") == "private", listing.get("cacheScope")
+
+        created = call(srv, 3, "create_conversation", {"my_role": "new", "partner_role": "old"}, _meta=meta)
+        assert created.get("isError") in (None, False), created
+        assert from_text(created) == created["structuredContent"]
+    finally:
+        assert srv.close() == 0
+
+
+def test_unknown_tool_is_a_tool_error_without_a_warning(bridge):
+    srv = RawServer(bridge)
+    try:
+        initialize(srv, "2025-11-25")
+        hostile = "no_such_tool\u001b[2K\r"
+        result = call(srv, 2, hostile, {})
+        assert result["isError"] is True and "structuredContent" not in result, result
+        error = from_text(result)["error"]
+        assert error["code"] == "unknown_tool" and error["field"] == "name", error
+        assert "send_to_partner" in error["message"], error
+        assert "no_such_tool" not in result["content"][0]["text"], "the unknown name is echoed"
+    finally:
+        assert srv.close() == 0
+    stderr = (bridge.tmp / "raw.stderr.log").read_text(errors="replace")
+    assert "WARN" not in stderr and "ERROR" not in stderr, f"the agent's mistake was logged: {stderr[-1000:]!r}"

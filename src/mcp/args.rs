@@ -97,6 +97,24 @@ fn type_name(kind: &TypeKind) -> String {
     }
 }
 
+/// The shape a patterned field must have, for its refusal. The value sent is
+/// never repeated: a token pasted into the wrong field, or a sequence that
+/// steers a terminal, would otherwise travel on into logs and the audit.
+fn shape_of(field: &str) -> &'static str {
+    match field {
+        "conversation_id" => {
+            "must be \"conv_\" followed by 32 lowercase hex characters, exactly as create_conversation returned it"
+        }
+        "token" => {
+            "must be \"mcpb_\" followed by 43 base64url characters, exactly as create_conversation returned it for your seat"
+        }
+        "proposal_id" => {
+            "must be \"prop_\" followed by 32 lowercase hex characters, exactly as propose_command returned it"
+        }
+        _ => "may contain only letters, digits, '-' and '_' (e.g. \"backend\", \"security-reviewer\")",
+    }
+}
+
 fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str) -> Error {
     let field = field_name(pointer);
     match kind {
@@ -146,10 +164,10 @@ fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str) -> Error {
         ValidationErrorKind::MaxItems { limit } => {
             Error::invalid(field, format!("must have at most {limit} items"))
         }
-        ValidationErrorKind::Pattern { .. } => Error::invalid(
-            field,
-            "may contain only letters, digits, '-' and '_' (e.g. \"backend\", \"security-reviewer\")",
-        ),
+        ValidationErrorKind::Pattern { .. } => {
+            let reason = shape_of(&field);
+            Error::invalid(field, reason)
+        }
         _ => Error::invalid(field, "does not match the tool's input schema"),
     }
 }
@@ -161,9 +179,14 @@ mod tests {
     use rmcp::model::JsonObject;
     use serde_json::json;
 
-    /// What `dispatch` does with a call's arguments: check, then deserialize.
+    const CONV: &str = "conv_0123456789abcdef0123456789abcdef";
+    const TOKEN: &str = "mcpb_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-_0";
+
+    /// What `dispatch` does with a call's arguments: drop nulls, check, then deserialize.
     fn parse<T: DeserializeOwned>(name: &str, args: Option<JsonObject>) -> Result<T, Error> {
-        let value = Value::Object(args.unwrap_or_default());
+        let mut args = args.unwrap_or_default();
+        super::super::schema::drop_null_arguments(&mut args);
+        let value = Value::Object(args);
         check(name, &value)?;
         deserialize(value)
     }
@@ -182,7 +205,7 @@ mod tests {
     }
 
     fn send(extra: Value) -> Value {
-        let mut base = json!({"conversation_id": "conv_x", "session_id": "a", "token": "t", "message": "hi"});
+        let mut base = json!({"conversation_id": CONV, "session_id": "a", "token": TOKEN, "message": "hi"});
         for (k, v) in extra.as_object().unwrap() {
             base[k] = v.clone();
         }
@@ -255,6 +278,70 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.action_type, crate::bridge::ActionType::ReviewRequest);
+    }
+
+    /// Issue 10: hostile ids reached the audit trail, checked only for length.
+    #[test]
+    fn hostile_conversation_ids_are_refused_by_shape_without_echo() {
+        for hostile in [
+            "AKIAABCDEFGHJKLMNPQ2",
+            "conv_0123456789ABCDEF0123456789ABCDEF",
+            "conv_0123456789abcdef0123456789abcdef\u{1b}[2K",
+            "conv_0123456789abcdef0123456789abcde",
+            "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            "",
+        ] {
+            let e = err(CHECK_MESSAGES, send(json!({"conversation_id": hostile})));
+            assert_eq!(e.code(), "invalid_argument");
+            assert_eq!(e.field(), Some("conversation_id"), "{hostile:?}");
+            assert!(
+                e.to_string().contains("\"conv_\" followed by 32 lowercase hex"),
+                "{e}"
+            );
+            if !hostile.is_empty() {
+                assert!(!e.to_string().contains(hostile), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_of_the_wrong_shape_are_refused_without_echo() {
+        for hostile in [
+            "mcpb_short",
+            "sk-proj-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
+            "mcpb_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "mcpb_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\u{1b}[2K",
+        ] {
+            let e = err(SEND_TO_PARTNER, send(json!({"token": hostile})));
+            assert_eq!(e.field(), Some("token"), "{hostile:?}");
+            assert!(
+                e.to_string().contains("\"mcpb_\" followed by 43 base64url"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains(hostile), "{e}");
+        }
+    }
+
+    #[test]
+    fn proposal_ids_of_the_wrong_shape_are_refused() {
+        let mut a = send(json!({"proposal_id": "prop_../../etc/passwd"}));
+        a.as_object_mut().unwrap().remove("message");
+        let e = parse::<ExecuteApprovedArgs>(EXECUTE_APPROVED, args(a)).unwrap_err();
+        assert_eq!(e.field(), Some("proposal_id"));
+        assert!(!e.to_string().contains("passwd"), "{e}");
+    }
+
+    #[test]
+    fn a_null_optional_argument_counts_as_absent() {
+        let a: UpdateStatusArgs = parse(
+            UPDATE_MY_STATUS,
+            args(json!({"conversation_id": CONV, "session_id": "a", "token": TOKEN, "status": "working", "note": null})),
+        )
+        .unwrap();
+        assert_eq!(a.note, None);
+        let e = err(SEND_TO_PARTNER, send(json!({"message": null})));
+        assert_eq!(e.field(), Some("message"));
+        assert!(e.to_string().contains("required"), "{e}");
     }
 
     #[test]

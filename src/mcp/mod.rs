@@ -1,21 +1,22 @@
 //! The MCP face of the bridge: an rmcp [`ServerHandler`] that lists the
 //! tools, checks arguments against their schemas, calls [`crate::bridge`],
-//! and renders results as structured content plus a short text.
+//! and renders results as structured content plus the same JSON as text
+//! ([`render`]).
 //!
-//! Anything the agent can fix (a bad field, a wrong token, a full rate
-//! window, an expired conversation) is a tool result with `isError: true`
-//! and a stable code, so the model sees it and can correct itself; a
-//! JSON-RPC error is reserved for calls that cannot be routed (an unknown
-//! tool). Nothing here logs arguments: they may hold secrets.
+//! Anything the agent can cause (a bad field, a wrong token, a full rate
+//! window, an expired conversation, a tool name that does not exist) is a
+//! tool result with `isError: true` and a stable code, so the model sees it
+//! and can correct itself, as the official TypeScript and Python SDK servers
+//! do for unknown tools too. A JSON-RPC error would reach many hosts only as
+//! "tool failed", and rmcp logs every one at WARN on stderr, which clients
+//! show to people. Nothing here logs arguments: they may hold secrets.
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
     PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
-use serde::Serialize;
-use serde_json::json;
 
 use crate::auth::SessionToken;
 use crate::bridge::{self, Auth, Bridge, CreateRequest, SendRequest, StatusRequest};
@@ -23,8 +24,11 @@ use crate::store::Store;
 use crate::store::yolo::YoloTx;
 
 pub mod args;
+pub mod render;
+pub mod schema;
 pub mod tools;
 
+use render::{Refusal, error_result, inbox_summary, render};
 use tools::*;
 
 /// The rmcp handler over one [`Bridge`].
@@ -65,7 +69,9 @@ where
         // Every call is checked against the tool's schema before it reaches
         // the bridge; a refusal is recorded like any other, with the
         // conversation it claimed when that id is well-formed.
-        let value = serde_json::Value::Object(arguments.unwrap_or_default());
+        let mut arguments = arguments.unwrap_or_default();
+        schema::drop_null_arguments(&mut arguments);
+        let value = serde_json::Value::Object(arguments);
         if let Some(action) = tools::audit_action(name)
             && let Err(e) = args::check(name, &value)
         {
@@ -87,7 +93,7 @@ where
                         .await,
                     |c| {
                         format!(
-                            "Conversation {} created; you are session \"a\" ({}), the partner is session \"b\" ({}). Expires {}. Tokens are in the structured result and are shown only once.",
+                            "Conversation {} created; you are session \"a\" ({}), your partner is session \"b\" ({}). Expires {}. The tokens below are shown only this once: keep session_a_token, hand conversation_id and session_b_token to your partner through the human.",
                             c.conversation_id, c.my_role, c.partner_role, c.expires_at
                         )
                     },
@@ -127,7 +133,9 @@ where
                     } else {
                         self.bridge.check_messages(auth).await
                     };
-                    render(result, |inbox| inbox_text(&inbox.messages, inbox.remaining, peek))
+                    render(result, |inbox| {
+                        inbox_summary(inbox.messages.len(), inbox.remaining, !peek)
+                    })
                 }
                 Err(e) => error_result(&e),
             },
@@ -139,7 +147,7 @@ where
                         if w.timed_out {
                             "No message arrived before the timeout.".to_owned()
                         } else {
-                            inbox_text(&w.messages, w.remaining, false)
+                            inbox_summary(w.messages.len(), w.remaining, true)
                         }
                     })
                 }
@@ -150,10 +158,13 @@ where
                     let (after, limit) = (a.after_seq, a.limit as usize);
                     let auth = credentials(a.conversation_id, a.session_id, &a.token);
                     render(self.bridge.read_history(auth, after, limit).await, |h| {
-                        let mut text = inbox_text(&h.messages, 0, true);
+                        let mut text = format!(
+                            "{} message(s) after seq {after}, in `messages` below; nothing was marked read.",
+                            h.messages.len()
+                        );
                         if h.more {
                             text.push_str(&format!(
-                                "\nMore follow; continue with after_seq={}.",
+                                " More follow: continue with after_seq={}.",
                                 h.next_after_seq
                             ));
                         }
@@ -224,8 +235,8 @@ where
                             (None, _) => format!("signal {}", x.signal.unwrap_or_default()),
                         };
                         format!(
-                            "Ran `{}`: {status} in {} ms.\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                            x.plan, x.duration_ms, x.stdout, x.stderr
+                            "Ran `{}`: {status} in {} ms; stdout and stderr are below.",
+                            x.plan, x.duration_ms
                         )
                     })
                 }
@@ -235,31 +246,6 @@ where
         };
         Some(outcome)
     }
-}
-
-/// The text rendering of delivered messages, for clients that show text only.
-fn inbox_text(messages: &[bridge::DeliveredMessage], remaining: i64, peek: bool) -> String {
-    if messages.is_empty() {
-        return "No new messages.".to_owned();
-    }
-    let mut text = format!(
-        "{} message(s){}:",
-        messages.len(),
-        if peek { " (not marked read)" } else { "" }
-    );
-    for m in messages {
-        text.push_str(&format!(
-            "\n[{}] {} ({}): {}",
-            m.seq, m.from_role, m.action_type, m.message
-        ));
-        if !m.files_involved.is_empty() {
-            text.push_str(&format!("\n  files: {}", m.files_involved.join(", ")));
-        }
-    }
-    if remaining > 0 {
-        text.push_str(&format!("\n{remaining} more unread; call check_messages again."));
-    }
-    text
 }
 
 /// stdin and stdout as non-blocking pipes driven by the runtime's reactor,
@@ -306,38 +292,29 @@ fn credentials(conversation_id: String, session_id: bridge::SessionId, token: &s
     }
 }
 
-/// A success as `structuredContent` plus a one-paragraph text; an error as
-/// [`error_result`].
-fn render<T: Serialize>(result: bridge::Result<T>, text: impl FnOnce(&T) -> String) -> CallToolResult {
-    match result {
-        Ok(value) => {
-            let rendered = text(&value);
-            let mut r = CallToolResult::structured(serde_json::to_value(&value).unwrap_or_default());
-            r.content = vec![ContentBlock::text(rendered)];
-            r
-        }
-        Err(e) => error_result(&e),
-    }
-}
+/// How long a 2026-07-28 client may reuse the tool list: an hour. The list
+/// cannot change while this process runs; a restarted server is a new
+/// connection, listed anew.
+const TOOLS_TTL_MS: u64 = 60 * 60 * 1000;
 
-/// `isError: true`, with `{"error": {"code", "message", "field"?, "retry_after_seconds"?}}`
-/// as structured content and `code: message` as text.
-pub fn error_result(e: &bridge::Error) -> CallToolResult {
-    if e.is_server_fault() {
-        tracing::error!(error = ?e, "tool call failed");
-    } else {
-        tracing::debug!(code = e.code(), "tool call refused");
+/// The refusal of a tool name this server does not offer, listing the ones
+/// it does (the execution tools only when enabled) and never the name sent.
+fn unknown_tool(yolo: bool) -> CallToolResult {
+    let names: Vec<&str> = TOOLS
+        .iter()
+        .chain(YOLO_TOOLS.iter().filter(|_| yolo))
+        .map(|t| t.name.as_ref())
+        .collect();
+    Refusal {
+        code: "unknown_tool",
+        message: format!(
+            "no tool by that name; this server offers: {}. Call tools/list to see their arguments",
+            names.join(", ")
+        ),
+        field: Some("name".into()),
+        retry_after_seconds: None,
     }
-    let mut body = json!({ "code": e.code(), "message": e.to_string() });
-    if let Some(f) = e.field() {
-        body["field"] = json!(f);
-    }
-    if let bridge::Error::RateLimited { retry_after_ms, .. } = e {
-        body["retry_after_seconds"] = json!(bridge::retry_after_secs(*retry_after_ms));
-    }
-    let mut r = CallToolResult::structured_error(json!({ "error": body }));
-    r.content = vec![ContentBlock::text(format!("{}: {}", e.code(), e))];
-    r
+    .into_result()
 }
 
 const INSTRUCTIONS: &str = "mcp-bridge lets two agents coordinate through a shared, audited channel. \
@@ -364,13 +341,28 @@ where
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let mut tools = TOOLS.clone();
         if self.bridge.yolo_settings().is_some() {
             tools.extend(YOLO_TOOLS.iter().cloned());
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        let listing = ListToolsResult::with_all_items(tools);
+        // 2026-07-28 clients (Claude Code among them) drop the tools of a
+        // listing without cache hints. The list is fixed for the life of the
+        // process, but which tools it holds depends on this server's start
+        // options, so it is private to this connection. Older clients get
+        // the listing exactly as their version defines it.
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        Ok(if modern {
+            listing
+                .with_ttl_ms(TOOLS_TTL_MS)
+                .with_cache_scope(CacheScope::Private)
+        } else {
+            listing
+        })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -389,17 +381,35 @@ where
     ) -> Result<CallToolResponse, McpError> {
         match self.dispatch(&request.name, request.arguments).await {
             Some(result) => Ok(result.into()),
-            None => Err(McpError::invalid_params(
-                format!(
-                    "unknown tool; this server offers: {}",
-                    TOOLS
-                        .iter()
-                        .map(|t| t.name.as_ref())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                None,
-            )),
+            None => {
+                // The agent's mistake, not the server's: debug, and never the
+                // name it sent (it may be anything, control characters included).
+                tracing::debug!("call to an unknown tool refused");
+                Ok(unknown_tool(self.bridge.yolo_settings().is_some()).into())
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(r: &CallToolResult) -> String {
+        r.content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn an_unknown_tool_is_a_tool_error_naming_the_tools_on_offer() {
+        let plain = unknown_tool(false);
+        assert_eq!(plain.is_error, Some(true));
+        assert!(plain.structured_content.is_none());
+        let t = text(&plain);
+        assert!(t.starts_with("unknown_tool: "), "{t}");
+        assert!(t.contains("read_history") && !t.contains(PROPOSE_COMMAND), "{t}");
+        assert!(text(&unknown_tool(true)).contains(EXECUTE_APPROVED));
     }
 }

@@ -6,20 +6,28 @@
 use std::sync::{Arc, LazyLock};
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+
+use super::schema::{self, Side};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::bridge::{ActionType, Created, Inbox, PartnerStatus, Sent, SessionId, StatusKind, StatusUpdated};
 
+/// Drops a field's description from its schema, for fields whose name and
+/// pattern say everything and that repeat in every tool.
+fn bare(schema: &mut schemars::Schema) {
+    schema.remove("description");
+}
+
 /// Arguments of `create_conversation`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversationArgs {
-    /// Your role, e.g. "backend". 1-64 characters: letters, digits, '-' and '_'. You become session "a".
+    /// Your role, e.g. "backend".
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub my_role: String,
-    /// Your partner's role, e.g. "frontend". Same rules. The partner becomes session "b".
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    /// Your partner's role; as my_role, so no description.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"), transform = bare)]
     pub partner_role: String,
 }
 
@@ -27,23 +35,25 @@ pub struct CreateConversationArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendToPartnerArgs {
-    /// The id returned by create_conversation ("conv_" + 32 hex characters).
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" (the creator) or "b" (the partner).
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// The message. At most 51,200 bytes of UTF-8 (configurable by the operator). Secrets are replaced by `[REDACTED:kind]` before storage.
+    /// At most 51,200 bytes by default.
     #[schemars(length(min = 1))]
     pub message: String,
-    /// What the message is for: info (default; no reply expected), question (expects an answer), proposal (a plan awaiting agreement), review_request (review the files_involved), answer (reply to a question or review).
+    /// What the message is for; the names say it, so no description.
+    #[schemars(transform = bare)]
     #[serde(default)]
     pub action_type: ActionType,
-    /// Paths the message concerns: at most 50, each 1-1024 characters.
+    /// Paths the message concerns; the name says it, so no description.
     #[serde(default)]
-    #[schemars(length(max = 50), inner(length(min = 1, max = 1024)))]
+    #[schemars(length(max = 50), inner(length(min = 1, max = 1024)), transform = bare)]
     pub files_involved: Vec<String>,
 }
 
@@ -51,13 +61,14 @@ pub struct SendToPartnerArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b".
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
 }
 
@@ -65,16 +76,18 @@ pub struct SessionArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckMessagesArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b".
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// Look without marking read (default false): a later check still delivers them.
+    /// Look without marking read; the tool's description says it, so no description here.
     #[serde(default)]
+    #[schemars(transform = bare)]
     pub peek: bool,
 }
 
@@ -82,13 +95,14 @@ pub struct CheckMessagesArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b".
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
     /// How long to wait for a message, 0-60 seconds (default 30).
     #[serde(default = "default_wait")]
@@ -104,21 +118,22 @@ fn default_wait() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b".
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// Return messages with seq greater than this (default 0: from the start).
+    /// Start after this seq; the tool's description says it, so no description here.
     #[serde(default)]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0), transform = bare)]
     pub after_seq: i64,
-    /// At most this many, 1-100 (default 50).
+    /// At most this many; the bounds say it, so no description.
     #[serde(default = "default_history_limit")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = 100), transform = bare)]
     pub limit: u32,
 }
 
@@ -130,19 +145,21 @@ fn default_history_limit() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStatusArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b".
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// working (busy on your part), waiting (for the partner), blocked (cannot continue; say why in note), complete (done).
+    /// Your state; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub status: StatusKind,
-    /// Optional context, at most 1024 characters; redacted before storage.
+    /// Optional context, redacted before storage; the name says it, so no description.
     #[serde(default)]
-    #[schemars(length(max = 1024))]
+    #[schemars(length(max = 1024), transform = bare)]
     pub note: Option<String>,
 }
 
@@ -150,13 +167,14 @@ pub struct UpdateStatusArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposeCommandArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b".
+    /// Your seat; the enum says it, so no description.
+    #[schemars(transform = bare)]
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
     /// The command line, at most 4096 bytes. Simple commands, pipelines, && and || only; it is parsed, never handed to a shell. Never put secrets in it.
     #[schemars(length(min = 1))]
@@ -176,16 +194,16 @@ pub struct ProposeCommandArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteApprovedArgs {
-    /// The id returned by create_conversation.
-    #[schemars(length(min = 1, max = 64))]
+    /// From create_conversation; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
     /// Your seat: "a" or "b" (the proposer's).
     pub session_id: SessionId,
-    /// The token issued for your seat.
-    #[schemars(length(min = 1, max = 128))]
+    /// Your seat's token; its pattern says it all, so no description.
+    #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// The id returned by propose_command, approved by a human.
-    #[schemars(length(min = 1, max = 64))]
+    /// From propose_command, approved by a human.
+    #[schemars(regex(pattern = r"^prop_[0-9a-f]{32}$"))]
     pub proposal_id: String,
 }
 
@@ -218,8 +236,9 @@ pub static YOLO_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     vec![
         tool::<ProposeCommandArgs, crate::bridge::yolo::Proposed>(
             PROPOSE_COMMAND,
+            "Propose command",
             "Propose a command for a human to approve. Nothing runs: the command is validated for the mode you name, stored, and shown to your partner; a human must then run `mcp-bridge approve <proposal_id>` in a terminal. Commands containing secrets are refused.",
-            ToolAnnotations::with_title("Propose command")
+            ToolAnnotations::new()
                 .read_only(false)
                 .destructive(false)
                 .idempotent(false)
@@ -227,8 +246,9 @@ pub static YOLO_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         ),
         tool::<ExecuteApprovedArgs, crate::bridge::yolo::Executed>(
             EXECUTE_APPROVED,
+            "Execute approved command",
             "Run a command a human approved, exactly once, within 5 minutes of the approval, in a sandbox confined to the workspace. The output (redacted) is returned and sent to your partner.",
-            ToolAnnotations::with_title("Execute approved command")
+            ToolAnnotations::new()
                 .read_only(false)
                 .destructive(true)
                 .idempotent(false)
@@ -252,84 +272,136 @@ pub const WAIT_FOR_MESSAGES: &str = "wait_for_messages";
 /// See [`CREATE_CONVERSATION`].
 pub const READ_HISTORY: &str = "read_history";
 
-/// A JSON schema for `T`, with every subschema inlined: some clients still
-/// do not resolve `$ref` in tool schemas.
-pub fn schema_of<T: JsonSchema>() -> JsonObject {
+/// A JSON schema for `T`, with every subschema inlined (some clients still
+/// do not resolve `$ref` in tool schemas), made portable and compact by
+/// [`schema::portable`].
+pub fn schema_of<T: JsonSchema>(side: Side) -> JsonObject {
     let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| {
         s.inline_subschemas = true;
     });
     let schema = settings.into_generator().into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
-        Ok(serde_json::Value::Object(mut obj)) => {
-            obj.remove("$schema");
-            obj
-        }
+        Ok(serde_json::Value::Object(obj)) => schema::portable(obj, side),
         _ => JsonObject::new(),
     }
 }
 
-fn annotations(title: &str, read_only: bool, idempotent: bool) -> ToolAnnotations {
-    ToolAnnotations::with_title(title)
-        .read_only(read_only)
-        .destructive(false)
-        .idempotent(idempotent)
-        .open_world(false)
+/// Annotations for the tools that touch only the bridge's own data. The
+/// display title is the tool's own `title`, not repeated here. A hint equal
+/// to the spec's default (`readOnlyHint` and `idempotentHint` false) is left
+/// out, since every agent pays for the listing; `destructiveHint` and
+/// `openWorldHint` default to true and so are always stated.
+fn annotations(read_only: bool, idempotent: bool) -> ToolAnnotations {
+    let mut ann = ToolAnnotations::new().destructive(false).open_world(false);
+    if read_only {
+        ann = ann.read_only(true);
+    }
+    if idempotent {
+        ann = ann.idempotent(true);
+    }
+    ann
 }
 
 fn tool<I: JsonSchema, O: JsonSchema>(
     name: &'static str,
+    title: &str,
     description: &'static str,
     ann: ToolAnnotations,
 ) -> Tool {
-    Tool::new(name, description, Arc::new(schema_of::<I>()))
-        .with_raw_output_schema(Arc::new(schema_of::<O>()))
+    Tool::new(name, description, Arc::new(schema_of::<I>(Side::Input)))
+        .with_title(title)
+        .with_raw_output_schema(Arc::new(schema_of::<O>(Side::Output)))
         .with_annotations(ann)
 }
 
-/// Every tool, built once per process.
+/// Every tool, built once per process. Each description says when to use
+/// the tool and what its result means; the output schemas carry only shape.
 pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     vec![
         tool::<CreateConversationArgs, Created>(
             CREATE_CONVERSATION,
-            "Open a conversation between your role and a partner's role. Returns the conversation_id and one secret token per seat: you are session \"a\" (keep session_a_token), the partner is session \"b\" (hand session_b_token to the partner agent through the human). Tokens are shown only here. The conversation expires after 3 hours by default.",
-            annotations("Create conversation", false, false),
+            "Create conversation",
+            "Start here to work with another agent: you become session \"a\"; hand conversation_id and session_b_token to your partner through the human. Tokens are shown only in this result.",
+            annotations(false, false),
         ),
         tool::<SendToPartnerArgs, Sent>(
             SEND_TO_PARTNER,
-            "Send a message to your partner. Secrets (keys, tokens, passwords, private keys) are replaced by [REDACTED:kind] before storage; the result lists the kinds redacted. Limits: 51,200 bytes per message, 50 files_involved, and a per-session send rate (10/min, 100/h, 500/day by default).",
-            annotations("Send to partner", false, false),
+            "Send to partner",
+            "Send your partner a message; secrets are redacted before storage (`redacted` lists the kinds).",
+            annotations(false, false),
         ),
         tool::<CheckMessagesArgs, Inbox>(
             CHECK_MESSAGES,
-            "Fetch your unread messages, oldest first, and mark them read: each message is delivered exactly once, so keep what you receive. Returns at most 100 per call; `remaining` says how many are left. With peek=true nothing is marked read.",
-            annotations("Check messages", false, false),
+            "Check messages",
+            "Fetch your unread messages, oldest first, and mark them read (peek=true: don't): each arrives once, so keep it. To wait for a reply, use wait_for_messages.",
+            annotations(false, false),
         ),
         tool::<UpdateStatusArgs, StatusUpdated>(
             UPDATE_MY_STATUS,
-            "Report your status (working, waiting, blocked, complete) with an optional note. Each call is also your heartbeat: your partner sees you as alive while you call this within the heartbeat window (5 minutes by default).",
-            annotations("Update my status", false, true),
+            "Update my status",
+            "Tell your partner your status; each call is also your heartbeat (alive for 5 minutes by default).",
+            annotations(false, true),
         ),
         tool::<SessionArgs, PartnerStatus>(
             CHECK_PARTNER_STATUS,
-            "See your partner's role, status, note, last heartbeat, whether it counts as alive, and how many of your messages it has not read yet.",
-            annotations("Check partner status", true, true),
+            "Check partner status",
+            "Is your partner alive? Its status, note, and how many of your messages it has not read.",
+            annotations(true, true),
         ),
         tool::<WaitArgs, crate::bridge::Waited>(
             WAIT_FOR_MESSAGES,
-            "Like check_messages, but when nothing is waiting it waits (up to timeout_seconds, default 30, max 60) and returns as soon as a message arrives: use it instead of polling. `timed_out` is true when nothing came.",
-            annotations("Wait for messages", false, false),
+            "Wait for messages",
+            "Wait for your partner's reply instead of polling: returns unread messages (marked read) as soon as there are any, or timed_out=true after timeout_seconds.",
+            annotations(false, false),
         ),
         tool::<HistoryArgs, crate::bridge::History>(
             READ_HISTORY,
-            "Read the conversation's messages in both directions after a cursor (after_seq), read or not, without marking anything: recover context after a restart. Continue with next_after_seq while `more` is true.",
-            annotations("Read history", true, true),
+            "Read history",
+            "Re-read the whole conversation without marking anything, e.g. after a restart: from after_seq=0, then while `more` is true with after_seq=next_after_seq.",
+            annotations(true, true),
         ),
     ]
 });
 
+/// The budget for the default tools' `tools/list` result, in characters of
+/// its JSON: every agent pays for the listing on every turn (issue 11).
+pub const TOOLS_LIST_BUDGET: usize = 8_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 11: the 7 default tools' listing was 16,226 characters.
+    #[test]
+    fn default_tools_list_fits_its_budget() {
+        let listing = rmcp::model::ListToolsResult::with_all_items(TOOLS.clone());
+        let total = serde_json::to_string(&listing).unwrap().len();
+        for t in TOOLS.iter() {
+            let one = serde_json::to_string(t).unwrap().len();
+            eprintln!("{:<22} {one:>5}", t.name);
+        }
+        eprintln!("{:<22} {total:>5}", "tools/list result");
+        assert!(total <= TOOLS_LIST_BUDGET, "tools/list is {total} characters");
+    }
+
+    #[test]
+    fn every_tool_has_a_title_and_portable_schemas() {
+        for t in TOOLS.iter().chain(YOLO_TOOLS.iter()) {
+            assert!(t.title.as_deref().is_some_and(|s| !s.is_empty()), "{}", t.name);
+            let text = serde_json::to_string(&(&t.input_schema, &t.output_schema)).unwrap();
+            for bad in [
+                "int64",
+                "int32",
+                "uint",
+                "\"double\"",
+                "\"float\"",
+                "[\"string\",\"null\"]",
+                "\"null\",\"",
+            ] {
+                assert!(!text.contains(bad), "{}: {bad} in {text}", t.name);
+            }
+        }
+    }
 
     #[test]
     fn every_input_schema_refuses_unknown_fields() {
@@ -356,16 +428,16 @@ mod tests {
     #[test]
     fn schema_limits_match_the_default_limits() {
         let l = crate::config::Limits::default();
-        let send = schema_of::<SendToPartnerArgs>();
+        let send = schema_of::<SendToPartnerArgs>(Side::Input);
         let files = &send["properties"]["files_involved"];
         assert_eq!(files["maxItems"], serde_json::json!(l.max_files));
         assert_eq!(files["items"]["maxLength"], serde_json::json!(l.max_path_chars));
-        let create = schema_of::<CreateConversationArgs>();
+        let create = schema_of::<CreateConversationArgs>(Side::Input);
         assert_eq!(
             create["properties"]["my_role"]["maxLength"],
             serde_json::json!(l.max_role_chars)
         );
-        let status = schema_of::<UpdateStatusArgs>();
+        let status = schema_of::<UpdateStatusArgs>(Side::Input);
         assert_eq!(
             status["properties"]["note"]["maxLength"],
             serde_json::json!(l.max_note_chars)
