@@ -116,14 +116,14 @@ export function errorObjectOf(result) {
   }
   for (const block of result.content ?? []) {
     if (block.type !== 'text') continue;
-    const text = block.text.trim();
-    for (const start of [0, text.indexOf('{')]) {
-      if (start < 0) continue;
+    // The whole text, then each line from the last: a JSON object anywhere on its own line counts.
+    const pieces = [block.text.trim(), ...block.text.split('\n').map((l) => l.trim()).reverse()];
+    for (const piece of pieces) {
+      if (!piece.startsWith('{')) continue;
       try {
-        const parsed = JSON.parse(text.slice(start));
-        if (parsed?.error && typeof parsed.error === 'object') candidates.push(parsed.error);
-        else if (typeof parsed?.code === 'string') candidates.push(parsed);
-        break;
+        const parsed = JSON.parse(piece);
+        if (parsed?.error && typeof parsed.error === 'object') { candidates.push(parsed.error); break; }
+        if (typeof parsed?.code === 'string') { candidates.push(parsed); break; }
       } catch { /* not JSON */ }
     }
   }
