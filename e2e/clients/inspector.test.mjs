@@ -7,7 +7,10 @@ import { execFile } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BIN, TOOL_NAMES, tempBridge, serverEnv } from './lib.mjs';
+import { BIN, TOOL_NAMES, tempBridge, serverEnv, errorObjectOf } from './lib.mjs';
+
+/** The Inspector CLI's exit code for a tool result with isError: true (EXIT_CODES.TOOL_ERROR). */
+const TOOL_ERROR_EXIT = 5;
 
 const INSPECTOR = join(dirname(fileURLToPath(import.meta.url)), 'node_modules', '.bin', 'mcp-inspector');
 
@@ -21,8 +24,8 @@ function inspector(env, ...args) {
   });
 }
 
-function json(run, what) {
-  assert.equal(run.code, 0, `${what}: inspector exited ${run.code}; stdout ${run.stdout.slice(0, 500)} stderr ${run.stderr.slice(0, 500)}`);
+function json(run, what, exitCode = 0) {
+  assert.equal(run.code, exitCode, `${what}: inspector exited ${run.code}; stdout ${run.stdout.slice(0, 500)} stderr ${run.stderr.slice(0, 500)}`);
   try {
     return JSON.parse(run.stdout);
   } catch {
@@ -59,12 +62,18 @@ test('inspector cli: tools/call create_conversation returns the conversation and
   }
 });
 
-test('inspector cli: a refused call is an isError result with its code, not a CLI failure', async (t) => {
+test('inspector cli: a refused call is an isError result with its code and field, not a protocol failure', async (t) => {
   const env = tempBridge(t);
   const run = await inspector(env, '--method', 'tools/call', '--tool-name', 'check_messages',
     '--tool-arg', `conversation_id=conv_${'0'.repeat(32)}`, 'session_id=a', `token=mcpb_${'x'.repeat(43)}`);
-  const result = json(run, 'tools/call (refused)');
+  // The CLI prints the tool result and exits TOOL_ERROR (5); a result it
+  // could not accept (e.g. structured content violating outputSchema) is a
+  // protocol failure instead: exit 1 and no result on stdout.
+  const result = json(run, 'tools/call (refused)', TOOL_ERROR_EXIT);
   assert.equal(result.isError, true, JSON.stringify(result));
   const text = result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
   assert.match(text, /conversation_not_found/);
+  const error = errorObjectOf(result);
+  assert.equal(error?.code, 'conversation_not_found', JSON.stringify(result));
+  assert.equal(error?.field, 'conversation_id', JSON.stringify(result));
 });

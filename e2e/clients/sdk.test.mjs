@@ -111,6 +111,10 @@ test('typescript sdk: every error an agent can cause arrives as an isError resul
     await expectError(A, 'create_conversation', { my_role: 'planner' }, 'invalid_argument', 'partner_role');
   });
 
+  await t.test('a wait longer than 55 s (the TypeScript SDK gives up at 60 s)', async () => {
+    await expectError(B, 'wait_for_messages', { ...conv.b, timeout_seconds: 60 }, 'invalid_argument', 'timeout_seconds');
+  });
+
   // rate limited: 3 sends per minute per session
   await t.test('rate limited, with retry-after in the error and the text', async () => {
     await ok(A, 'send_to_partner', { ...conv.a, message: 'one' });
@@ -136,4 +140,23 @@ test('typescript sdk: an expired conversation is an isError result with its code
   await t.test('check_messages, from the other process', async () => {
     await expectError(B, 'check_messages', conv.b, 'conversation_expired', 'conversation_id');
   });
+});
+
+test('typescript sdk: a wait the client gave up on (request timeout, then notifications/cancelled) marks nothing read', async (t) => {
+  const env = tempBridge(t);
+  const A = await connectAgent(t, env, 'A');
+  const B = await connectAgent(t, env, 'B');
+  const conv = await createConversation(A);
+  // The SDK's own per-request timeout: it rejects the call and sends
+  // notifications/cancelled, as a host does when its patience runs out.
+  await assert.rejects(
+    B.client.callTool({ name: 'wait_for_messages', arguments: { ...conv.b, timeout_seconds: 30 } }, undefined, { timeout: 1_000 }),
+    (e) => /timed out|timeout/i.test(String(e?.message)),
+  );
+  await sleep(300);
+  await ok(A, 'send_to_partner', { ...conv.a, message: 'sent after B gave up waiting' });
+  await sleep(500);
+  const inbox = await ok(B, 'check_messages', conv.b);
+  assert.deepEqual(inbox.messages.map((m) => m.message), ['sent after B gave up waiting'],
+    'the abandoned wait must not have taken (and marked read) the message');
 });
