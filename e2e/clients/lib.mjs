@@ -133,7 +133,7 @@ export function errorObjectOf(result) {
 /**
  * A call that must fail with `code` (and `field` when given) as an isError
  * tool result, never a thrown protocol error; the text must carry the code
- * too, for hosts that show the model only text. Returns the error object.
+ * and the field too, for hosts that show the model only text. Returns the error object.
  */
 export async function expectError(agent, name, args, code, field) {
   const result = await call(agent, name, args);
@@ -146,6 +146,7 @@ export async function expectError(agent, name, args, code, field) {
   assert.ok(error.message.trim(), `${name}: empty error message`);
   if (field !== undefined) assert.equal(error.field, field, `${name}: expected field ${field}, got ${JSON.stringify(error)}`);
   assert.ok(text.includes(code), `${name}: text does not name the code ${code}: ${text.slice(0, 300)}`);
+  if (field !== undefined) assert.ok(text.includes(field), `${name}: text does not name the field ${field}: ${text.slice(0, 300)}`);
   return { error, text, result };
 }
 
