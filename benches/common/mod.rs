@@ -138,11 +138,16 @@ impl Agent {
             .call_tool(CallToolRequestParams::new(tool).with_arguments(args))
             .await
             .with_context(|| format!("tools/call {tool}"))?;
-        let content = r.structured_content.unwrap_or(Value::Null);
         if r.is_error == Some(true) {
-            bail!("{tool} failed: {content}");
+            // An error travels as text only: `code: sentence` and its JSON.
+            let text: String = r
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+                .collect();
+            bail!("{tool} failed: {text}");
         }
-        Ok(content)
+        Ok(r.structured_content.unwrap_or(Value::Null))
     }
 
     /// `create_conversation`.

@@ -1,7 +1,7 @@
 //! The MCP face of the bridge: an rmcp [`ServerHandler`] that lists the
 //! tools, checks arguments against their schemas, calls [`crate::bridge`],
 //! and renders results as structured content plus the same JSON as text
-//! ([`render`]).
+//! ([`mod@render`]).
 //!
 //! Anything the agent can cause (a bad field, a wrong token, a full rate
 //! window, an expired conversation, a tool name that does not exist) is a
