@@ -298,7 +298,8 @@ impl<S: Store> Bridge<S> {
     /// else `unauthenticated`; a field name only when it is a name the
     /// schema knows. The first refusal of its kind in a window is audited at
     /// once; repeats are counted (see [`RefusalKey`]) and written as one
-    /// entry when the window closes.
+    /// entry when the window closes. The overseer's refusals are not
+    /// counted but each audited: they come from a person, not a flood.
     async fn audit_refusal(&self, action: &str, conversation_id: Option<&str>, actor: String, err: &Error) {
         let mut detail = json!({ "code": err.code() });
         if let Some(field) = refusal_field(err) {
@@ -324,7 +325,9 @@ impl<S: Store> Bridge<S> {
             };
             self.flush_tallies(&mut tx, now, now - self.refusal_window())
                 .await?;
-            if tx.tally_refusal(&key, now).await? {
+            // The overseer's own refusals (a mistyped approval code) come
+            // from a person at a terminal, not a flood: each is kept.
+            if actor == OVERSEER || tx.tally_refusal(&key, now).await? {
                 let entry = NewEntry {
                     actor,
                     action: key.action,
@@ -382,8 +385,11 @@ impl<S: Store> Bridge<S> {
     }
 }
 
+/// The overseer's actor name.
+const OVERSEER: &str = "cli";
+
 /// Actors a refusal may name besides a seat of an existing conversation.
-const FIXED_ACTORS: [&str; 3] = ["anonymous", "unauthenticated", "cli"];
+const FIXED_ACTORS: [&str; 3] = ["anonymous", "unauthenticated", OVERSEER];
 
 /// The actor a refusal is recorded under: a fixed word, or a seat of the
 /// (existing) conversation it concerns; anything else was made up by the
@@ -399,14 +405,25 @@ fn refusal_actor(actor: &str, conversation_id: Option<&str>) -> String {
 }
 
 /// The field a refusal names, when it is safe to keep: a schema field name
-/// (`files_involved[3]`, `note`), never a caller-chosen unknown key, which
-/// could be anything (a token pasted as a key name, escape sequences).
+/// (`files_involved[3]`, `note`), or an unknown key only when it is a plain
+/// lowercase identifier; never a key that could be a token pasted as a key
+/// name or carry escape sequences.
 fn refusal_field(err: &Error) -> Option<String> {
     let Error::InvalidArgument { field, reason } = err else {
         return None;
     };
     if reason.starts_with("unknown field") {
-        return Some("(unknown field)".into());
+        // A caller-chosen key: kept only when it is a plain lowercase
+        // identifier (`bogus_field`), which no token, key id or escape
+        // sequence is; anything else is recorded as a kind, not a value.
+        let plain = field.len() <= 40
+            && field.starts_with(|c: char| c.is_ascii_lowercase())
+            && field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        return Some(if plain {
+            field.clone()
+        } else {
+            "(unknown field)".into()
+        });
     }
     let mut segments = field.split('.');
     let known_shape = field.len() <= 64

@@ -82,6 +82,11 @@ where
             None => out.push(format!(
                 "unexpected {kind} {name:?} on table {table:?}: this binary's migrations do not create it"
             )),
+            // sqlx's own bookkeeping table: its DDL belongs to the sqlx
+            // version, not to our migrations, so a database made by an
+            // older build must not fail on it. Only its presence counts
+            // (triggers and indexes on it are still compared).
+            Some(_) if kind == "table" && name == "_sqlx_migrations" => {}
             Some((t, s)) if t != table || s != sql => out.push(format!(
                 "{kind} {name:?} differs from the one this binary's migrations create"
             )),
