@@ -21,6 +21,7 @@ use crate::store::{self, Conversation, Participant, Store, Tx};
 mod admin;
 mod conversation;
 mod error;
+pub mod handoff;
 mod messages;
 mod status;
 pub mod types;
@@ -35,6 +36,7 @@ pub use admin::{
 };
 pub use conversation::CreateRequest;
 pub use error::{Error, retry_after_secs};
+pub use handoff::{Handed, InHand, Receipt, Recipient, ReturnReason};
 pub use messages::SendRequest;
 pub use status::StatusRequest;
 pub use types::*;

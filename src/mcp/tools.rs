@@ -90,9 +90,9 @@ pub struct WaitArgs {
     /// The token issued for your seat.
     #[schemars(length(min = 1, max = 128))]
     pub token: String,
-    /// How long to wait for a message, 0-60 seconds (default 30).
+    /// How long to wait for a message, 0-55 seconds (default 30): below the 60 s after which common clients give up on a request.
     #[serde(default = "default_wait")]
-    #[schemars(range(min = 0, max = 60))]
+    #[schemars(range(min = 0, max = 55))]
     pub timeout_seconds: u32,
 }
 
@@ -316,7 +316,7 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         ),
         tool::<WaitArgs, crate::bridge::Waited>(
             WAIT_FOR_MESSAGES,
-            "Like check_messages, but when nothing is waiting it waits (up to timeout_seconds, default 30, max 60) and returns as soon as a message arrives: use it instead of polling. `timed_out` is true when nothing came.",
+            "Like check_messages, but when nothing is waiting it waits (up to timeout_seconds, default 30, max 55) and returns as soon as a message arrives: use it instead of polling. `timed_out` is true when nothing came. Sends progress notifications if you pass a progressToken; cancelling the request marks nothing read.",
             annotations("Wait for messages", false, false),
         ),
         tool::<HistoryArgs, crate::bridge::History>(

@@ -18,6 +18,7 @@ pub mod sqlite;
 mod sqlite_admin;
 mod sqlite_rows;
 mod sqlite_yolo;
+pub mod wake;
 pub mod yolo;
 
 pub use sqlite::SqliteStore;
@@ -154,6 +155,13 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Starts a read-only transaction (a consistent snapshot).
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+
+    /// A subscription that wakes when another writer (in this process or
+    /// another) may have committed: the trigger a waiting reader sleeps on
+    /// instead of polling. Only a hint; the rows stay the truth. Each backend
+    /// brings its own source (SQLite: a watch on the database files;
+    /// PostgreSQL would use LISTEN/NOTIFY), started on first use.
+    fn changes(&self) -> wake::Changes;
 }
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls back.
@@ -201,6 +209,18 @@ pub trait Tx: Send {
         now: Millis,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// Marks deliveries that [`Tx::take_unread`] handed over at `delivered_at`
+    /// pending again, because their response never reached the recipient.
+    /// Only the recipient's rows among `seqs` still stamped `delivered_at`
+    /// change, so a repeated call, or one after a later delivery, is a
+    /// no-op. Returns how many rows became pending again.
+    fn return_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        seqs: &[i64],
+        delivered_at: Millis,
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// The recipient's pending messages without marking them delivered
     /// (`check_messages` with `peek`).
     fn peek_unread(
