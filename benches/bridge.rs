@@ -9,7 +9,7 @@
 //! - `BENCH_MAX_MESSAGES=N`: cap the history sizes (10 k, 100 k, 1 M) at N.
 //! - `BENCH_FIXTURES_DIR`: where seeded databases are cached
 //!   (default `<target>/bench-fixtures`; delete it to rebuild them).
-//! - `BENCH_ONLY=startup,roundtrip,throughput,history,memory`: a subset.
+//! - `BENCH_ONLY=startup,roundtrip,throughput,history,memory,wake,idle`: a subset.
 
 #![allow(clippy::print_stdout, reason = "a bench reports on stdout")]
 
@@ -36,6 +36,9 @@ struct Plan {
     rss_idle_runs: usize,
     rss_load_runs: usize,
     rss_load_ops: usize,
+    wakes: usize,
+    idle_servers: usize,
+    idle_seconds: u64,
     only: Option<Vec<String>>,
 }
 
@@ -70,6 +73,9 @@ impl Plan {
             rss_idle_runs: q(3, 5),
             rss_load_runs: q(1, 3),
             rss_load_ops: q(1000, 5000),
+            wakes: q(200, 500),
+            idle_servers: 10,
+            idle_seconds: q(10, 20) as u64,
             only,
         }
     }
@@ -326,6 +332,39 @@ async fn run(plan: &Plan, env: &Env, fixtures: &Path) -> Result<()> {
             "idle RSS < 10 MB",
             idle.median < 10.0,
             format!("median VmHWM {:.1} MB", idle.median),
+        );
+    }
+    if plan.runs("wake") {
+        println!("\n6. wake-up across processes: B waits in wait_for_messages, A sends (ms)");
+        let samples = common::wake::wake_latency(env, &env.db("wake"), plan.wakes, 20).await?;
+        let s = summary(&samples);
+        line("send -> the wait returns", s, "ms");
+        let p99 = common::wake::percentile(&samples, 0.99);
+        println!("  p99 {p99:.3} ms");
+        verdict(
+            "median < 10 ms and p99 < 50 ms",
+            s.median < 10.0 && p99 < 50.0,
+            format!("median {:.3} ms, p99 {p99:.3} ms", s.median),
+        );
+    }
+
+    if plan.runs("idle") {
+        println!(
+            "\n7. idle waiting: {} server processes, each in wait_for_messages, for {} s (CPU)",
+            plan.idle_servers, plan.idle_seconds
+        );
+        let percent = common::wake::idle_cpu(
+            env,
+            &env.db("idle"),
+            plan.idle_servers,
+            std::time::Duration::from_secs(plan.idle_seconds),
+        )
+        .await?;
+        println!("  all {} together: {percent:.3} % of one core", plan.idle_servers);
+        verdict(
+            "10 idle waiting servers < 1 % of one core",
+            percent < 1.0,
+            format!("{percent:.3} %"),
         );
     }
     Ok(())

@@ -99,3 +99,22 @@ async fn memory_is_read_from_proc() {
     let loaded = common::rss_loaded(&env, &env.db("load"), 20).await.unwrap();
     assert!(loaded.hwm_kb > 0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_wake_returns_the_message_sent() {
+    let (_dir, env) = env();
+    let samples = common::wake::wake_latency(&env, &env.db("wake"), 5, 1)
+        .await
+        .unwrap();
+    assert_eq!(samples.len(), 5);
+    assert!(samples.iter().all(|&ms| ms >= 0.0));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn idle_waiting_cpu_is_read_from_proc() {
+    let (_dir, env) = env();
+    let percent = common::wake::idle_cpu(&env, &env.db("idle"), 2, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(percent >= 0.0 && percent.is_finite());
+}

@@ -111,6 +111,28 @@ async fn contract<S: Store>(store: S) {
     assert!(tx.take_unread(&conv.id, "b", 3_002, 10).await.unwrap().is_empty());
     assert_eq!(tx.count_unread(&conv.id, "b").await.unwrap(), 0);
 
+    // A delivery whose response never arrived is returned: only its own
+    // rows (right recipient, right stamp) become pending, once.
+    assert_eq!(
+        tx.return_unread(&conv.id, "b", &seqs[..2], 3_001).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.return_unread(&conv.id, "a", &seqs[..2], 3_000).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.return_unread(&conv.id, "b", &seqs[..2], 3_000).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        tx.return_unread(&conv.id, "b", &seqs[..2], 3_000).await.unwrap(),
+        0
+    );
+    assert_eq!(tx.count_unread(&conv.id, "b").await.unwrap(), 2);
+    let again = tx.take_unread(&conv.id, "b", 3_003, 10).await.unwrap();
+    assert_eq!(again.iter().map(|m| m.seq).collect::<Vec<_>>(), seqs[..2]);
+
     // Status upserts.
     let mut st = Status {
         conversation_id: conv.id.clone(),

@@ -18,6 +18,8 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
+pub mod wake;
+
 /// The server key every bench process shares (`MCP_BRIDGE_KEY`), so seeded
 /// fixtures can carry real token hashes and a real sealed audit chain.
 /// It protects nothing: bench databases hold nothing secret.

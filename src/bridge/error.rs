@@ -119,6 +119,13 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// The caller cancelled the request or its connection closed before the
+    /// delivery committed: nothing was marked read. The transport drops the
+    /// response, so a client rarely sees this.
+    #[error(
+        "the request was cancelled or the client went away before delivery; nothing was marked read, the next check returns the messages"
+    )]
+    CallerGone,
     /// A server-side fault; details go to the server log only.
     #[error("an internal error occurred; the operator can find details in the server log")]
     Internal(#[source] store::Error),
@@ -152,6 +159,7 @@ impl Error {
             Error::ApprovalMismatch => "approval_mismatch",
             Error::CommandRefused { .. } => "command_refused",
             Error::ExecFailed { .. } => "exec_failed",
+            Error::CallerGone => "cancelled",
             Error::Internal(_) => "internal_error",
         }
     }

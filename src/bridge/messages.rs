@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::handoff::{Handed, InHand, Receipt, Recipient};
 use super::{
-    ActionType, Auth, Bridge, DeliveredMessage, History, Inbox, RateClass, Result, Sent, Waited, validate,
+    ActionType, Auth, Bridge, DeliveredMessage, Error, History, Inbox, RateClass, Result, Sent, Waited,
+    validate,
 };
 use crate::clock::rfc3339;
 use crate::store::{Message, NewMessage, Store, Tx};
@@ -94,45 +96,79 @@ impl<S: Store> Bridge<S> {
 
     /// Returns the caller's unread messages, oldest first, and marks them
     /// read in the same transaction: each message is delivered exactly once.
+    /// For callers that hold the result in hand; a transport uses
+    /// [`Bridge::check_messages_for`].
     pub async fn check_messages(&self, auth: Auth) -> Result<Inbox> {
-        self.read_inbox(&auth, Read::Take, true, "message.check").await
+        Ok(self.check_messages_for(auth, &InHand).await?.value)
+    }
+
+    /// [`Bridge::check_messages`] for a caller behind a transport: if `to`
+    /// has gone by the time the messages would be marked read, nothing is
+    /// marked and [`Error::CallerGone`] is returned. The receipt lets the
+    /// transport take the delivery back if it cannot write the response.
+    pub async fn check_messages_for(&self, auth: Auth, to: &impl Recipient) -> Result<Handed<Inbox>> {
+        self.read_inbox(&auth, Read::Take, true, "message.check", to)
+            .await
     }
 
     /// Returns the caller's unread messages without marking them read: a
     /// later `check_messages` still delivers them.
     pub async fn peek_messages(&self, auth: Auth) -> Result<Inbox> {
-        self.read_inbox(&auth, Read::Peek, true, "message.peek").await
+        Ok(self
+            .read_inbox(&auth, Read::Peek, true, "message.peek", &InHand)
+            .await?
+            .value)
     }
 
-    /// Like [`Bridge::check_messages`], but when nothing is waiting it waits
-    /// up to `timeout` for a message to arrive instead of returning empty:
-    /// an agent needs no polling loop. The wait itself reads a partial index
-    /// with backoff and writes nothing; only the final delivery is audited
-    /// and only the first check counts against the read rate.
-    pub async fn wait_for_messages(&self, auth: Auth, timeout: Duration) -> Result<Waited> {
+    /// Like [`Bridge::check_messages_for`], but when nothing is waiting it
+    /// waits up to `timeout` for a message to arrive instead of returning
+    /// empty: an agent needs no polling loop.
+    ///
+    /// The wait sleeps on the store's wake source ([`Store::changes`]) and
+    /// re-reads the pending count when woken; a slow fallback poll covers a
+    /// lost wake-up. It writes nothing while waiting: only the final
+    /// delivery is audited, and only the first check counts against the
+    /// read rate. It stops at once, marking nothing, when `to` goes.
+    pub async fn wait_for_messages(
+        &self,
+        auth: Auth,
+        timeout: Duration,
+        to: &impl Recipient,
+    ) -> Result<Handed<Waited>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let first = self.read_inbox(&auth, Read::Take, true, "message.wait").await?;
-        if !first.messages.is_empty() {
-            return Ok(Waited::from_inbox(first, false));
+        // Subscribe before the first read, so a commit that lands between
+        // that read and the first sleep still wakes the wait.
+        let mut changes = self.store.changes();
+        let first = self
+            .read_inbox(&auth, Read::Take, true, "message.wait", to)
+            .await?;
+        if !first.value.messages.is_empty() {
+            return Ok(waited(first, false));
         }
-        let mut delay = Duration::from_millis(5);
+        let mut poll = FallbackPoll::default();
         loop {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(Waited::from_inbox(first, true));
-            }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            let fallback = poll.next(changes.is_live());
+            let woken = tokio::select! {
+                biased;
+                () = to.gone() => return Err(Error::CallerGone),
+                () = tokio::time::sleep_until(deadline) => return Ok(waited(first, true)),
+                () = changes.changed() => true,
+                () = tokio::time::sleep(fallback) => false,
+            };
             let pending = {
                 let mut tx = self.store.begin_read().await?;
                 tx.count_unread(&auth.conversation_id, auth.session_id.as_str())
                     .await?
             };
             if pending > 0 {
-                let inbox = self.read_inbox(&auth, Read::Take, false, "message.wait").await?;
-                if !inbox.messages.is_empty() {
-                    return Ok(Waited::from_inbox(inbox, false));
+                let inbox = self
+                    .read_inbox(&auth, Read::Take, false, "message.wait", to)
+                    .await?;
+                if !inbox.value.messages.is_empty() {
+                    return Ok(waited(inbox, false));
                 }
+            } else if woken {
+                poll.settle();
             }
         }
     }
@@ -176,12 +212,23 @@ impl<S: Store> Bridge<S> {
         })
     }
 
-    async fn read_inbox(&self, auth: &Auth, read: Read, count_rate: bool, action: &str) -> Result<Inbox> {
-        let result = self.read_inbox_inner(auth, read, count_rate, action).await;
-        if let Err(e) = &result {
-            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-            self.audit_refusal(action, Some(&auth.conversation_id), actor, e)
-                .await;
+    async fn read_inbox(
+        &self,
+        auth: &Auth,
+        read: Read,
+        count_rate: bool,
+        action: &str,
+        to: &impl Recipient,
+    ) -> Result<Handed<Inbox>> {
+        let result = self.read_inbox_inner(auth, read, count_rate, action, to).await;
+        match &result {
+            // Not a refusal: the caller left; nothing changed.
+            Err(Error::CallerGone) | Ok(_) => {}
+            Err(e) => {
+                let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
+                self.audit_refusal(action, Some(&auth.conversation_id), actor, e)
+                    .await;
+            }
         }
         result
     }
@@ -192,7 +239,8 @@ impl<S: Store> Bridge<S> {
         read: Read,
         count_rate: bool,
         action: &str,
-    ) -> Result<Inbox> {
+        to: &impl Recipient,
+    ) -> Result<Handed<Inbox>> {
         let mut tx = self.store.begin_write().await?;
         // Read the clock once the write lock is held, so timestamps follow
         // commit order across processes.
@@ -229,9 +277,80 @@ impl<S: Store> Bridge<S> {
             }),
         )
         .await?;
+        let receipt = (read == Read::Take && !taken.is_empty()).then(|| Receipt {
+            conversation_id: caller.conversation.id.clone(),
+            session_id: me.clone(),
+            seqs: taken.iter().map(|m| m.seq).collect(),
+            delivered_at: now,
+        });
+        // The last moment to change our mind: marking read for a caller who
+        // has gone would lose these messages. Dropping `tx` rolls back.
+        if receipt.is_some() && to.is_gone() {
+            return Err(Error::CallerGone);
+        }
         tx.commit().await?;
         let messages = taken.into_iter().map(|m| delivered(m, &roles)).collect();
-        Ok(Inbox { messages, remaining })
+        Ok(Handed {
+            value: Inbox { messages, remaining },
+            receipt,
+        })
+    }
+}
+
+/// How long a wait sleeps between checks when no wake-up comes.
+///
+/// With a live wake source the poll is only a safety net for a lost
+/// wake-up, so it is slow ([`FallbackPoll::LIVE`]); right after a wake that
+/// found nothing it re-checks once soon ([`FallbackPoll::SETTLE`]), because
+/// a file-write wake can arrive a moment before the writer's commit is
+/// visible to readers. Without a wake source it backs off from 5 ms to
+/// 250 ms, as every wait did before wake sources existed.
+#[derive(Debug)]
+struct FallbackPoll {
+    backoff: Duration,
+    settle: bool,
+}
+
+impl Default for FallbackPoll {
+    fn default() -> Self {
+        Self {
+            backoff: Self::FIRST,
+            settle: false,
+        }
+    }
+}
+
+impl FallbackPoll {
+    /// The safety-net interval while a wake source is live: one indexed
+    /// count per second per waiting process.
+    const LIVE: Duration = Duration::from_secs(1);
+    /// The re-check after a wake that found nothing yet.
+    const SETTLE: Duration = Duration::from_millis(5);
+    /// First and last step of the backoff without a wake source.
+    const FIRST: Duration = Duration::from_millis(5);
+    const LAST: Duration = Duration::from_millis(250);
+
+    fn next(&mut self, live: bool) -> Duration {
+        if std::mem::take(&mut self.settle) {
+            return Self::SETTLE;
+        }
+        if live {
+            return Self::LIVE;
+        }
+        let d = self.backoff;
+        self.backoff = (d * 2).min(Self::LAST);
+        d
+    }
+
+    fn settle(&mut self) {
+        self.settle = true;
+    }
+}
+
+fn waited(inbox: Handed<Inbox>, timed_out: bool) -> Handed<Waited> {
+    Handed {
+        value: Waited::from_inbox(inbox.value, timed_out),
+        receipt: inbox.receipt,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::store::{self, Conversation, Participant, RefusalKey, Store, Tx};
 mod admin;
 mod conversation;
 mod error;
+pub mod handoff;
 mod integrity;
 mod messages;
 mod status;
@@ -38,6 +39,7 @@ pub use admin::{
 };
 pub use conversation::CreateRequest;
 pub use error::{Error, retry_after_secs};
+pub use handoff::{Handed, InHand, Receipt, Recipient, ReturnReason};
 pub use integrity::{AuditCheck, HeadFileState, RestoreCheck};
 pub use messages::SendRequest;
 pub use status::StatusRequest;

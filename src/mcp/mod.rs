@@ -16,6 +16,7 @@ use rmcp::model::{
     PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 
 use crate::auth::SessionToken;
@@ -24,17 +25,22 @@ use crate::store::Store;
 use crate::store::yolo::YoloTx;
 
 pub mod args;
+pub mod delivery;
 pub mod render;
 pub mod schema;
 pub mod tools;
+mod wait;
 
-use render::{Refusal, error_result, inbox_summary, render};
+use render::{Refusal, error_result, render};
 use tools::*;
 
 /// The rmcp handler over one [`Bridge`].
 #[derive(Clone, Debug)]
 pub struct BridgeServer<S: Store> {
     bridge: Bridge<S>,
+    /// The connection's deliveries awaiting their response write; fresh for
+    /// every connection [`BridgeServer::serve_transport`] serves.
+    ledger: delivery::Ledger,
 }
 
 impl<S: Store> BridgeServer<S>
@@ -43,23 +49,46 @@ where
 {
     /// Wraps a bridge.
     pub fn new(bridge: Bridge<S>) -> Self {
-        Self { bridge }
+        let ledger = delivery::Ledger::new(bridge.clone());
+        Self { bridge, ledger }
     }
 
     /// Serves MCP on stdin/stdout until the client closes the pipe.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
-        let running = match pipe_stdio() {
-            Some(pipes) => self.serve(pipes).await?,
-            None => self.serve(rmcp::transport::stdio()).await?,
-        };
-        running.waiting().await?;
-        Ok(())
+        match pipe_stdio() {
+            Some((rx, tx)) => self.serve_transport(AsyncRwTransport::new_server(rx, tx)).await,
+            None => {
+                let (rx, tx) = rmcp::transport::stdio();
+                self.serve_transport(AsyncRwTransport::new_server(rx, tx)).await
+            }
+        }
+    }
+
+    /// Serves one connection until it ends, then takes back every delivery
+    /// whose response was not written (see [`delivery`]).
+    pub async fn serve_transport<T>(mut self, transport: T) -> anyhow::Result<()>
+    where
+        T: rmcp::transport::Transport<RoleServer> + 'static,
+    {
+        let ledger = delivery::Ledger::new(self.bridge.clone());
+        self.ledger = ledger.clone();
+        let served = async {
+            let running = self
+                .serve(delivery::Tracked::new(transport, ledger.clone()))
+                .await?;
+            running.waiting().await?;
+            anyhow::Ok(())
+        }
+        .await;
+        ledger.settle().await;
+        served
     }
 
     async fn dispatch(
         &self,
         name: &str,
         arguments: Option<rmcp::model::JsonObject>,
+        context: &RequestContext<RoleServer>,
     ) -> Option<CallToolResult> {
         // Without the opt-in the execution tools are not listed; a client
         // that calls them anyway learns how the human can enable them.
@@ -124,35 +153,8 @@ where
                 ),
                 Err(e) => error_result(&e),
             },
-            CHECK_MESSAGES => match args::deserialize::<CheckMessagesArgs>(value) {
-                Ok(a) => {
-                    let peek = a.peek;
-                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
-                    let result = if peek {
-                        self.bridge.peek_messages(auth).await
-                    } else {
-                        self.bridge.check_messages(auth).await
-                    };
-                    render(result, |inbox| {
-                        inbox_summary(inbox.messages.len(), inbox.remaining, !peek)
-                    })
-                }
-                Err(e) => error_result(&e),
-            },
-            WAIT_FOR_MESSAGES => match args::deserialize::<WaitArgs>(value) {
-                Ok(a) => {
-                    let timeout = std::time::Duration::from_secs(u64::from(a.timeout_seconds.min(60)));
-                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
-                    render(self.bridge.wait_for_messages(auth, timeout).await, |w| {
-                        if w.timed_out {
-                            "No message arrived before the timeout.".to_owned()
-                        } else {
-                            inbox_summary(w.messages.len(), w.remaining, true)
-                        }
-                    })
-                }
-                Err(e) => error_result(&e),
-            },
+            CHECK_MESSAGES => self.check(value, context).await,
+            WAIT_FOR_MESSAGES => self.wait(value, context).await,
             READ_HISTORY => match args::deserialize::<HistoryArgs>(value) {
                 Ok(a) => {
                     let (after, limit) = (a.after_seq, a.limit as usize);
@@ -377,9 +379,9 @@ where
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        match self.dispatch(&request.name, request.arguments).await {
+        match self.dispatch(&request.name, request.arguments, &context).await {
             Some(result) => Ok(result.into()),
             None => {
                 // The agent's mistake, not the server's: debug, and never the

@@ -104,9 +104,9 @@ pub struct WaitArgs {
     /// Your seat's token; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// How long to wait for a message, 0-60 seconds (default 30).
+    /// How long to wait for a message, 0-55 seconds (default 30): below the 60 s after which common clients give up on a request.
     #[serde(default = "default_wait")]
-    #[schemars(range(min = 0, max = 60))]
+    #[schemars(range(min = 0, max = 55))]
     pub timeout_seconds: u32,
 }
 
@@ -351,7 +351,7 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         tool::<WaitArgs, crate::bridge::Waited>(
             WAIT_FOR_MESSAGES,
             "Wait for messages",
-            "Wait for your partner's reply instead of polling: returns unread messages (marked read) as soon as there are any, or timed_out=true after timeout_seconds.",
+            "Wait for your partner's reply instead of polling: returns unread messages (marked read) as soon as there are any, or timed_out=true after timeout_seconds. Cancelling marks nothing read.",
             annotations(false, false),
         ),
         tool::<HistoryArgs, crate::bridge::History>(

@@ -19,6 +19,7 @@ mod sqlite_admin;
 mod sqlite_rows;
 mod sqlite_schema;
 mod sqlite_yolo;
+pub mod wake;
 pub mod yolo;
 
 pub use sqlite::SqliteStore;
@@ -192,6 +193,13 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn audit_head_file(&self) -> Option<&audit::HeadFile> {
         None
     }
+
+    /// A subscription that wakes when another writer (in this process or
+    /// another) may have committed: the trigger a waiting reader sleeps on
+    /// instead of polling. Only a hint; the rows stay the truth. Each backend
+    /// brings its own source (SQLite: a watch on the database files;
+    /// PostgreSQL would use LISTEN/NOTIFY), started on first use.
+    fn changes(&self) -> wake::Changes;
 }
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls back.
@@ -239,6 +247,18 @@ pub trait Tx: Send {
         now: Millis,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// Marks deliveries that [`Tx::take_unread`] handed over at `delivered_at`
+    /// pending again, because their response never reached the recipient.
+    /// Only the recipient's rows among `seqs` still stamped `delivered_at`
+    /// change, so a repeated call, or one after a later delivery, is a
+    /// no-op. Returns how many rows became pending again.
+    fn return_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        seqs: &[i64],
+        delivered_at: Millis,
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// The recipient's pending messages without marking them delivered
     /// (`check_messages` with `peek`).
     fn peek_unread(

@@ -10,13 +10,14 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::sqlite_rows::{audit_entry, conversation, json_list, message, participant, status};
+use super::wake::{Changes, FileWatch, WakeSource};
 use super::{
     Conversation, Error, Message, NewMessage, Participant, RefusalKey, RefusalTally, Result, Status, Store,
     Tx,
@@ -37,6 +38,16 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Moved forward after every commit that appended to the audit trail.
     head: Option<Arc<HeadFile>>,
+    /// The process's one wake source for this file, started by the first
+    /// [`Store::changes`] call (overseer commands never start a watch).
+    wake: Arc<OnceLock<Wake>>,
+}
+
+/// A wake source and the file watch that feeds it (none if it could not start).
+#[derive(Debug)]
+struct Wake {
+    source: WakeSource,
+    _watch: Option<FileWatch>,
 }
 
 /// Whether [`SqliteStore::open`] may create a missing database.
@@ -86,6 +97,7 @@ impl SqliteStore {
             pool,
             path: path.to_owned(),
             head: None,
+            wake: Arc::new(OnceLock::new()),
         };
         store.check_and_migrate(exists).await?;
         Ok(store)
@@ -296,6 +308,22 @@ impl Store for SqliteStore {
     fn audit_head_file(&self) -> Option<&HeadFile> {
         self.head.as_deref()
     }
+
+    fn changes(&self) -> Changes {
+        let wake = self.wake.get_or_init(|| {
+            let source = WakeSource::new();
+            let watch = FileWatch::start(&self.path, source.clone())
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "cannot watch the database files; waits poll instead"),
+                )
+                .ok();
+            Wake {
+                source,
+                _watch: watch,
+            }
+        });
+        wake.source.subscribe()
+    }
 }
 
 /// A SQLite transaction; rolls back on drop.
@@ -472,6 +500,30 @@ impl Tx for SqliteTx {
             .await?;
         }
         Ok(messages)
+    }
+
+    async fn return_unread(
+        &mut self,
+        conversation_id: &str,
+        recipient: &str,
+        seqs: &[i64],
+        delivered_at: Millis,
+    ) -> Result<u64> {
+        let mut returned = 0;
+        for seq in seqs {
+            returned += sqlx::query(
+                "UPDATE deliveries SET delivered_at = NULL \
+                 WHERE conversation_id = ? AND recipient = ? AND message_seq = ? AND delivered_at = ?",
+            )
+            .bind(conversation_id)
+            .bind(recipient)
+            .bind(seq)
+            .bind(delivered_at)
+            .execute(&mut *self.0)
+            .await?
+            .rows_affected();
+        }
+        Ok(returned)
     }
 
     async fn peek_unread(
