@@ -938,7 +938,8 @@ impl<S: AdminStore> Bridge<S> {
             if seats.iter().any(|(t, _)| *t == s) {
                 return Err(bad("participants[].session_id appears twice"));
             }
-            validate::role("participants[].role", &p.role, &self.limits).map_err(|e| bad(e.to_string()))?;
+            validate::role("participants[].role", &p.role, &self.limits, &self.redactor)
+                .map_err(|e| bad(e.to_string()))?;
             seats.push((s, p));
         }
         if seats.len() < 2 {

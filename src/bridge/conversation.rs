@@ -39,8 +39,8 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn create_inner(&self, req: &CreateRequest) -> Result<Created> {
-        validate::role("my_role", &req.my_role, &self.limits)?;
-        validate::role("partner_role", &req.partner_role, &self.limits)?;
+        validate::role("my_role", &req.my_role, &self.limits, &self.redactor)?;
+        validate::role("partner_role", &req.partner_role, &self.limits, &self.redactor)?;
         let now = self.now();
         let conversation = Conversation {
             id: new_conversation_id(),
