@@ -578,16 +578,6 @@ pub fn rules() -> Vec<RuleSpec> {
             &["bearer", "basic", "token"],
             Some(password_literal),
         ),
-        // Two quoted arguments, a public id then a secret:
-        // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
-        rule(
-            "secret",
-            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
-            2,
-            None,
-            &["(\"", "('"],
-            Some(id_then_secret),
-        ),
         // JWK private members, when the object is a JWK.
         rule(
             "private_key",
@@ -632,5 +622,22 @@ pub fn rules() -> Vec<RuleSpec> {
             check: Some(k8s_secret_value),
             classify: None,
         },
+    ]
+}
+
+/// Rules that yield to the pairing rules (a more specific kind for the
+/// same span): two quoted call arguments, an id then a secret.
+pub fn late_rules() -> Vec<RuleSpec> {
+    vec![
+        // Two quoted arguments, a public id then a secret:
+        // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
+        rule(
+            "secret",
+            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
+            2,
+            None,
+            &["(\"", "('"],
+            Some(id_then_secret),
+        ),
     ]
 }
