@@ -4,6 +4,7 @@
 
 use super::{Error, Result};
 use crate::config::Limits;
+use crate::redact::Redactor;
 
 /// Whether `id` has the exact shape of a conversation id: `conv_` and 32
 /// lowercase hex digits. Only such a value is ever recorded from a refused
@@ -16,8 +17,15 @@ pub fn is_conversation_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Roles are identifiers agents put in prompts: 1..=64 of `[A-Za-z0-9_-]`.
-pub fn role(field: &str, value: &str, limits: &Limits) -> Result<()> {
+/// Roles are identifiers agents put in prompts: 1..=64 of `[A-Za-z0-9_-]`,
+/// and never something redaction would change.
+///
+/// A role is stored and shown verbatim (it names the seat in every
+/// message, export and audit entry), and `[A-Za-z0-9_-]{1,64}` fits
+/// `ghp_…`, `npm_…` and other vendor tokens. Refusing such a role, rather
+/// than storing its redacted form, keeps roles readable identifiers; the
+/// refusal names the field and never echoes the value.
+pub fn role(field: &str, value: &str, limits: &Limits, redactor: &Redactor) -> Result<()> {
     let n = value.chars().count();
     if n == 0 || n > limits.max_role_chars {
         return Err(Error::invalid(
@@ -32,6 +40,12 @@ pub fn role(field: &str, value: &str, limits: &Limits) -> Result<()> {
         return Err(Error::invalid(
             field,
             "may contain only letters, digits, '-' and '_' (e.g. \"backend\", \"security-reviewer\")",
+        ));
+    }
+    if redactor.redact(value).changed() {
+        return Err(Error::invalid(
+            field,
+            "looks like a credential (secret redaction would change it); use a plain name such as \"backend\"",
         ));
     }
     Ok(())
@@ -102,11 +116,26 @@ mod tests {
     #[test]
     fn roles() {
         let l = Limits::default();
-        assert!(role("my_role", "backend", &l).is_ok());
-        assert!(role("my_role", "security-reviewer_2", &l).is_ok());
+        let r = Redactor::builtin();
+        assert!(role("my_role", "backend", &l, &r).is_ok());
+        assert!(role("my_role", "security-reviewer_2", &l, &r).is_ok());
         for bad in ["", "a b", "é", "x".repeat(65).as_str(), "a/b"] {
-            assert!(role("my_role", bad, &l).is_err(), "{bad}");
+            assert!(role("my_role", bad, &l, &r).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 12: a role fits `[A-Za-z0-9_-]{1,64}`, and so does a GitHub
+    /// token; it must be refused, naming the field and not echoing it.
+    #[test]
+    fn refuses_a_role_that_is_a_credential_without_echoing_it() {
+        let l = Limits::default();
+        let r = Redactor::builtin();
+        let token = "ghp_Zx81kQ0pLm3vT7a9Qw12Er34Ty56Ui78Op90";
+        let err = role("partner_role", token, &l, &r).expect_err("a token is not a role");
+        let text = err.to_string();
+        assert!(text.contains("partner_role"), "{text}");
+        assert!(!text.contains(token) && !text.contains("Zx81kQ0p"), "{text}");
+        assert!(role("my_role", "npm-publisher", &l, &r).is_ok());
     }
 
     #[test]

@@ -144,6 +144,17 @@ pub fn is_placeholder(v: &str) -> bool {
         .all(|c| matches!(c, b'*' | b'x' | b'X' | b'.' | b'-' | b'_' | b'#' | b'?'))
 }
 
+/// `1.2.3`, `v1.2.3-rc.1`: a version, not a credential.
+pub fn is_version(v: &str) -> bool {
+    let core = v.strip_prefix(['v', 'V']).unwrap_or(v);
+    let core = core.split(['-', '+']).next().unwrap_or(core);
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+}
+
 /// Keys vendors publish to browsers on purpose (Stripe `pk_live_`, Mapbox
 /// `pk.eyJ…`): public by design, redacting them hides nothing.
 pub fn is_publishable(v: &str) -> bool {
@@ -155,7 +166,13 @@ pub fn is_publishable(v: &str) -> bool {
 /// True for filesystem paths and URLs, which follow keys like `private_key:`
 /// far more often than inline key material does.
 pub fn is_path_or_url(v: &str) -> bool {
-    v.starts_with('/')
+    // Base64 may start with `/` too; paths have no `+`, no `=` padding and
+    // no 21+ character segment of bare letters and digits.
+    let base64ish = v.contains('+')
+        || v.ends_with('=')
+        || v.split('/')
+            .any(|seg| seg.len() > 20 && seg.bytes().all(|c| c.is_ascii_alphanumeric()));
+    (v.starts_with('/') && !base64ish)
         || v.starts_with("~/")
         || v.starts_with("./")
         || v.starts_with("../")
@@ -248,7 +265,13 @@ pub fn token_shaped(v: &str) -> bool {
         return false;
     }
     let c = Classes::of(v);
-    (c.upper || c.lower) && c.digit && shannon(v) >= 3.0
+    if (c.upper || c.lower) && c.digit {
+        return shannon(v) >= 3.0;
+    }
+    // No digit: random mixed case (about half upper-case letters), not a
+    // camelCase identifier (a capital per word, well under a quarter).
+    let upper = v.bytes().filter(u8::is_ascii_uppercase).count();
+    c.upper && c.lower && n >= 20 && shannon(v) >= 4.0 && upper * 4 >= n && upper * 4 <= n * 3
 }
 
 /// True for `[A-Za-z_][A-Za-z0-9_]*`.
@@ -323,7 +346,7 @@ pub struct ValueContext {
 /// entropy (so `aaaaaaaa` and `111111` stay).
 pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
     let v = value.trim();
-    if v.len() < 6 || is_placeholder(v) || is_path_or_url(v) || is_publishable(v) {
+    if v.len() < 6 || is_placeholder(v) || is_path_or_url(v) || is_publishable(v) || is_version(v) {
         return false;
     }
     if v.contains(char::is_whitespace) && (!ctx.quoted || is_prose(v)) {

@@ -36,6 +36,9 @@ use crate::redact::rules::{Check, Classify, Hit, Prefilter, builtin_rules};
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
 
+/// Lazy-DFA cache per built-in rule (bytes); see where rules are built.
+const BUILTIN_DFA_CACHE: usize = 16 << 20;
+
 /// Compiled-program size limit for user-supplied regexes, so a hostile or
 /// careless config cannot make construction eat memory.
 const CUSTOM_REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -101,6 +104,8 @@ pub enum Error {
 /// A compiled rule, built-in or custom.
 #[derive(Clone)]
 struct Rule {
+    /// Checked before the rule runs when the set cannot gate it.
+    gate: Option<Regex>,
     kind: Arc<str>,
     regex: Regex,
     group: usize,
@@ -151,6 +156,17 @@ pub fn redact(text: &str) -> String {
     Redactor::builtin().redact(text).text.into_owned()
 }
 
+/// Every kind a built-in rule is registered under, sorted and
+/// deduplicated (generic rules may also report the kind their key names:
+/// `password`, `token`, `api_key`, ...). For tests that must cover every
+/// rule, and for documentation.
+pub fn builtin_kinds() -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = builtin_rules().iter().map(|r| r.kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
 /// Rewrite `\b` into the ASCII word boundary so the lazy DFA never has to
 /// bail out on non-ASCII text.
 fn ascii_boundaries(pattern: &str) -> String {
@@ -167,13 +183,29 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
     let mut prefilters = Vec::new();
     for spec in builtin_rules() {
         let pattern = ascii_boundaries(&spec.regex);
-        let regex = Regex::new(&pattern).expect("built-in rule compiles");
-        prefilters.push(match spec.prefilter {
-            Prefilter::Keywords(words) => keyword_pattern(words),
-            Prefilter::Pattern(p) => ascii_boundaries(p),
-            Prefilter::Itself => pattern,
-        });
+        // A larger lazy-DFA cache than the default: the generic rules'
+        // automata are big, and a cache that keeps filling up makes the
+        // engine fall back to its slow path on 50 KB messages.
+        let regex = RegexBuilder::new(&pattern)
+            .dfa_size_limit(BUILTIN_DFA_CACHE)
+            .build()
+            .expect("built-in rule compiles");
+        // Only literal keywords go into the shared set: regexes with counted
+        // repetitions multiply its automaton's states until the lazy DFA
+        // gives up (measured: 140 ms per 50 KB). A rule gated by a pattern
+        // checks it on its own (`gate`); a rule gated by itself always runs
+        // (its own scan is the check). Both sit in the set as `(?:)`.
+        let (set_pattern, gate) = match spec.prefilter {
+            Prefilter::Keywords(words) => (keyword_pattern(words), None),
+            Prefilter::Pattern(p) => (
+                String::from("(?:)"),
+                Some(Regex::new(&ascii_boundaries(p)).expect("built-in gate compiles")),
+            ),
+            Prefilter::Itself => (String::from("(?:)"), None),
+        };
+        prefilters.push(set_pattern);
         rules.push(Rule {
+            gate,
             kind: Arc::from(spec.kind),
             regex,
             group: spec.group,
@@ -279,6 +311,7 @@ fn validate_rule(index: usize, rule: &CustomRule, seen: &mut HashSet<String>) ->
         ));
     }
     Ok(Rule {
+        gate: None,
         kind: Arc::from(rule.name.as_str()),
         regex,
         group: 1,
@@ -371,7 +404,11 @@ impl Redactor {
         }
         let mut spans = Vec::new();
         for idx in candidates.iter() {
-            collect(idx, &inner.rules[idx], text, &mut spans);
+            let rule = &inner.rules[idx];
+            if rule.gate.as_ref().is_some_and(|g| !g.is_match(text)) {
+                continue;
+            }
+            collect(idx, rule, text, &mut spans);
         }
         if spans.is_empty() {
             return unchanged;

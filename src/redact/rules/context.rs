@@ -88,7 +88,7 @@ fn tool_flag(h: &Hit<'_>) -> bool {
         .rfind(['\n', '|', ';', '&'])
         .map_or(0, |i| i + 1);
     let command = &hay[line_start..whole.start()];
-    let allowed = command.split_whitespace().take(6).any(|word| {
+    let allowed = command.split_whitespace().any(|word| {
         let word = word.trim_start_matches(['$', '>', '(']);
         let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
         let name = name.strip_suffix(".exe").unwrap_or(name).to_ascii_lowercase();
@@ -521,14 +521,17 @@ pub fn rules() -> Vec<RuleSpec> {
             Some(password_literal),
         ),
         // .pgpass: host:port:database:user:password
-        rule(
-            "password",
-            r"(?m)^[A-Za-z0-9_.\-*]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:(\S+?)\r?$",
-            1,
-            None,
-            &[],
-            Some(password_literal),
-        ),
+        RuleSpec {
+            prefilter: Prefilter::Pattern(r":[0-9*]{1,5}:[^:\s]+:[^:\s]+:"),
+            ..rule(
+                "password",
+                r"(?m)^[A-Za-z0-9_.\-*]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:(\S+?)\r?$",
+                1,
+                None,
+                &[],
+                Some(password_literal),
+            )
+        },
         // --- structured config --------------------------------------------
         keyed(
             "secret",
@@ -575,16 +578,6 @@ pub fn rules() -> Vec<RuleSpec> {
             &["bearer", "basic", "token"],
             Some(password_literal),
         ),
-        // Two quoted arguments, a public id then a secret:
-        // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
-        rule(
-            "secret",
-            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
-            2,
-            None,
-            &["(\"", "('"],
-            Some(id_then_secret),
-        ),
         // JWK private members, when the object is a JWK.
         rule(
             "private_key",
@@ -595,23 +588,29 @@ pub fn rules() -> Vec<RuleSpec> {
             None,
         ),
         // Solana keypair file: a JSON array of exactly 64 bytes.
-        rule(
-            "private_key",
-            r"\[\s*(?:[0-9]{1,3}\s*,\s*){63}[0-9]{1,3}\s*\]",
-            0,
-            None,
-            &[],
-            None,
-        ),
+        RuleSpec {
+            prefilter: Prefilter::Pattern(r"\[\s*[0-9]{1,3}\s*,\s*[0-9]{1,3}\s*,"),
+            ..rule(
+                "private_key",
+                r"\[\s*(?:[0-9]{1,3}\s*,\s*){63}[0-9]{1,3}\s*\]",
+                0,
+                None,
+                &[],
+                None,
+            )
+        },
         // Bitcoin WIF private key (base58, compressed or not).
-        rule(
-            "private_key",
-            r"\b[5KL][1-9A-HJ-NP-Za-km-z]{50,51}\b",
-            0,
-            Some(4.0),
-            &[],
-            Some(mixed_b58),
-        ),
+        RuleSpec {
+            prefilter: Prefilter::Pattern(r"[5KL][1-9A-HJ-NP-Za-km-z]{24}"),
+            ..rule(
+                "private_key",
+                r"\b[5KL][1-9A-HJ-NP-Za-km-z]{50,51}\b",
+                0,
+                Some(4.0),
+                &[],
+                Some(mixed_b58),
+            )
+        },
         RuleSpec {
             kind: "k8s_secret",
             regex: Cow::Borrowed(
@@ -623,5 +622,22 @@ pub fn rules() -> Vec<RuleSpec> {
             check: Some(k8s_secret_value),
             classify: None,
         },
+    ]
+}
+
+/// Rules that yield to the pairing rules (a more specific kind for the
+/// same span): two quoted call arguments, an id then a secret.
+pub fn late_rules() -> Vec<RuleSpec> {
+    vec![
+        // Two quoted arguments, a public id then a secret:
+        // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
+        rule(
+            "secret",
+            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
+            2,
+            None,
+            &["(\"", "('"],
+            Some(id_then_secret),
+        ),
     ]
 }

@@ -305,8 +305,9 @@ pub fn judge(
         return None;
     }
     // `${DB_PASSWORD:-x}`, `${TOKEN:?must be set}`: shell parameter
-    // expansion names a variable, it does not assign one.
-    if hay[..key.start].ends_with("${") {
+    // expansion names a variable, it does not assign one. A kind inside an
+    // existing `[REDACTED:api_token]` is not a key either (idempotence).
+    if hay[..key.start].ends_with("${") || hay[..key.start].ends_with("[REDACTED:") {
         return None;
     }
     if kind == "secret" && strength == Strength::Weak && public_word_before(hay, key.start) {
@@ -355,13 +356,9 @@ pub fn judge(
         code,
     };
     let accepted = match (joint, strength) {
-        (Joint::Space, _) => {
+        (Joint::Space | Joint::Prose, _) => {
             (token_shaped(v) || (v.len() >= 10 && Classes::of(v).mixed_alnum()))
                 && plausible_secret_value(v, ctx)
-        }
-        (Joint::Prose, _) => {
-            let c = Classes::of(v);
-            v.len() >= 8 && (c.upper || c.lower) && (c.digit || c.symbol) && plausible_secret_value(v, ctx)
         }
         (Joint::Assign, Strength::Strong) => plausible_secret_value(v, ctx),
         (Joint::Assign, Strength::Weak) => token_shaped(v),
@@ -470,12 +467,34 @@ fn generic_regex() -> Cow<'static, str> {
             r#"(?i)(?:(?:^|[\s"'(\[=,;|])--?(?P<fkey>[a-z0-9_\-]*(?:{k}))(?:=|[ \t]+)"#,
             r#"|\bsetx?[ \t]+(?:-[a-z]+[ \t]+)?(?P<skey>[a-z0-9_.\-]*(?:{k}))[ \t]+"#,
             r#"|(?P<key>[a-z0-9_.\-]*(?:{k}))["']?\]?[ \t]*"#,
-            r#"(?P<sep>=>|:=|\?=|\+=|=|:[ \t]*&?'?[a-z_][a-z0-9_<>\[\]:]*[ \t]+=|:|[ \t]+(?:is|was|to|as)[ \t]+|[ \t]+))"#,
+            r#"(?P<sep>=>|:=|\?=|\+=|=|:[ \t]*&?'?[a-z_][a-z0-9_<>\[\]:]*[ \t]+=|:))"#,
             r#"[ \t]*{v}"#
         ),
         k = KEY_WORDS,
         v = VALUE
     ))
+}
+
+/// Strong secret words for prose and whitespace-separated forms.
+const PROSE_KEYS: &str = concat!(
+    r"pass(?:word|wd|phrase|wort)|pwd|token|secret|api[ _\-]?key|mot de passe|kennwort|contrase(?:ñ|n)a|",
+    r"senha|parola|wachtwoord|has(?:ł|l)o|пароль|密码|パスワード|비밀번호|requirepass|masterauth"
+);
+
+/// The prose/whitespace form: a strong secret word, then whitespace, a
+/// verb (`is`, `es`, `est`, `ist`), or up to 40 characters of filler
+/// ending in `:` or a verb, then a token of 10+ characters of a token
+/// alphabet. The value shape is in the regex itself so that ordinary
+/// prose (`token refresh race`) never becomes a candidate.
+fn prose_regex() -> String {
+    format!(
+        concat!(
+            r#"(?i)(?P<key>{k})["'`]?(?P<gap>[ \t]+(?:is|was|to|as|es|est|ist|are|är|er)[ \t]+|[ \t]+"#,
+            r#"|[^\n:=]{{0,40}}?(?:[ \t]*:|[ \t]+(?:is|was|es|est|ist|are))[ \t]+)(?:«[ \t]*|`)?"#,
+            r#"(?P<bare>[A-Za-z0-9+/=_\-.~!@#$%^&*]{{10,}})"#
+        ),
+        k = PROSE_KEYS
+    )
 }
 
 /// The value groups of a key/value regex as a [`Value`].
@@ -513,11 +532,10 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         return judge(h.haystack, key.range(), value, Joint::Assign, true);
     }
     let key = caps.name("key")?;
-    let sep = caps.name("sep")?.as_str().trim();
-    let joint = match sep.to_ascii_lowercase().as_str() {
-        "" => Joint::Space,
-        "is" | "was" | "to" | "as" => Joint::Prose,
-        _ => Joint::Assign,
+    let joint = match caps.name("sep") {
+        Some(_) => Joint::Assign,
+        None if caps.name("gap").is_some_and(|g| g.as_str().trim().is_empty()) => Joint::Space,
+        None => Joint::Prose,
     };
     // The key must start a word: `one-time-password x` is not `password x`.
     if joint != Joint::Assign
@@ -531,47 +549,76 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
     judge(h.haystack, key.range(), value, joint, false)
 }
 
-/// The generic rule.
+/// The generic rules: assignment form, then prose form.
 pub fn rules() -> Vec<RuleSpec> {
-    vec![RuleSpec {
-        kind: "secret",
-        regex: generic_regex(),
-        group: 0,
-        entropy_min: None,
-        prefilter: Prefilter::Keywords(&[
-            "pass",
-            "pwd",
-            "pw",
-            "psk",
-            "token",
-            "secret",
-            "cred",
-            "auth",
-            "sig",
-            "pat",
-            "jwt",
-            "key",
-            "kennwort",
-            "contrase",
-            "senha",
-            "parola",
-            "wachtwoord",
-            "hasło",
-            "haslo",
-            "lozinka",
-            "salasana",
-            "senord",
-            "adgangskode",
-            "heslo",
-            "jelsz",
-            "ifre",
-            "пароль",
-            "密码",
-            "密碼",
-            "パスワード",
-            "비밀번호",
-        ]),
-        check: None,
-        classify: Some(classify),
-    }]
+    vec![
+        RuleSpec {
+            kind: "secret",
+            regex: generic_regex(),
+            group: 0,
+            entropy_min: None,
+            prefilter: Prefilter::Keywords(&[
+                "pass",
+                "pwd",
+                "pw",
+                "psk",
+                "token",
+                "secret",
+                "cred",
+                "auth",
+                "sig",
+                "pat",
+                "jwt",
+                "key",
+                "kennwort",
+                "contrase",
+                "senha",
+                "parola",
+                "wachtwoord",
+                "hasło",
+                "haslo",
+                "lozinka",
+                "salasana",
+                "senord",
+                "adgangskode",
+                "heslo",
+                "jelsz",
+                "ifre",
+                "пароль",
+                "密码",
+                "密碼",
+                "パスワード",
+                "비밀번호",
+            ]),
+            check: None,
+            classify: Some(classify),
+        },
+        RuleSpec {
+            kind: "secret",
+            regex: Cow::Owned(prose_regex()),
+            group: 0,
+            entropy_min: None,
+            prefilter: Prefilter::Keywords(&[
+                "pass",
+                "pwd",
+                "token",
+                "secret",
+                "key",
+                "kennwort",
+                "contrase",
+                "senha",
+                "parola",
+                "wachtwoord",
+                "hasło",
+                "haslo",
+                "пароль",
+                "密码",
+                "パスワード",
+                "비밀번호",
+                "masterauth",
+            ]),
+            check: None,
+            classify: Some(classify),
+        },
+    ]
 }

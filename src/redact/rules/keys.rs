@@ -16,7 +16,7 @@ pub fn rules() -> Vec<RuleSpec> {
         // PuTTY .ppk: everything from the private lines to the MAC.
         rule(
             "private_key",
-            r"(?m)^Private-Lines:[ \t]*[0-9]+\r?\n(?:[A-Za-z0-9+/=]+\r?\n?)+",
+            r"\bPrivate-Lines:[ \t]*[0-9]+\r?\n(?:[ \t]*[A-Za-z0-9+/=]+\r?\n?)+",
             0,
             None,
             &["private-lines:"],

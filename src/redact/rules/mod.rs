@@ -115,8 +115,11 @@ pub(crate) fn rule(
 pub fn builtin_rules() -> Vec<RuleSpec> {
     let mut rules = keys::rules();
     rules.extend(vendors::rules());
-    rules.extend(pairs::rules());
+    // Context before pairs: a bearer token that happens to sit near an
+    // AWS key id is named by its header, not as the id's secret half.
     rules.extend(context::rules());
+    rules.extend(pairs::rules());
+    rules.extend(context::late_rules());
     rules.extend(generic::rules());
     rules
 }

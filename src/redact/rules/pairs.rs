@@ -47,11 +47,11 @@ fn near(h: &Hit<'_>, id: &Regex) -> bool {
     })
 }
 
-/// Random-looking: upper, lower and a digit or symbol, high entropy, not a
-/// placeholder. Hex digests (one case) fail the first test.
+/// Random-looking: upper and lower case, high entropy, not a placeholder.
+/// Hex digests (one case) fail the first test.
 fn random_b64(s: &str) -> bool {
     let c = Classes::of(s);
-    c.upper && c.lower && (c.digit || c.symbol) && shannon(s) >= 3.5 && !is_placeholder(s)
+    c.upper && c.lower && shannon(s) >= 3.5 && !is_placeholder(s)
 }
 
 fn aws_pair(h: &Hit<'_>) -> bool {

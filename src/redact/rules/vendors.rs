@@ -10,7 +10,7 @@
 //! which recognises `DD_API_KEY=…` by its key and the value's shape.
 
 use super::checks::{alnum, aws_secret, mixed, not_placeholder, random_tail, two_case};
-use super::{Check, Hit, RuleSpec, rule};
+use super::{Check, Hit, Prefilter, RuleSpec, rule};
 use crate::redact::entropy::{Classes, shannon};
 
 /// Prefixes of things that are not credentials: digests, encodings,
@@ -264,7 +264,7 @@ fn cloud() -> Vec<RuleSpec> {
             &["pscale_"],
         ),
         v("scaleway_key", r"\bSCW[A-Z0-9]{17}\b", &["scw"]),
-        v("yandex_key", r"\bAQVN[A-Za-z0-9_\-]{35,38}\b", &["aqvn"]),
+        v("yandex_key", r"\bAQVN[A-Za-z0-9_\-]{35,}", &["aqvn"]),
         v("digitalocean_token", r"\bdo[opr]_v1_[a-f0-9]{64}\b", &["_v1_"]),
         v(
             "tailscale_key",
@@ -276,7 +276,7 @@ fn cloud() -> Vec<RuleSpec> {
             r"\beyJhIjoi[A-Za-z0-9+/=]{80,}",
             &["eyjhijoi"],
         ),
-        v("openshift_token", r"\bsha256~[A-Za-z0-9_\-]{43}\b", &["sha256~"]),
+        v("openshift_token", r"\bsha256~[A-Za-z0-9_\-]{43,}", &["sha256~"]),
         v(
             "cloudflare_origin_key",
             r"\bv1\.0-[a-f0-9]{24}-[a-f0-9]{146}\b",
@@ -424,7 +424,7 @@ fn payments() -> Vec<RuleSpec> {
         ),
         v(
             "duffel_token",
-            r"\bduffel_(?:test|live)_[A-Za-z0-9_\-=]{43}\b",
+            r"\bduffel_(?:test|live)_[A-Za-z0-9_\-=]{43,}",
             &["duffel_"],
         ),
         v(
@@ -494,7 +494,7 @@ fn observability_and_saas() -> Vec<RuleSpec> {
             r"\bfig[dou]_[A-Za-z0-9_\-]{30,}",
             &["figd_", "figo_", "figu_"],
         ),
-        v("contentful_token", r"\bCFPAT-[A-Za-z0-9_\-]{43}\b", &["cfpat-"]),
+        v("contentful_token", r"\bCFPAT-[A-Za-z0-9_\-]{43,}", &["cfpat-"]),
         v(
             "hubspot_token",
             r"\bpat-(?:na|eu)[0-9]-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}\b",
@@ -530,14 +530,17 @@ fn observability_and_saas() -> Vec<RuleSpec> {
         v("resend_key", r"\bre_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}\b", &["re_"]),
         // Any `prefix_` + long random tail: most providers now issue keys
         // this way (`rnd_…`, `csk-…`), including ones not listed above.
-        rule(
-            "api_key",
-            r"\b(?:[a-z][a-z0-9]{1,9}[_\-](?:[a-z0-9]{2,8}[_\-])?)([A-Za-z0-9]{32,100})\b",
-            0,
-            None,
-            &[],
-            Some(prefixed_token),
-        ),
+        RuleSpec {
+            prefilter: Prefilter::Pattern(r"[a-z0-9][_\-][A-Za-z0-9]{32}"),
+            ..rule(
+                "api_key",
+                r"\b(?:[a-z][a-z0-9]{1,9}[_\-](?:[a-z0-9]{2,8}[_\-])?)([A-Za-z0-9]{32,100})\b",
+                0,
+                None,
+                &[],
+                Some(prefixed_token),
+            )
+        },
         v(
             "jwt",
             r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
