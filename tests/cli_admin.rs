@@ -148,7 +148,7 @@ async fn list_and_show_report_counts_unread_and_read_state() {
     let env = Env::new();
     let b = env.bridge(Arc::new(SystemClock)).await;
     let c = create(&b).await;
-    send(&b, &c, SessionId::A, "first, key AKIAIOSFODNN7EXAMPLE").await;
+    send(&b, &c, SessionId::A, "first, key AKIAQ3EGRL2VZKJHWXTB").await;
     send(&b, &c, SessionId::A, "second").await;
     b.check_messages(auth(&c, SessionId::B)).await.unwrap();
     send(&b, &c, SessionId::A, "third").await;
@@ -189,7 +189,7 @@ async fn list_and_show_report_counts_unread_and_read_state() {
             .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64())
     );
     assert_eq!(msgs[0]["redacted"], serde_json::json!(["aws_access_key"]));
-    assert!(!msgs[0]["body"].as_str().unwrap().contains("AKIAIOSFODNN7EXAMPLE"));
+    assert!(!msgs[0]["body"].as_str().unwrap().contains("AKIAQ3EGRL2VZKJHWXTB"));
     assert!(msgs[0]["read_by"][0]["delivered_at"].is_string());
     assert!(msgs[2]["read_by"][0]["delivered_at"].is_null());
 
