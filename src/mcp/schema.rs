@@ -110,8 +110,21 @@ fn rewrite_object(map: &mut Map<String, Value>, side: Side) {
         map.remove("format");
     }
     if side == Side::Output {
-        map.remove("description");
-        map.remove("title");
+        // A result is read, never validated by the model: its fields' types
+        // are what it needs; descriptions and value bounds only cost tokens.
+        for key in ["description", "title", "pattern", "minimum", "maximum"] {
+            map.remove(key);
+        }
+        // A list of strings says so in its field's name (`redacted`,
+        // `files_involved`); seven copies of the item schema are not worth it.
+        if map
+            .get("items")
+            .and_then(|i| i.get("type"))
+            .and_then(Value::as_str)
+            == Some("string")
+        {
+            map.remove("items");
+        }
     }
     let Some(base) = nullable_base(map) else {
         return;

@@ -104,9 +104,10 @@ pub struct WaitArgs {
     /// Your seat's token; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: String,
-    /// How long to wait for a message, 0-55 seconds (default 30): below the 60 s after which common clients give up on a request.
+    /// Seconds; the name and bounds say it, so no description. At most 55,
+    /// below the 60 s after which common clients give up on a request.
     #[serde(default = "default_wait")]
-    #[schemars(range(min = 0, max = 55))]
+    #[schemars(range(min = 0, max = 55), transform = bare)]
     pub timeout_seconds: u32,
 }
 
@@ -321,7 +322,7 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         tool::<CreateConversationArgs, Created>(
             CREATE_CONVERSATION,
             "Create conversation",
-            "Start here to work with another agent: you become session \"a\"; hand conversation_id and session_b_token to your partner through the human. Tokens are shown only in this result.",
+            "Start here to work with another agent: you become session \"a\"; give conversation_id and session_b_token to your partner via the human. Tokens are shown only once.",
             annotations(false, false),
         ),
         tool::<SendToPartnerArgs, Sent>(
@@ -333,7 +334,7 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         tool::<CheckMessagesArgs, Inbox>(
             CHECK_MESSAGES,
             "Check messages",
-            "Fetch your unread messages, oldest first, and mark them read (peek=true: don't): each arrives once, so keep it. To wait for a reply, use wait_for_messages.",
+            "Fetch your unread messages, oldest first, marking them read (unless peek=true): each arrives once. To wait for one, use wait_for_messages.",
             annotations(false, false),
         ),
         tool::<UpdateStatusArgs, StatusUpdated>(
@@ -351,13 +352,13 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         tool::<WaitArgs, crate::bridge::Waited>(
             WAIT_FOR_MESSAGES,
             "Wait for messages",
-            "Wait for your partner's reply instead of polling: returns unread messages (marked read) as soon as there are any, or timed_out=true after timeout_seconds. Cancelling marks nothing read.",
+            "Wait for your partner's reply instead of polling: returns unread messages (marked read) once any arrive, or timed_out=true. Cancelling marks nothing read.",
             annotations(false, false),
         ),
         tool::<HistoryArgs, crate::bridge::History>(
             READ_HISTORY,
             "Read history",
-            "Re-read the whole conversation without marking anything, e.g. after a restart: from after_seq=0, then while `more` is true with after_seq=next_after_seq.",
+            "Re-read the conversation without marking anything (e.g. after a restart): after_seq=0, then after_seq=next_after_seq while more is true.",
             annotations(true, true),
         ),
     ]
@@ -382,6 +383,27 @@ mod tests {
         }
         eprintln!("{:<22} {total:>5}", "tools/list result");
         assert!(total <= TOOLS_LIST_BUDGET, "tools/list is {total} characters");
+        // The same listing as Python's default `json.dumps` prints it (a space
+        // after every `,` and `:`), the measure the budget was first set in.
+        let value = serde_json::to_value(&listing).unwrap();
+        let spaced = total + separators(&value);
+        assert!(
+            spaced <= TOOLS_LIST_BUDGET,
+            "tools/list is {spaced} characters with spaces"
+        );
+    }
+
+    /// How many `,` and `:` separators the compact JSON of `v` has.
+    fn separators(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Array(a) => {
+                a.len().saturating_sub(1) + a.iter().map(separators).sum::<usize>()
+            }
+            serde_json::Value::Object(o) => {
+                o.len() + o.len().saturating_sub(1) + o.values().map(separators).sum::<usize>()
+            }
+            _ => 0,
+        }
     }
 
     #[test]
