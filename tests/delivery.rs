@@ -423,7 +423,12 @@ async fn a_wait_over_55_seconds_is_refused_naming_the_field_and_limit() {
         .await;
     let r = client.response(1).await;
     assert_eq!(r["result"]["isError"], true);
-    let err = &r["result"]["structuredContent"]["error"];
+    // Errors carry no structuredContent (it would break the outputSchema);
+    // the error object is the JSON on the text's last line.
+    assert!(r["result"].get("structuredContent").is_none());
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    let body: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let err = &body["error"];
     assert_eq!(err["field"], "timeout_seconds");
     assert!(err["message"].as_str().unwrap().contains("55"), "{err}");
     drop(client);
