@@ -25,28 +25,23 @@ mod admin;
 mod conversation;
 mod error;
 pub mod handoff;
-mod integrity;
 mod messages;
 mod status;
-mod transfer;
 pub mod types;
 mod validate;
 pub mod yolo;
 
 pub use admin::{
-    AdminError, AdminResult, CleanupReport, CleanupRequest, ConversationDetail, ConversationSummary, Ended,
-    ListFilter, LiveState, MessageView, ReadState, Rotated, SeatView, Stats,
+    AdminError, AdminResult, AuditCheck, CleanupReport, CleanupRequest, ConversationDetail,
+    ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export, ExportConversation, ExportMessage,
+    ExportParticipant, ExportStatus, HeadFileState, ImportRequest, Imported, IssuedToken, ListFilter,
+    LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView, Stats,
 };
 pub use conversation::CreateRequest;
 pub use error::{Error, retry_after_secs};
 pub use handoff::{Handed, InHand, Receipt, Recipient, ReturnReason};
-pub use integrity::{AuditCheck, HeadFileState, RestoreCheck};
 pub use messages::SendRequest;
 pub use status::StatusRequest;
-pub use transfer::{
-    EXPORT_FORMAT, EXPORT_VERSION, Export, ExportConversation, ExportMessage, ExportParticipant,
-    ExportStatus, ImportRequest, Imported, IssuedToken,
-};
 pub use types::*;
 
 /// Shorthand for use-case results.

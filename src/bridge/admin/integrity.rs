@@ -14,9 +14,9 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use super::admin::{AdminError, AdminResult};
-use super::{AuditReport, Bridge};
+use super::{AdminError, AdminResult};
 use crate::audit::{self, Head};
+use crate::bridge::{AuditReport, Bridge};
 use crate::store::Tx;
 use crate::store::admin::{AdminStore, AdminTx};
 

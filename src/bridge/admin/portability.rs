@@ -15,9 +15,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::admin::{AdminError, AdminResult, ts};
-use super::{ActionType, Bridge, SessionId, StatusKind, validate};
+use super::{AdminError, AdminResult, ts};
 use crate::auth::{SessionToken, ShownToken};
+use crate::bridge::{ActionType, Bridge, SessionId, StatusKind, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::store::admin::{AdminStore, AdminTx};
 use crate::store::{self, Conversation, Participant, Status, Tx};

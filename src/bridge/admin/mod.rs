@@ -1,0 +1,186 @@
+//! The overseer's use cases: what the human who runs the agents does from
+//! a terminal, one module per concern:
+//! - `observing`: `list`, `show`, `audit`, `stats` and their views;
+//! - `lifecycle`: `cleanup`, `close`, `revoke`, `rotate`;
+//! - `portability`: `export`, `import` and the file format;
+//! - `safety`: `backup`, and `restore`'s last steps;
+//! - `integrity`: the trail's full check, for `audit verify` and `restore`.
+//!
+//! Same rules as the agents' use cases: every state change commits in ONE
+//! `begin_write` transaction together with its audit entry (actor `cli`),
+//! tokens are shown once and stored only as keyed hashes, and nothing here
+//! knows SQL or how results are printed. Reads take a consistent snapshot
+//! (`begin_read`) and write nothing. This module holds what they share:
+//! the error type, the audit helper and the timestamp format.
+
+use super::{AuditFailure, Bridge};
+use crate::audit::{self, NewEntry};
+use crate::clock::Millis;
+use crate::store;
+use crate::store::admin::AdminStore;
+
+mod integrity;
+mod lifecycle;
+mod observing;
+mod portability;
+mod safety;
+
+pub use integrity::{AuditCheck, HeadFileState, RestoreCheck};
+pub use lifecycle::{CleanupReport, CleanupRequest, Ended, Rotated};
+pub use observing::{
+    ConversationDetail, ConversationSummary, ListFilter, LiveState, MessageView, ReadState, SeatView, Stats,
+};
+pub use portability::{
+    EXPORT_FORMAT, EXPORT_VERSION, Export, ExportConversation, ExportMessage, ExportParticipant,
+    ExportStatus, ImportRequest, Imported, IssuedToken,
+};
+
+/// The actor recorded for every overseer action.
+const ACTOR: &str = "cli";
+
+/// Why an overseer command failed. Messages name the id or the file at
+/// fault and what to do; they never show a token or a message body.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No conversation has this id.
+    #[error("no conversation has id {id:?}; `mcp-bridge list` shows the ids")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The conversation has no such seat.
+    #[error("conversation {id} has no session {session:?}")]
+    NoSuchSession {
+        /// The conversation.
+        id: String,
+        /// The session asked for.
+        session: String,
+    },
+    /// The conversation has ended, so the action would achieve nothing.
+    #[error("conversation {id} is {state}; {what} only applies to a live conversation")]
+    Ended {
+        /// The conversation.
+        id: String,
+        /// `expired` or `closed`.
+        state: &'static str,
+        /// The refused action.
+        what: &'static str,
+    },
+    /// An import file is malformed or breaks a limit.
+    #[error("invalid export file: {reason}")]
+    BadImport {
+        /// What is wrong (a field name, never a value).
+        reason: String,
+    },
+    /// The id in the import file is taken and a new one was not allowed.
+    #[error("conversation {id} already exists in this database; import it with a new id (drop --keep-id)")]
+    IdTaken {
+        /// The id.
+        id: String,
+    },
+    /// A structural check of the database failed.
+    #[error("the database failed its integrity check: {0}")]
+    Integrity(String),
+    /// The audit chain does not verify.
+    #[error("the audit chain does not verify: {0}")]
+    AuditBroken(audit::Break),
+    /// The schema is not exactly what this binary's migrations create.
+    #[error("the database schema is not the one mcp-bridge creates: {0}")]
+    Schema(String),
+    /// A conversation exists that no audit entry records.
+    #[error(
+        "conversation {id} has no audit entry: it was written without the bridge, so the trail is incomplete"
+    )]
+    Unaudited {
+        /// The conversation.
+        id: String,
+    },
+    /// The database ends before the head recorded outside it.
+    #[error(
+        "the audit trail was cut short: the head file {path} records entry {recorded}, the database ends at entry {found}. \
+         If the database was replaced on purpose, `mcp-bridge restore` it instead, or delete the head file"
+    )]
+    Truncated {
+        /// The head file.
+        path: std::path::PathBuf,
+        /// The seq it records.
+        recorded: i64,
+        /// The newest seq in the database.
+        found: i64,
+    },
+    /// The database holds another chain than the head file records.
+    #[error(
+        "the audit trail is not the one the head file {path} records ({what}): the database was replaced or rewritten. \
+         If that was deliberate, `mcp-bridge restore` it instead, or delete the head file"
+    )]
+    OtherChain {
+        /// The head file.
+        path: std::path::PathBuf,
+        /// Which entry differs.
+        what: String,
+    },
+    /// The head file cannot be read or does not verify.
+    #[error(transparent)]
+    HeadFile(audit::head::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl From<AuditFailure> for AdminError {
+    fn from(e: AuditFailure) -> Self {
+        match e {
+            AuditFailure::Broken(b) => AdminError::AuditBroken(b),
+            AuditFailure::Store(s) => AdminError::Store(s),
+        }
+    }
+}
+
+/// Shorthand for overseer results.
+pub type AdminResult<T> = std::result::Result<T, AdminError>;
+
+/// Timestamps serialise as RFC 3339 UTC, the form every tool output uses.
+pub(in crate::bridge) mod ts {
+    use serde::Serializer;
+
+    use crate::clock::{Millis, rfc3339};
+
+    pub(in crate::bridge) fn one<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&rfc3339(*ms))
+    }
+
+    pub(in crate::bridge) fn opt<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.serialize_str(&rfc3339(*ms)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+impl<S: AdminStore> Bridge<S> {
+    /// The current time, for renderers that show relative times consistently
+    /// with the states computed here.
+    pub fn now_ms(&self) -> Millis {
+        self.now()
+    }
+
+    /// Appends an overseer audit entry inside `tx`; returns its seq.
+    pub(super) async fn admin_audit(
+        &self,
+        tx: &mut S::Tx,
+        now: Millis,
+        action: &str,
+        conversation_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> AdminResult<i64> {
+        // Pending refusal counts whose window closed go first, as for every write.
+        self.flush_tallies(tx, now, now - self.refusal_window()).await?;
+        let entry = NewEntry {
+            actor: ACTOR.into(),
+            action: action.into(),
+            conversation_id: conversation_id.map(str::to_owned),
+            detail,
+        };
+        Ok(self.append(tx, now, entry).await?)
+    }
+}
