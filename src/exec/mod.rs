@@ -15,7 +15,6 @@
 mod confine;
 mod parse;
 mod policy;
-mod programs;
 pub mod reads;
 mod render;
 mod run;

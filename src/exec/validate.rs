@@ -44,6 +44,7 @@ fn validate_inner(command: &str, mode: Mode) -> Result<(Plan, String), Refusal> 
         mode,
         depth: 0,
         network: false,
+        walk: judge_steps,
     };
     judge_steps(&steps, &mut ctx)?;
     let plan = Plan {
