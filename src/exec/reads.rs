@@ -18,9 +18,10 @@ use crate::exec::policy::{basename, effective_argv};
 /// Absolute locations safe and restricted commands may name for reading: programs and
 /// libraries, the loader cache, CA certificates, time zone, name-service files (no secrets:
 /// `/etc/passwd` carries no hashes), harmless devices and this process's own `/proc`
-/// entries. Everything else absolute is refused. The sandbox grants the same set (see
-/// `sandbox::SYSTEM_READS`), plus `/proc` as a whole, where the kernel's ptrace rules keep
-/// other processes' environment and memory out of reach.
+/// entries. Everything else absolute is refused. The sandbox grants the same set except its
+/// `/proc` and `/dev` entries, for which it grants only a fixed list of files
+/// (`sandbox::restrict`'s `PROC_AND_DEV_READS`): `/proc` is never granted as a whole, so
+/// other processes' environments stay out of reach (and `/proc/self` is not granted either).
 pub const SYSTEM_READS: &[&str] = &[
     "/usr",
     "/bin",
