@@ -73,7 +73,7 @@ impl AdminTx for SqliteTx {
     async fn deliveries_after(&mut self, conversation_id: &str, after: i64) -> Result<Vec<Delivery>> {
         self.rows(
             "SELECT message_seq, recipient, delivered_at FROM deliveries \
-             WHERE conversation_id = ?1 AND message_seq > ?2 ORDER BY message_seq, recipient",
+             WHERE conversation_id = +?1 AND message_seq > +?2 ORDER BY message_seq, recipient",
             params![conversation_id, after],
             |r| {
                 Ok(Delivery {
@@ -97,7 +97,7 @@ impl AdminTx for SqliteTx {
 
     async fn statuses(&mut self, conversation_id: &str) -> Result<Vec<Status>> {
         self.rows(
-            "SELECT * FROM status WHERE conversation_id = ?1 ORDER BY session_id",
+            "SELECT * FROM status WHERE conversation_id = +?1 ORDER BY session_id",
             [conversation_id],
             status,
         )

@@ -70,6 +70,14 @@ impl HeadSink {
     }
 }
 
+// A note on `+?N` in the statements below: SQLite (3.54) re-prepares a
+// statement that compares an indexed column with a bound parameter and has
+// an ORDER BY, at every execution (it re-plans for the bound value). A
+// unary plus on the parameter keeps the same plan (the index still serves
+// the comparison and the order; `EXPLAIN QUERY PLAN` shows no temporary
+// B-tree) without the re-prepare, which cost about a tenth of a send. The
+// test `hot_statements_are_never_prepared_twice` keeps it so.
+
 impl SqliteTx {
     pub(super) fn new(conn: Held, sink: HeadSink) -> Self {
         Self { conn, sink }
@@ -82,7 +90,10 @@ impl SqliteTx {
 
     /// Runs a statement; returns the number of rows it changed.
     pub(super) fn exec(&self, sql: &str, params: impl Params) -> Result<u64> {
-        Ok(self.conn.prepare_cached(sql)?.execute(params)? as u64)
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let changed = stmt.execute(params)? as u64;
+        reprepare_probe::record(&stmt);
+        Ok(changed)
     }
 
     /// The first row of a query, if any.
@@ -92,7 +103,10 @@ impl SqliteTx {
         params: impl Params,
         map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>> {
-        Ok(self.conn.prepare_cached(sql)?.query_row(params, map).optional()?)
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let row = stmt.query_row(params, map).optional()?;
+        reprepare_probe::record(&stmt);
+        Ok(row)
     }
 
     /// Every row of a query.
@@ -106,8 +120,30 @@ impl SqliteTx {
         let rows = stmt
             .query_map(params, map)?
             .collect::<rusqlite::Result<Vec<T>>>()?;
+        reprepare_probe::record(&stmt);
         Ok(rows)
     }
+}
+
+/// In tests, the statements that SQLite had to prepare again since they
+/// entered the cache; nothing in other builds.
+mod reprepare_probe {
+    #[cfg(test)]
+    thread_local! {
+        pub(super) static SEEN: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    #[cfg(test)]
+    pub(super) fn record(stmt: &rusqlite::Statement<'_>) {
+        if stmt.get_status(rusqlite::StatementStatus::RePrepare) > 0 {
+            let sql = stmt.expanded_sql().unwrap_or_default();
+            SEEN.with(|s| s.borrow_mut().push(sql));
+        }
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    pub(super) fn record(_: &rusqlite::Statement<'_>) {}
 }
 
 impl Tx for SqliteTx {
@@ -142,7 +178,7 @@ impl Tx for SqliteTx {
             "SELECT c.id AS conv_id, c.created_at AS conv_created_at, c.expires_at AS conv_expires_at, \
              c.closed_at AS conv_closed_at, p.* \
              FROM conversations c LEFT JOIN participants p ON p.conversation_id = c.id \
-             WHERE c.id = ?1 ORDER BY p.session_id",
+             WHERE c.id = +?1 ORDER BY p.session_id",
             [id],
             |r| {
                 let conv = Conversation {
@@ -191,7 +227,7 @@ impl Tx for SqliteTx {
 
     async fn participants(&mut self, conversation_id: &str) -> Result<Vec<Participant>> {
         self.rows(
-            "SELECT * FROM participants WHERE conversation_id = ?1 ORDER BY session_id",
+            "SELECT * FROM participants WHERE conversation_id = +?1 ORDER BY session_id",
             [conversation_id],
             participant,
         )
@@ -269,8 +305,8 @@ impl Tx for SqliteTx {
     ) -> Result<Vec<Message>> {
         self.rows(
             "SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
-             WHERE d.conversation_id = ?1 AND d.recipient = ?2 AND d.delivered_at IS NULL \
-             ORDER BY d.message_seq LIMIT ?3",
+             WHERE d.conversation_id = +?1 AND d.recipient = +?2 AND d.delivered_at IS NULL \
+             ORDER BY d.message_seq LIMIT +?3",
             params![conversation_id, recipient, limit as i64],
             message,
         )
@@ -283,7 +319,7 @@ impl Tx for SqliteTx {
         limit: usize,
     ) -> Result<Vec<Message>> {
         self.rows(
-            "SELECT * FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            "SELECT * FROM messages WHERE conversation_id = +?1 AND seq > +?2 ORDER BY seq LIMIT +?3",
             params![conversation_id, after, limit as i64],
             message,
         )
@@ -321,7 +357,7 @@ impl Tx for SqliteTx {
 
     async fn rate_events(&mut self, key: &str, since: Millis) -> Result<Vec<Millis>> {
         self.rows(
-            "SELECT at FROM rate_events WHERE key = ?1 AND at > ?2 ORDER BY at",
+            "SELECT at FROM rate_events WHERE key = +?1 AND at > +?2 ORDER BY at",
             params![key, since],
             |r| r.get(0),
         )
@@ -424,9 +460,114 @@ impl Tx for SqliteTx {
 
     async fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<audit::Entry>> {
         self.rows(
-            "SELECT * FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT * FROM audit WHERE seq > +?1 ORDER BY seq LIMIT +?2",
             [after, limit],
             audit_entry,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reprepare_probe::SEEN;
+    use crate::audit::{self, NewEntry};
+    use crate::auth::{ServerKey, TokenHash};
+    use crate::store::sqlite::{OpenMode, SqliteStore};
+    use crate::store::{Conversation, NewMessage, Participant, RefusalKey, Status, Store, Tx};
+
+    /// Every statement a send, a check, a status, a rate check, an audit
+    /// append and a refusal run, three times over: SQLite must never have
+    /// to prepare one of them again (see the note on `+?N` above).
+    #[tokio::test]
+    async fn hot_statements_are_never_prepared_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("b.db"), OpenMode::CreateIfMissing)
+            .await
+            .unwrap();
+        let key = ServerKey::from_bytes([7; 32]);
+        let id = "conv_0123456789abcdef0123456789abcdef".to_owned();
+        let mut tx = store.begin_write().await.unwrap();
+        tx.insert_conversation(&Conversation {
+            id: id.clone(),
+            created_at: 1,
+            expires_at: i64::MAX,
+            closed_at: None,
+        })
+        .await
+        .unwrap();
+        for seat in ["a", "b"] {
+            tx.insert_participant(&Participant {
+                conversation_id: id.clone(),
+                session_id: seat.into(),
+                role: format!("role-{seat}"),
+                token_hash: TokenHash(vec![1; 32]),
+                token_created_at: 1,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        for round in 0..3 {
+            let now = 10 + round;
+            let mut tx = store.begin_write().await.unwrap();
+            assert!(tx.conversation_with_participants(&id).await.unwrap().is_some());
+            tx.participants(&id).await.unwrap();
+            tx.participant(&id, "a").await.unwrap();
+            tx.conversation(&id).await.unwrap();
+            tx.rate_events("send:x", 0).await.unwrap();
+            tx.record_rate_event("send:x", now, 0).await.unwrap();
+            let message = NewMessage {
+                conversation_id: id.clone(),
+                sender: "a".into(),
+                body: "hello".into(),
+                action_type: "info".into(),
+                files: vec![],
+                redactions: vec![],
+                created_at: now,
+            };
+            let seq = tx.insert_message(&message, &["b".into()]).await.unwrap();
+            tx.peek_unread(&id, "b", 10).await.unwrap();
+            tx.count_unread(&id, "b").await.unwrap();
+            tx.take_unread(&id, "b", now, 10).await.unwrap();
+            tx.return_unread(&id, "b", &[seq], now).await.unwrap();
+            tx.history_after(&id, 0, 10).await.unwrap();
+            tx.upsert_status(&Status {
+                conversation_id: id.clone(),
+                session_id: "a".into(),
+                status: "working".into(),
+                note: None,
+                heartbeat_at: now,
+            })
+            .await
+            .unwrap();
+            tx.status(&id, "a").await.unwrap();
+            let refusal = RefusalKey {
+                actor: "unauthenticated".into(),
+                action: "message.send.refused".into(),
+                code: "invalid_token".into(),
+                conversation_id: Some(id.clone()),
+            };
+            tx.tally_refusal(&refusal, now).await.unwrap();
+            tx.take_refusal_tallies(now).await.unwrap();
+            let head = tx.audit_head().await.unwrap();
+            let entry = audit::chain(
+                head,
+                now,
+                NewEntry {
+                    actor: "cli".into(),
+                    action: "test".into(),
+                    conversation_id: Some(id.clone()),
+                    detail: serde_json::json!({}),
+                },
+                &key,
+            );
+            tx.insert_audit(&entry).await.unwrap();
+            tx.audit_page(0, 10).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let seen = SEEN.with(|s| s.borrow().clone());
+        assert!(seen.is_empty(), "statements prepared again: {seen:#?}");
     }
 }
