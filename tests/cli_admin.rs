@@ -247,18 +247,10 @@ async fn a_missing_or_foreign_database_is_refused_and_not_created() {
     );
 
     let foreign = env.path("other.db");
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&foreign)
-            .create_if_missing(true),
-    )
-    .await
-    .unwrap();
-    sqlx::query("CREATE TABLE invoices (id INTEGER)")
-        .execute(&pool)
-        .await
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE invoices (id INTEGER)")
         .unwrap();
-    pool.close().await;
     let out = env.cli_on(&foreign, &["list"]);
     assert!(!out.status.success());
     assert!(
@@ -580,7 +572,7 @@ async fn restore_refuses_a_live_database_and_bad_backups() {
     assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
     assert!(env.ok(&["show", &c.conversation_id]).contains("after the backup"));
 
-    b.store().pool().close().await;
+    b.store().close().await;
     drop(b);
 
     // A corrupted backup fails its checks; nothing changes.

@@ -86,7 +86,7 @@ async fn bridge_on(db: &Path) -> Bridge<SqliteStore> {
 }
 
 async fn close(b: Bridge<SqliteStore>) {
-    b.store().pool().close().await;
+    b.store().close().await;
 }
 
 async fn create(b: &Bridge<SqliteStore>) -> Created {
@@ -115,28 +115,15 @@ async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) {
 
 /// Runs SQL on the file directly, as someone with write access to it would.
 async fn tamper(db: &Path, statements: &[&str]) {
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(db))
-        .await
-        .unwrap();
+    let conn = rusqlite::Connection::open(db).unwrap();
     for s in statements {
-        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-            .execute(&pool)
-            .await
-            .unwrap();
+        conn.execute_batch(s).unwrap();
     }
-    pool.close().await;
 }
 
 async fn scalar(db: &Path, sql: &str) -> String {
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(db))
-        .await
-        .unwrap();
-    let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    v
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -185,7 +172,7 @@ async fn restore_refuses_a_database_whose_conversations_have_no_audit_trail() {
     let s = SqliteStore::open(&foreign, OpenMode::CreateIfMissing)
         .await
         .unwrap();
-    s.pool().close().await;
+    s.close().await;
     tamper(
         &foreign,
         &[

@@ -90,16 +90,11 @@ async fn take_for_b(db: &Path, c: &Created) -> Vec<String> {
 
 /// How many audit entries with this action exist.
 async fn audited(db: &Path, action: &str) -> i64 {
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(db))
-        .await
-        .unwrap();
-    let n = sqlx::query_scalar("SELECT count(*) FROM audit WHERE action = ?")
-        .bind(action)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM audit WHERE action = ?1", [action], |r| {
+        r.get(0)
+    })
+    .unwrap()
 }
 
 /// Yields until `done` holds, for at most 10 s: long enough for any
@@ -341,12 +336,13 @@ async fn a_check_whose_response_cannot_be_written_is_returned_unread() {
     assert_eq!(audited(&db, "message.check").await, 1, "the check did commit");
     assert_eq!(take_for_b(&db, &c).await, ["lost in the pipe"]);
     // The return is audited with exactly what it took back.
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
-        .await
-        .unwrap();
-    let detail: String = sqlx::query_scalar("SELECT detail FROM audit WHERE action = 'message.returned'")
-        .fetch_one(&pool)
-        .await
+    let detail: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT detail FROM audit WHERE action = 'message.returned'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let detail: Value = serde_json::from_str(&detail).unwrap();
     assert_eq!(detail["returned"], json!([seq]));

@@ -64,16 +64,14 @@ async fn create(b: &Bridge<SqliteStore>) -> Created {
 
 /// Every audit row as `(actor, action, conversation_id, detail)`.
 async fn audit_rows(path: &Path) -> Vec<(String, String, Option<String>, String)> {
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(path))
-        .await
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT actor, action, conversation_id, detail FROM audit ORDER BY seq")
         .unwrap();
-    let rows: Vec<(String, String, Option<String>, String)> =
-        sqlx::query_as("SELECT actor, action, conversation_id, detail FROM audit ORDER BY seq")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
-    rows
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 async fn refusals(path: &Path) -> Vec<(String, String, Option<String>, String)> {

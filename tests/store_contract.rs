@@ -218,17 +218,10 @@ async fn sqlite_refuses_a_file_that_is_not_a_database() {
 async fn sqlite_refuses_a_foreign_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.db");
-    {
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-        sqlx::query("CREATE TABLE invoices (id INTEGER)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE invoices (id INTEGER)")
+        .unwrap();
     let err = SqliteStore::open(&path, OpenMode::MustExist).await.unwrap_err();
     assert!(
         matches!(err, mcp_bridge::store::Error::NotABridgeDatabase { .. }),

@@ -96,14 +96,10 @@ async fn propose(f: &Fixture, command: &str, mode: Mode) -> Result<String, mcp_b
 }
 
 async fn sql(f: &Fixture, q: &str) {
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db))
-        .await
+    rusqlite::Connection::open(&f.db)
+        .unwrap()
+        .execute_batch(q)
         .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(q.to_owned()))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
 }
 
 #[tokio::test]
@@ -284,12 +280,12 @@ async fn every_stage_is_audited() {
         .execute_approved(auth(&f.conv, SessionId::A), &id)
         .await
         .unwrap();
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&f.db))
-        .await
-        .unwrap();
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit ORDER BY seq")
-        .fetch_all(&pool)
-        .await
+    let conn = rusqlite::Connection::open(&f.db).unwrap();
+    let mut stmt = conn.prepare("SELECT action FROM audit ORDER BY seq").unwrap();
+    let actions: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
     for wanted in [
         "command.propose",

@@ -576,26 +576,30 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
     use mcp_bridge::audit::{self, NewEntry};
     use mcp_bridge::auth::{ServerKey, SessionToken};
     use mcp_bridge::store::sqlite::{OpenMode, SqliteStore};
-    use sqlx::{Connection, QueryBuilder, Sqlite};
+    use rusqlite::{OptionalExtension, params};
 
     let conversations = conversations.max(1);
     let mut key_bytes = [0u8; 32];
     hex_decode(KEY_HEX, &mut key_bytes)?;
     let key = ServerKey::from_bytes(key_bytes);
 
-    let store = SqliteStore::open(path, OpenMode::CreateIfMissing).await?;
-    let mut conn = store.pool().acquire().await?;
-    sqlx::query("PRAGMA synchronous = OFF")
-        .execute(&mut *conn)
-        .await?;
-    let (mut audit_seq, mut prev_hash): (i64, Option<String>) =
-        match sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?
-        {
-            Some((s, h)) => (s, Some(h)),
-            None => (0, None),
-        };
+    // The schema comes from the binary's own migrations; the rows go in
+    // through a connection of our own, with durability off while seeding.
+    SqliteStore::open(path, OpenMode::CreateIfMissing)
+        .await?
+        .close()
+        .await;
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("PRAGMA synchronous = OFF")?;
+    let (mut audit_seq, mut prev_hash): (i64, Option<String>) = match conn
+        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?
+    {
+        Some((s, h)) => (s, Some(h)),
+        None => (0, None),
+    };
     let mut audit_rows: Vec<audit::Entry> = Vec::new();
     let mut push_audit =
         |at: i64, actor: String, action: &str, conv: &str, detail: Value, rows: &mut Vec<audit::Entry>| {
@@ -629,21 +633,15 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
         .map(|_| format!("conv_{:032x}", rand::random::<u128>()))
         .collect();
 
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.unchecked_transaction()?;
     for chunk in (0..conversations).collect::<Vec<_>>().chunks(1000) {
-        let mut convs =
-            QueryBuilder::<Sqlite>::new("INSERT INTO conversations (id, created_at, expires_at, closed_at) ");
-        convs.push_values(chunk, |mut b, &i| {
+        for &i in chunk {
             let at = t_base + i as i64;
-            b.push_bind(ids[i].clone())
-                .push_bind(at)
-                .push_bind(at + 3 * 3600 * 1000)
-                .push_bind(None::<i64>);
-        });
-        convs.build().execute(&mut *tx).await?;
-        let mut parts = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO participants (conversation_id, session_id, role, token_hash, token_created_at, revoked_at) ",
-        );
+            tx.prepare_cached(
+                "INSERT INTO conversations (id, created_at, expires_at, closed_at) VALUES (?1, ?2, ?3, NULL)",
+            )?
+            .execute(params![ids[i], at, at + 3 * 3600 * 1000])?;
+        }
         let rows: Vec<(usize, &str, &str)> = chunk
             .iter()
             .flat_map(|&i| {
@@ -651,26 +649,24 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
                 [(i, "a", ra), (i, "b", rb)]
             })
             .collect();
-        parts.push_values(&rows, |mut b, &(i, s, role)| {
-            b.push_bind(ids[i].clone())
-                .push_bind(s)
-                .push_bind(role)
-                .push_bind(key.hash_token(&SessionToken::generate()).0)
-                .push_bind(t_base + i as i64)
-                .push_bind(None::<i64>);
-        });
-        parts.build().execute(&mut *tx).await?;
-        let mut status = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO status (conversation_id, session_id, status, note, heartbeat_at) ",
-        );
-        status.push_values(&rows, |mut b, &(i, s, _)| {
-            b.push_bind(ids[i].clone())
-                .push_bind(s)
-                .push_bind("complete")
-                .push_bind(Some("done; handing over"))
-                .push_bind(t_base + i as i64 + 1000);
-        });
-        status.build().execute(&mut *tx).await?;
+        for &(i, s, role) in &rows {
+            tx.prepare_cached(
+                "INSERT INTO participants (conversation_id, session_id, role, token_hash, token_created_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+            )?
+            .execute(params![
+                ids[i],
+                s,
+                role,
+                key.hash_token(&SessionToken::generate()).0,
+                t_base + i as i64
+            ])?;
+            tx.prepare_cached(
+                "INSERT INTO status (conversation_id, session_id, status, note, heartbeat_at) \
+                 VALUES (?1, ?2, 'complete', 'done; handing over', ?3)",
+            )?
+            .execute(params![ids[i], s, t_base + i as i64 + 1000])?;
+        }
         for &i in chunk {
             let (ra, rb) = roles[i % roles.len()];
             push_audit(
@@ -683,11 +679,9 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
             );
         }
     }
-    insert_audit(&mut tx, &mut audit_rows).await?;
+    insert_audit(&tx, &mut audit_rows)?;
 
-    let first_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) + 1 FROM messages")
-        .fetch_one(&mut *tx)
-        .await?;
+    let first_seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) + 1 FROM messages", [], |r| r.get(0))?;
     let actions = [
         "info",
         "info",
@@ -744,30 +738,18 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
                 )
             })
             .collect();
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO messages (seq, conversation_id, sender, body, action_type, files, redactions, created_at) ",
-        );
-        q.push_values(&rows, |mut b, r| {
-            b.push_bind(r.0)
-                .push_bind(ids[r.1].clone())
-                .push_bind(r.2)
-                .push_bind(r.3.clone())
-                .push_bind(r.4)
-                .push_bind(r.5.clone())
-                .push_bind(r.6.clone())
-                .push_bind(r.7);
-        });
-        q.build().execute(&mut *tx).await?;
-        let mut d = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO deliveries (message_seq, conversation_id, recipient, delivered_at) ",
-        );
-        d.push_values(&rows, |mut b, r| {
-            b.push_bind(r.0)
-                .push_bind(ids[r.1].clone())
-                .push_bind(if r.2 == "a" { "b" } else { "a" })
-                .push_bind(r.8);
-        });
-        d.build().execute(&mut *tx).await?;
+        for r in &rows {
+            tx.prepare_cached(
+                "INSERT INTO messages (seq, conversation_id, sender, body, action_type, files, redactions, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![r.0, ids[r.1], r.2, r.3, r.4, r.5, r.6, r.7])?;
+            tx.prepare_cached(
+                "INSERT INTO deliveries (message_seq, conversation_id, recipient, delivered_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![r.0, ids[r.1], if r.2 == "a" { "b" } else { "a" }, r.8])?;
+        }
         for r in &rows {
             let to = if r.2 == "a" { "b" } else { "a" };
             let files = if r.5 == "[]" { 0 } else { 2 };
@@ -793,19 +775,16 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
                 None => unread += 1,
             }
         }
-        insert_audit(&mut tx, &mut audit_rows).await?;
+        insert_audit(&tx, &mut audit_rows)?;
         j = end;
         if j % 100_000 == 0 {
-            tx.commit().await?;
-            tx = conn.begin().await?;
+            tx.commit()?;
+            tx = conn.unchecked_transaction()?;
         }
     }
-    tx.commit().await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut *conn)
-        .await?;
+    tx.commit()?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     drop(conn);
-    store.pool().close().await;
     Ok(Seeded {
         conversations,
         messages,
@@ -814,26 +793,23 @@ pub async fn seed(path: &Path, messages: usize, conversations: usize) -> Result<
     })
 }
 
-async fn insert_audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    rows: &mut Vec<mcp_bridge::audit::Entry>,
-) -> Result<()> {
-    for chunk in rows.chunks(1000) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit (seq, at, actor, action, conversation_id, detail, prev_hash, hash, seal) ",
-        );
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(e.seq)
-                .push_bind(e.at)
-                .push_bind(e.actor.clone())
-                .push_bind(e.action.clone())
-                .push_bind(e.conversation_id.clone())
-                .push_bind(e.detail.clone())
-                .push_bind(e.prev_hash.clone())
-                .push_bind(e.hash.clone())
-                .push_bind(e.seal.clone());
-        });
-        q.build().execute(&mut **tx).await?;
+fn insert_audit(tx: &rusqlite::Connection, rows: &mut Vec<mcp_bridge::audit::Entry>) -> Result<()> {
+    for e in rows.iter() {
+        tx.prepare_cached(
+            "INSERT INTO audit (seq, at, actor, action, conversation_id, detail, prev_hash, hash, seal) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(rusqlite::params![
+            e.seq,
+            e.at,
+            e.actor,
+            e.action,
+            e.conversation_id,
+            e.detail,
+            e.prev_hash,
+            e.hash,
+            e.seal
+        ])?;
     }
     rows.clear();
     Ok(())

@@ -2,7 +2,7 @@
 //! against, and the SQLite backend.
 //!
 //! Everything above this module speaks in rows and ids, never in SQL, and
-//! never matches on `sqlx::Error`: backends translate their errors into
+//! never matches on a driver's error type: backends translate their errors into
 //! [`Error`] here. Every state change happens inside a [`Tx`] that also
 //! appends its audit entry; a `Tx` dropped without [`Tx::commit`] rolls back,
 //! so an error anywhere leaves nothing behind.
@@ -15,10 +15,6 @@ use crate::clock::Millis;
 
 pub mod admin;
 pub mod sqlite;
-mod sqlite_admin;
-mod sqlite_rows;
-mod sqlite_schema;
-mod sqlite_yolo;
 pub mod wake;
 pub mod yolo;
 
@@ -50,9 +46,19 @@ pub enum Error {
     /// A uniqueness constraint was violated (an id collision).
     #[error("a record with this id already exists")]
     Conflict,
+    /// The store was closed (before its file was replaced).
+    #[error("the database was closed")]
+    Closed,
     /// Any other database failure. The detail goes to the server log only.
     #[error("an internal database error occurred")]
-    Internal(#[source] sqlx::Error),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// An internal failure that is not a driver error (a broken invariant).
+    pub(crate) fn internal(what: &'static str) -> Self {
+        Error::Internal(what.into())
+    }
 }
 
 /// Shorthand for store results.

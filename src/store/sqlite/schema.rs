@@ -11,37 +11,31 @@
 //! which is the only way two copies of one statement can legitimately differ.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
+use std::path::Path;
 
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use rusqlite::Connection;
 
-use super::Result;
-use super::sqlite::MIGRATOR;
+use crate::store::Result;
 
 /// One schema object: `(type, name)` -> `(table, normalised SQL)`.
 type Schema = BTreeMap<(String, String), (String, String)>;
 
-/// Reads the schema objects of the database behind `exec`.
-async fn read<'e, E>(exec: E) -> Result<Schema>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    let rows = sqlx::query(
+/// Reads the schema objects of the database behind `conn`.
+fn read(conn: &Connection) -> Result<Schema> {
+    let mut stmt = conn.prepare(
         "SELECT type, name, tbl_name, coalesce(sql, '') AS sql FROM sqlite_master \
          WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-    )
-    .fetch_all(exec)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let sql: String = r.try_get("sql")?;
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            let sql: String = r.get("sql")?;
             Ok((
-                (r.try_get("type")?, r.try_get("name")?),
-                (r.try_get("tbl_name")?, normalise(&sql)),
+                (r.get("type")?, r.get("name")?),
+                (r.get("tbl_name")?, normalise(&sql)),
             ))
-        })
-        .collect()
+        })?
+        .collect::<rusqlite::Result<Schema>>()?;
+    Ok(rows)
 }
 
 fn normalise(sql: &str) -> String {
@@ -49,43 +43,28 @@ fn normalise(sql: &str) -> String {
 }
 
 /// The schema this binary's migrations create, from a fresh in-memory database.
-async fn expected() -> Result<Schema> {
-    let opts = SqliteConnectOptions::from_str("sqlite::memory:")?;
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
-        .await?;
-    let result = async {
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| super::Error::Internal(sqlx::Error::Migrate(Box::new(e))))?;
-        read(&pool).await
-    }
-    .await;
-    pool.close().await;
-    result
+fn expected() -> Result<Schema> {
+    let conn = super::conn::open_in_memory()?;
+    super::migrate::apply(&conn, Path::new(":memory:"))?;
+    read(&conn)
 }
 
 /// The differences between the schema behind `exec` and the expected one,
 /// first the ones that matter most (triggers), each a sentence naming the
 /// object (Debug-quoted, so a hostile name prints escaped).
-pub(super) async fn differences<'e, E>(exec: E) -> Result<Vec<String>>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    let want = expected().await?;
-    let have = read(exec).await?;
+pub(super) fn differences(conn: &Connection) -> Result<Vec<String>> {
+    let want = expected()?;
+    let have = read(conn)?;
     let mut out = Vec::new();
     for ((kind, name), (table, sql)) in &have {
         match want.get(&(kind.clone(), name.clone())) {
             None => out.push(format!(
                 "unexpected {kind} {name:?} on table {table:?}: this binary's migrations do not create it"
             )),
-            // sqlx's own bookkeeping table: its DDL belongs to the sqlx
-            // version, not to our migrations, so a database made by an
-            // older build must not fail on it. Only its presence counts
-            // (triggers and indexes on it are still compared).
+            // The migration record: its DDL was written by whichever
+            // migrator created it (the `sqlx` one in earlier builds), not by
+            // our migrations, so only its presence counts (triggers and
+            // indexes on it are still compared).
             Some(_) if kind == "table" && name == "_sqlx_migrations" => {}
             Some((t, s)) if t != table || s != sql => out.push(format!(
                 "{kind} {name:?} differs from the one this binary's migrations create"
