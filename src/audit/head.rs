@@ -130,7 +130,7 @@ impl HeadFile {
             Err(Error::Malformed { .. }) => {}
             Err(e) => return Err(e),
         }
-        self.write(&file, head)
+        self.write(&file, head, text.len())
     }
 
     /// Replaces the record whatever it holds: after `restore`, when the
@@ -139,7 +139,7 @@ impl HeadFile {
         match head {
             Some(h) => {
                 let file = self.open_locked()?;
-                self.write(&file, h)
+                self.write(&file, h, usize::MAX)
             }
             None => match std::fs::remove_file(&self.path) {
                 Ok(()) => Ok(()),
@@ -162,7 +162,11 @@ impl HeadFile {
         Ok(file)
     }
 
-    fn write(&self, file: &File, head: &Head) -> Result<(), Error> {
+    /// Writes the record at offset 0 over a file of `old_len` bytes. Records
+    /// have a fixed length, so the file is truncated only when it held more
+    /// than one record (a damaged file; `usize::MAX` when unknown): the
+    /// common case is one write, no `ftruncate`.
+    fn write(&self, file: &File, head: &Head, old_len: usize) -> Result<(), Error> {
         let record = self.record(head);
         #[cfg(unix)]
         {
@@ -176,7 +180,10 @@ impl HeadFile {
             f.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
             f.write_all(record.as_bytes()).map_err(|e| self.io(e))?;
         }
-        file.set_len(record.len() as u64).map_err(|e| self.io(e))
+        if old_len > record.len() {
+            file.set_len(record.len() as u64).map_err(|e| self.io(e))?;
+        }
+        Ok(())
     }
 
     /// One fixed-length line: seq zero-padded so every record has the same
