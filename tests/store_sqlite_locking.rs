@@ -1,0 +1,82 @@
+//! The SQLite backend waits for another process's write lock without
+//! blocking its thread, and still gets the lock once it is free.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mcp_bridge::store::sqlite::{OpenMode, SqliteStore};
+use mcp_bridge::store::{Store, Tx};
+
+/// Another connection (as another process would) holds the write lock for
+/// 400 ms. `begin_write` must wait for it, succeed after it is released,
+/// and meanwhile leave the (single-threaded) runtime free: a ticker task on
+/// the same thread keeps running while the writer waits.
+#[tokio::test(flavor = "current_thread")]
+async fn a_writer_waits_for_the_lock_without_blocking_its_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).await.unwrap();
+
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder_path = path.clone();
+    let holder = std::thread::spawn(move || {
+        let other = rusqlite::Connection::open(&holder_path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    let ticks = Arc::new(AtomicU32::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let started = Instant::now();
+    let tx = store.begin_write().await.expect("the lock is granted once free");
+    let waited = started.elapsed();
+    tx.commit().await.unwrap();
+    ticker.abort();
+    holder.join().unwrap();
+
+    assert!(
+        waited >= Duration::from_millis(300),
+        "it waited for the holder ({waited:?})"
+    );
+    let ticks = ticks.load(Ordering::Relaxed);
+    // A blocked thread would tick at most once (after the wait); a free one
+    // about 30 times. 5 leaves room for a loaded machine.
+    assert!(
+        ticks >= 5,
+        "the runtime thread kept running other tasks while waiting ({ticks} ticks of 10 ms in {waited:?})"
+    );
+}
+
+/// A read transaction is not held up by another connection's write lock
+/// (WAL: readers never wait for the writer).
+#[tokio::test(flavor = "current_thread")]
+async fn a_reader_does_not_wait_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let mut tx = store.begin_read().await.unwrap();
+    assert!(
+        tx.conversation("conv_00000000000000000000000000000000")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(tx);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    other.execute_batch("ROLLBACK").unwrap();
+}
