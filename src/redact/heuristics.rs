@@ -300,7 +300,9 @@ pub fn is_prose(v: &str) -> bool {
 }
 
 /// Every word of a key name, split on non-alphanumerics and camelCase,
-/// lower-cased: `dbPassword_b64` -> `["db", "password", "b64"]`.
+/// lower-cased: `dbPassword_b64` -> `["db", "password", "b64"]`. The
+/// reference for the allocation-free split in `rules/family.rs`.
+#[cfg(test)]
 pub fn key_words(key: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();

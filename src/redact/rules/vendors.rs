@@ -10,7 +10,7 @@
 //! which recognises `DD_API_KEY=…` by its key and the value's shape.
 
 use super::checks::{alnum, aws_secret, mixed, not_placeholder, random_tail, two_case};
-use super::{Check, Hit, Prefilter, RuleSpec, rule};
+use super::{Check, Hit, RuleSpec, on_runs, rule};
 use crate::redact::entropy::{Classes, shannon};
 
 /// Prefixes of things that are not credentials: digests, encodings,
@@ -322,13 +322,17 @@ fn messaging() -> Vec<RuleSpec> {
             &["webhook.office.com"],
             not_placeholder,
         ),
-        rule(
-            "discord_bot_token",
-            r"\b([MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:[^A-Za-z0-9_\-.]|$)",
-            1,
-            Some(3.5),
-            &[],
-            Some(mixed),
+        // The third part is the run the rule is anchored on.
+        on_runs(
+            rule(
+                "discord_bot_token",
+                r"\b([MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:[^A-Za-z0-9_\-.]|$)",
+                1,
+                Some(3.5),
+                &[],
+                Some(mixed),
+            ),
+            27,
         ),
         g(
             "telegram_bot_token",
@@ -349,7 +353,10 @@ fn messaging() -> Vec<RuleSpec> {
             &["sg."],
         ),
         c("mailgun_key", r"\bkey-[0-9a-zA-Z]{32}\b", &["key-"], alnum),
-        v("mailgun_key", r"\b[a-f0-9]{32}-[a-f0-9]{8}-[a-f0-9]{8}\b", &["-"]),
+        on_runs(
+            v("mailgun_key", r"\b[a-f0-9]{32}-[a-f0-9]{8}-[a-f0-9]{8}\b", &[]),
+            50,
+        ),
         v("mailchimp_key", r"\b[a-f0-9]{32}-us[0-9]{1,2}\b", &["-us"]),
         v(
             "brevo_key",
@@ -484,10 +491,13 @@ fn observability_and_saas() -> Vec<RuleSpec> {
             r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b",
             &["pat"],
         ),
-        v(
-            "asana_token",
-            r"\b[0-9]/[0-9]{16}(?:/[0-9]{16})?:[A-Za-z0-9]{32}\b",
-            &["/"],
+        on_runs(
+            v(
+                "asana_token",
+                r"\b[0-9]/[0-9]{16}(?:/[0-9]{16})?:[A-Za-z0-9]{32}\b",
+                &[],
+            ),
+            32,
         ),
         v(
             "figma_token",
@@ -530,17 +540,17 @@ fn observability_and_saas() -> Vec<RuleSpec> {
         v("resend_key", r"\bre_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}\b", &["re_"]),
         // Any `prefix_` + long random tail: most providers now issue keys
         // this way (`rnd_…`, `csk-…`), including ones not listed above.
-        RuleSpec {
-            prefilter: Prefilter::Pattern(r"[a-z0-9][_\-][A-Za-z0-9]{32}"),
-            ..rule(
+        on_runs(
+            rule(
                 "api_key",
                 r"\b(?:[a-z][a-z0-9]{1,9}[_\-](?:[a-z0-9]{2,8}[_\-])?)([A-Za-z0-9]{32,100})\b",
                 0,
                 None,
                 &[],
                 Some(prefixed_token),
-            )
-        },
+            ),
+            35,
+        ),
         v(
             "jwt",
             r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
