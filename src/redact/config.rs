@@ -11,9 +11,9 @@ use std::sync::Arc;
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
-use super::Rule;
 #[cfg(doc)]
 use super::Redactor;
+use super::Rule;
 
 /// Compiled-program size limit for user-supplied regexes, so a hostile or
 /// careless config cannot make construction eat memory.

@@ -97,11 +97,67 @@ const PROSE_WORDS: &[&str] = &[
     "can", "cannot", "will", "here", "it", "if", "by", "on",
 ];
 
+/// Prefixes of references to a secret store (HashiCorp Vault, 1Password,
+/// AWS Secrets Manager / SSM, GCP Secret Manager, helm-secrets and
+/// vals `ref+` URLs): the value says where the secret lives.
+const REFERENCE_PREFIXES: &[&str] = &[
+    "vault:",
+    "vault://",
+    "ref+",
+    "op://",
+    "arn:aws:secretsmanager:",
+    "arn:aws:ssm:",
+    "awssm:",
+    "awssecrets:",
+    "ssm:",
+    "sm://",
+    "gcpsm://",
+    "secretsmanager:",
+    "azurekeyvault:",
+    "keyvault:",
+    "akv:",
+    "doppler:",
+    "infisical:",
+    "bws:",
+];
+
+/// True when `v` refers to a secret instead of being one: a secret-store
+/// reference (`vault:secret/data/db#password`, `op://vault/item/field`,
+/// `projects/p/secrets/s/versions/latest`), or a list of `name=value`
+/// settings that says where the secret comes from
+/// (`--secret id=npmrc,src=$HOME/.npmrc`, `type=secret,id=aws`).
+pub fn is_reference(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    if REFERENCE_PREFIXES.iter().any(|p| lower.starts_with(p))
+        || (lower.starts_with("projects/") && lower.contains("/secrets/"))
+    {
+        return true;
+    }
+    let settings = |part: &str| {
+        part.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty() && name.len() <= 12 && name.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')
+        })
+    };
+    // One such setting is enough: a `name=value` cut at `,src=` by the
+    // value's end (`id=npmrc`).
+    v.split(',').all(settings)
+        && v.split(',').any(|p| {
+            let name = p.split('=').next().unwrap_or("");
+            matches!(
+                name,
+                "id" | "src" | "source" | "env" | "type" | "target" | "dst" | "required"
+            )
+        })
+}
+
 /// True when `v` is a placeholder, template or variable reference rather
 /// than a literal credential.
 pub fn is_placeholder(v: &str) -> bool {
     let v = v.trim();
     if v.is_empty() {
+        return true;
+    }
+    if is_reference(v) {
         return true;
     }
     let lower = v.to_ascii_lowercase();

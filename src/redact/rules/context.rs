@@ -32,8 +32,10 @@ fn url_password(h: &Hit<'_>) -> bool {
 fn segment_token(h: &Hit<'_>) -> bool {
     let before = &h.haystack[..h.secret.start()];
     let word_start = before
-        .rfind(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '(' | '<'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '(' | '<'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     before[word_start..].contains("://") && token_shaped(h.secret.as_str())
 }
 

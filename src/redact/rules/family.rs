@@ -92,6 +92,11 @@ pub const KEY_WORDS: &str = concat!(
     r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|",
     r"passwort|kennwort|contrase(?:ñ|n)a|senha|parola|wachtwoord|has(?:ł|l)o|lozinka|salasana|l(?:ö|o)senord|",
     r"adgangskode|heslo|jelsz(?:ó|o)|(?:ş|s)ifre|пароль|密码|密碼|パスワード|비밀번호|",
+    r"passord|κωδικ(?:ό|ο)ς|парол(?:а|я)|口令|암호|पासवर्ड|סיסמ(?:ה|א)|parolă|geslo|",
+    r"токен|令牌|トークン|토큰|jeton|gettone|",
+    r"секрет|秘密|密(?:钥|鑰)|シークレット|비밀|geheimnis|segreto|secreto|segredo|",
+    r"ключ|キー|키|schl(?:ü|ue)ssel|clave|chave|chiave|clé|klucz|sleutel|anahtar|nøgle|",
+    r"(?:clave|chave|chiave)[_\-](?:de[_\-])?api|",
     r"(?:secret|token|password|key)[_\-.]?(?:base|value|data|b64|base64|hex|raw)|",
     r"(?:api|secret|private|access|auth|client|app|account|master|admin|service|signing|encryption|",
     r"license|subscription|storage|consumer|webhook|session|shared|hmac|jwt)[ ]key|key"
@@ -147,6 +152,8 @@ const STRONG_KEY_QUALIFIERS: &[&str] = &[
 
 /// Qualifiers that make `<q> key` something that is not a secret.
 pub const PUBLIC_KEY_QUALIFIERS: &[&str] = &[
+    // `Sec-WebSocket-Key`: a handshake nonce, public by protocol.
+    "socket",
     "public",
     "pub",
     "publishable",
@@ -213,7 +220,88 @@ const FOREIGN_PASSWORD_WORDS: &[&str] = &[
     "密碼",
     "パスワード",
     "비밀번호",
+    "passord",
+    "κωδικός",
+    "κωδικος",
+    "парола",
+    "пароля",
+    "口令",
+    "암호",
+    "पासवर्ड",
+    "סיסמה",
+    "סיסמא",
+    "parolă",
+    "geslo",
 ];
+
+/// Token words in other languages (lower-case), matched at the key's end.
+const FOREIGN_TOKEN_WORDS: &[&str] = &["токен", "令牌", "トークン", "토큰", "jeton", "gettone"];
+
+/// Secret words in other languages (lower-case), matched at the key's end.
+const FOREIGN_SECRET_WORDS: &[&str] = &[
+    "секрет",
+    "秘密",
+    "密钥",
+    "密鑰",
+    "シークレット",
+    "비밀",
+    "geheimnis",
+    "segreto",
+    "secreto",
+    "segredo",
+];
+
+/// Key words in other languages (lower-case): like a bare English `key`,
+/// they need a token-shaped value.
+const FOREIGN_KEY_WORDS: &[&str] = &[
+    "ключ",
+    "キー",
+    "키",
+    "schlüssel",
+    "schluessel",
+    "clave",
+    "chave",
+    "chiave",
+    "clé",
+    "klucz",
+    "sleutel",
+    "anahtar",
+    "nøgle",
+];
+
+/// Key-name prefixes of values a build publishes to every browser on
+/// purpose (Next.js, Vite, Create React App, Expo, Gatsby, Nuxt,
+/// SvelteKit, Storybook): `NEXT_PUBLIC_SUPABASE_ANON_KEY` is public by
+/// design, and a frontend bundle ships it.
+pub const PUBLIC_PREFIXES: &[&str] = &[
+    "next_public_",
+    "vite_",
+    "react_app_",
+    "expo_public_",
+    "gatsby_",
+    "nuxt_public_",
+    "public_",
+    "storybook_",
+    "vue_app_",
+];
+
+/// Whether `key` (any case) starts with a [`PUBLIC_PREFIXES`] entry,
+/// possibly after `$`, `process.env.`, `import.meta.env.` or an
+/// `export `.
+pub fn is_public_key_name(key: &str) -> bool {
+    let k = key.trim_start_matches(['$', '-']);
+    let k = ["process.env.", "import.meta.env.", "env."]
+        .iter()
+        .find_map(|p| {
+            k.get(..p.len())
+                .filter(|h| h.eq_ignore_ascii_case(p))
+                .map(|_| &k[p.len()..])
+        })
+        .unwrap_or(k);
+    PUBLIC_PREFIXES
+        .iter()
+        .any(|p| k.len() > p.len() && k.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+}
 
 /// Trailing key words that describe an encoding, not a meaning.
 const ENCODING_WORDS: &[&str] = &[
@@ -255,16 +343,31 @@ const NOT_PASS: &[&str] = &[
 /// prefilter), so it does not allocate for ASCII keys.
 pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     use Strength::{Auth, Strong, Weak};
-    let foreign = if key.is_ascii() {
-        FOREIGN_PASSWORD_WORDS.iter().any(|w| {
-            key.len() >= w.len() && key.as_bytes()[key.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
-        })
-    } else {
-        let lower = key.to_lowercase();
-        FOREIGN_PASSWORD_WORDS.iter().any(|w| lower.ends_with(w))
+    if is_public_key_name(key) {
+        return None;
+    }
+    let foreign = |words: &[&str]| {
+        if key.is_ascii() {
+            words.iter().any(|w| {
+                key.len() >= w.len()
+                    && key.as_bytes()[key.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
+            })
+        } else {
+            let lower = key.to_lowercase();
+            words.iter().any(|w| lower.ends_with(w))
+        }
     };
-    if foreign {
+    if foreign(FOREIGN_PASSWORD_WORDS) {
         return Some(("password", Strong));
+    }
+    if foreign(FOREIGN_TOKEN_WORDS) {
+        return Some(("token", Strong));
+    }
+    if foreign(FOREIGN_SECRET_WORDS) {
+        return Some(("secret", Strong));
+    }
+    if foreign(FOREIGN_KEY_WORDS) {
+        return Some(("secret", Weak));
     }
     let tail = LastWords::of(key);
     // First to last.
@@ -280,6 +383,13 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     }
     let last = if n > 0 { words[n - 1] } else { "" };
     let prev = if n > 1 { words[n - 2] } else { "" };
+    // `clave_api`, `chave_de_api`: Romance word order for "API key".
+    let before_prev = if n > 2 { words[n - 3] } else { "" };
+    if last == "api"
+        && (FOREIGN_KEY_WORDS.contains(&prev) || (prev == "de" && FOREIGN_KEY_WORDS.contains(&before_prev)))
+    {
+        return Some(("api_key", Strong));
+    }
     if matches!(last, "pass" | "pw" | "pword" | "psk")
         || last.ends_with("password")
         || last.ends_with("passwd")

@@ -248,13 +248,15 @@ pub fn rules() -> Vec<RuleSpec> {
             ),
             group: 1,
             entropy_min: None,
-            prefilter: Prefilter::Keywords(&["kind: secret", "kind: \"secret\""]),
+            // Anchored on the maps that hold the values (`data:` also
+            // occurs in `stringData:`, `binaryData:`); the check reads the
+            // value's YAML document for `kind: Secret`.
+            prefilter: Prefilter::Keywords(&["data:"]),
             check: Some(k8s_secret_value),
             classify: None,
-            // Manifests are short; the check reads the whole document.
             window: Some(Window {
-                before: 8192,
-                after: 8192,
+                before: 0,
+                after: 4096,
                 multiline: true,
                 filter: None,
             }),

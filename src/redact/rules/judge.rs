@@ -55,6 +55,12 @@ pub fn judge(
     if kind == "secret" && strength == Strength::Weak && public_word_before(hay, key.start) {
         return None;
     }
+    // Inside a template expression (`{{ lookup('vault', 'secret=...') }}`,
+    // `${{ secrets.TOKEN }}`): the text names where a secret is fetched
+    // from at render time; it is not the secret.
+    if inside_template(hay, key.start) || inside_identifier(hay, key.start) {
+        return None;
+    }
     // psql interpolation `PASSWORD :'name'`: a variable, not a literal.
     if value.quoted && hay[..value.start].ends_with(":'") && hay[..value.start - 2].ends_with([' ', '\t']) {
         return None;
@@ -124,13 +130,39 @@ pub fn judge(
     })
 }
 
+/// Whether `pos` lies inside an ARN or URN (`arn:aws:secretsmanager:…:secret:name`):
+/// a resource name, whose `secret:` is a path segment, not a key.
+fn inside_identifier(hay: &str, pos: usize) -> bool {
+    let token_start = hay[..pos]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '=' | ','))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let token = hay[token_start..pos].to_ascii_lowercase();
+    token.starts_with("arn:") || token.starts_with("urn:")
+}
+
+/// Whether `pos` lies inside an unclosed `{{`, `{%` or `${` on its line.
+fn inside_template(hay: &str, pos: usize) -> bool {
+    let line = &hay[hay[..pos].rfind('\n').map_or(0, |i| i + 1)..pos];
+    let open = ["{{", "{%", "${"].iter().filter_map(|o| line.rfind(o)).max();
+    let close = ["}}", "%}", "}"].iter().filter_map(|c| line.rfind(c)).max();
+    match (open, close) {
+        (Some(o), Some(c)) => o > c,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// The word before `key_start` (skipping spaces) is a public qualifier:
 /// `public key: age1…`, `primary key abc`.
 fn public_word_before(hay: &str, key_start: usize) -> bool {
     let before = hay[..key_start].trim_end_matches([' ', '\t', '_', '-']);
     let word_start = before
-        .rfind(|c: char| !c.is_ascii_alphanumeric())
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !c.is_ascii_alphanumeric())
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let word = before[word_start..].to_ascii_lowercase();
     PUBLIC_KEY_QUALIFIERS.contains(&word.as_str())
 }

@@ -17,6 +17,7 @@
 //! non-ASCII input); tokens whose alphabet contains `-` end with
 //! `(?:[^A-Za-z0-9_\-]|$)` instead of `\b` and keep the secret in group 1.
 
+mod calls;
 mod checks;
 mod cli;
 mod context;
@@ -182,6 +183,7 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     rules.extend(context::rules());
     rules.extend(pairs::rules());
     rules.extend(files::late_rules());
+    rules.extend(calls::rules());
     rules.extend(generic::rules());
     rules
 }

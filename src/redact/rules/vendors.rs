@@ -9,7 +9,10 @@
 //! Algolia, Okta, ...) are left to the keyword-anchored generic detector,
 //! which recognises `DD_API_KEY=…` by its key and the value's shape.
 
-use super::checks::{alnum, aws_secret, mixed, not_placeholder, random_tail, two_case};
+use super::checks::{
+    alnum, assigned_to_public_key, aws_secret, mixed, not_placeholder, random_tail, random_tail_not_public,
+    two_case,
+};
 use super::{Check, Hit, RuleSpec, on_runs, rule};
 use crate::redact::entropy::{Classes, shannon};
 
@@ -35,7 +38,7 @@ fn prefixed_token(h: &Hit<'_>) -> bool {
     let t = tail.as_str();
     let c = Classes::of(t);
     let hex = t.bytes().all(|b| b.is_ascii_hexdigit());
-    !hex && c.digit && (c.upper || c.lower) && shannon(t) >= 4.0
+    !hex && c.digit && (c.upper || c.lower) && shannon(t) >= 4.0 && !assigned_to_public_key(h)
 }
 
 /// Whole match is the secret.
@@ -217,7 +220,12 @@ fn cloud() -> Vec<RuleSpec> {
             &["q~"],
             alnum,
         ),
-        v("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}", &["aiza"]),
+        c(
+            "google_api_key",
+            r"\bAIza[0-9A-Za-z_\-]{35}",
+            &["aiza"],
+            random_tail_not_public,
+        ),
         v(
             "google_oauth",
             r"\b(?:GOCSPX-[A-Za-z0-9_\-]{20,}|ya29\.[A-Za-z0-9_\-]{20,}|1//0[A-Za-z0-9_\-]{40,})",
@@ -551,10 +559,11 @@ fn observability_and_saas() -> Vec<RuleSpec> {
             ),
             35,
         ),
-        v(
+        c(
             "jwt",
             r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
             &["eyj"],
+            random_tail_not_public,
         ),
     ]
 }
