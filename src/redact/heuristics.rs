@@ -224,10 +224,24 @@ pub fn is_publishable(v: &str) -> bool {
 pub fn is_path_or_url(v: &str) -> bool {
     // Base64 may start with `/` too; paths have no `+`, no `=` padding and
     // no 21+ character segment of bare letters and digits.
+    // Random base64 also has short mixed-case segments with digits
+    // (`/2hwct9kKx/vS9kvxlI/5mH0…`); path segments are names, mostly
+    // lower-case.
+    let mixed_segments = v
+        .split('/')
+        .filter(|seg| {
+            !seg.is_empty()
+                && seg.bytes().all(|c| c.is_ascii_alphanumeric())
+                && Classes::of(seg).mixed_alnum()
+        })
+        .count();
+    let upper = v.bytes().filter(u8::is_ascii_uppercase).count();
     let base64ish = v.contains('+')
         || v.ends_with('=')
         || v.split('/')
-            .any(|seg| seg.len() > 20 && seg.bytes().all(|c| c.is_ascii_alphanumeric()));
+            .any(|seg| seg.len() > 20 && seg.bytes().all(|c| c.is_ascii_alphanumeric()))
+        || mixed_segments >= 3
+        || (mixed_segments >= 2 && upper * 8 >= v.len());
     (v.starts_with('/') && !base64ish)
         || v.starts_with("~/")
         || v.starts_with("./")
@@ -416,7 +430,11 @@ pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
         }
         // An identifier in code is a variable, unless it is mixed-case
         // alphanumeric noise no one names a variable (`QgXGXGLvbfoa9Ap`).
-        if ctx.code && is_identifier(v) && !Classes::of(v).mixed_alnum() {
+        // Nor one that is mostly digits and letters of a long hex or
+        // base-36 string (`b9a1024ae34c…`).
+        let digits = v.bytes().filter(u8::is_ascii_digit).count();
+        let numeric_noise = v.len() >= 16 && digits * 4 >= v.len();
+        if ctx.code && is_identifier(v) && !Classes::of(v).mixed_alnum() && !numeric_noise {
             return false;
         }
     }

@@ -27,6 +27,7 @@ pub mod generic;
 mod judge;
 mod keys;
 mod pairs;
+mod platforms;
 mod vendors;
 
 use std::borrow::Cow;

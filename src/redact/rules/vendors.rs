@@ -42,17 +42,27 @@ fn prefixed_token(h: &Hit<'_>) -> bool {
 }
 
 /// Whole match is the secret.
-fn v(kind: &'static str, regex: &'static str, keywords: &'static [&'static str]) -> RuleSpec {
+pub(super) fn v(kind: &'static str, regex: &'static str, keywords: &'static [&'static str]) -> RuleSpec {
     rule(kind, regex, 0, None, keywords, Some(random_tail))
 }
 
 /// Group 1 is the secret (the host or prefix stays readable).
-fn g(kind: &'static str, regex: &'static str, keywords: &'static [&'static str], check: Check) -> RuleSpec {
+pub(super) fn g(
+    kind: &'static str,
+    regex: &'static str,
+    keywords: &'static [&'static str],
+    check: Check,
+) -> RuleSpec {
     rule(kind, regex, 1, None, keywords, Some(check))
 }
 
 /// Whole match, with a check of its own.
-fn c(kind: &'static str, regex: &'static str, keywords: &'static [&'static str], check: Check) -> RuleSpec {
+pub(super) fn c(
+    kind: &'static str,
+    regex: &'static str,
+    keywords: &'static [&'static str],
+    check: Check,
+) -> RuleSpec {
     rule(kind, regex, 0, None, keywords, Some(check))
 }
 
@@ -70,6 +80,7 @@ pub fn rules() -> Vec<RuleSpec> {
     out.extend(registries());
     out.extend(messaging());
     out.extend(payments());
+    out.extend(super::platforms::rules());
     out.extend(observability_and_saas());
     out
 }
