@@ -567,3 +567,27 @@ fn references_and_public_values_are_not_secrets() {
         "token: ${{ secrets.DEPLOY_TOKEN }}",
     ]);
 }
+
+#[test]
+fn quoting_and_tool_idioms_of_the_second_pass() {
+    assert_redacted(&[
+        ("db_password = '''Qw7#rT\"2mLx9'''", "Qw7#rT\"2mLx9", "password"),
+        (r#"set "API_TOKEN=Vb4&q^Tz9&&Lm2Kx""#, "Vb4&q^Tz9&&Lm2Kx", "token"),
+        (
+            "curl --oauth2-bearer Tq8Lm2Zx7VcR4nWp9KsD https://api.example.test/v1",
+            "Tq8Lm2Zx7VcR4nWp9KsD",
+            "bearer_token",
+        ),
+        (
+            "ssh-keygen -t ed25519 -f ~/.ssh/ci -N 'Mv3qZ8xLp2Tw' -C ci@example.test",
+            "Mv3qZ8xLp2Tw",
+            "password",
+        ),
+        (
+            "$pw = ConvertTo-SecureString 'Rk7vQ2mXz9Lp' -AsPlainText -Force",
+            "Rk7vQ2mXz9Lp",
+            "password",
+        ),
+    ]);
+    assert_untouched(&["$env:DB_PASSWORD = Read-Host -AsSecureString 'DB password'"]);
+}

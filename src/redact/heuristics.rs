@@ -344,6 +344,43 @@ pub fn token_shaped(v: &str) -> bool {
     c.upper && c.lower && n >= 20 && shannon(v) >= 4.0 && upper * 4 >= n && upper * 4 <= n * 3
 }
 
+/// PowerShell's approved verbs most used in scripts that handle secrets.
+const CMDLET_VERBS: &[&str] = &[
+    "get",
+    "set",
+    "read",
+    "write",
+    "new",
+    "convertto",
+    "convertfrom",
+    "import",
+    "export",
+    "invoke",
+    "out",
+    "select",
+    "join",
+    "split",
+    "test",
+    "resolve",
+    "add",
+    "remove",
+    "start",
+    "format",
+];
+
+/// True for a PowerShell cmdlet name (`Read-Host`, `Get-Content`,
+/// `ConvertTo-SecureString`): the value is a command's output, not a
+/// literal.
+pub fn is_cmdlet(v: &str) -> bool {
+    let Some((verb, noun)) = v.split_once('-') else {
+        return false;
+    };
+    CMDLET_VERBS.contains(&verb.to_ascii_lowercase().as_str())
+        && noun.len() >= 3
+        && noun.as_bytes()[0].is_ascii_uppercase()
+        && noun.bytes().all(|c| c.is_ascii_alphabetic())
+}
+
 /// True for `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_identifier(v: &str) -> bool {
     let b = v.as_bytes();
@@ -425,7 +462,7 @@ pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
         return false;
     }
     if !ctx.quoted {
-        if is_code_expression(v) || is_call_or_index(v) {
+        if is_code_expression(v) || is_call_or_index(v) || is_cmdlet(v) {
             return false;
         }
         // An identifier in code is a variable, unless it is mixed-case

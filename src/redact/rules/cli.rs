@@ -40,6 +40,7 @@ const TOOL_FLAGS: &[(&str, &str)] = &[
     ("oc", "p"),
     ("az", "p"),
     ("keytool", "k"),
+    ("ssh-keygen", "NP"),
 ];
 
 /// The flag at the hit belongs to a tool that takes a password with it.
@@ -99,10 +100,10 @@ pub fn rules() -> Vec<RuleSpec> {
         },
         rule(
             "password",
-            concat!(r#"[ \t]-(?:p|P|w|a|k)(?:[ \t]+|=)?"#, arg!()),
+            concat!(r#"[ \t]-(?:p|P|w|a|k|N)(?:[ \t]+|=)?"#, arg!()),
             1,
             None,
-            &[" -p", " -w", " -a", " -k"],
+            &[" -p", " -w", " -a", " -k", " -n"],
             Some(tool_flag),
         ),
         rule(
@@ -152,6 +153,15 @@ pub fn rules() -> Vec<RuleSpec> {
             Some(password_literal),
         ),
         // --- positional arguments of tools that take a password ----------
+        // PowerShell: `ConvertTo-SecureString 'pw' -AsPlainText -Force`.
+        rule(
+            "password",
+            r#"(?i)\bConvertTo-SecureString[ \t]+(?:-String[ \t]+)?(?:'([^'\n]+)'|"([^"\n]+)")"#,
+            1,
+            None,
+            &["convertto-securestring"],
+            Some(password_literal),
+        ),
         rule(
             "password",
             concat!(

@@ -89,7 +89,7 @@ impl LastWords {
 /// `[ ]key` lets prose keys such as `API key` and `secret key` through;
 /// `api_key`, `api-key`, `apiKey` are covered by the plain `key`.
 pub const KEY_WORDS: &str = concat!(
-    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|",
+    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|bearer|",
     r"passwort|kennwort|contrase(?:ñ|n)a|senha|parola|wachtwoord|has(?:ł|l)o|lozinka|salasana|l(?:ö|o)senord|",
     r"adgangskode|heslo|jelsz(?:ó|o)|(?:ş|s)ifre|пароль|密码|密碼|パスワード|비밀번호|",
     r"passord|κωδικ(?:ό|ο)ς|парол(?:а|я)|口令|암호|पासवर्ड|סיסמ(?:ה|א)|parolă|geslo|",
@@ -405,7 +405,7 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     if last == "ident" && prev == "auth" || last == "authident" {
         return Some(("auth", Auth));
     }
-    if last.ends_with("token") || matches!(last, "pat" | "jwt") {
+    if last.ends_with("token") || matches!(last, "pat" | "jwt" | "bearer") {
         return Some(("token", Strong));
     }
     if last.ends_with("secret") || matches!(last, "credential" | "credentials" | "creds" | "cred") {

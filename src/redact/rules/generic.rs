@@ -30,12 +30,14 @@ pub use super::family::KEY_WORDS;
 pub use super::judge::{Joint, Value, judge};
 use super::{Found, Hit, Prefilter, RuleSpec, Window};
 
-/// A value after its key, in named groups: `dq`, `sq`, `bq` (quoted, with
+/// A value after its key, in named groups: `tdq`, `tsq` (Python triple
+/// quotes, on one line), `dq`, `sq`, `bq` (quoted, with
 /// an optional Python string prefix `u`/`b`/`r`/`f`), `eq` (`\"…\"`
 /// inside a JSON-escaped string), or `bare` (to the end of the token; a
 /// JSON escape such as `\n` ends it too).
 pub const VALUE: &str = concat!(
-    r#"(?:[urbfURBF]{0,2}"(?P<dq>(?:[^"\\\n]|\\.)*)"|[urbfURBF]{0,2}'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`"#,
+    r#"(?:[urbfURBF]{0,2}"""(?P<tdq>[^\n]*?)"""|[urbfURBF]{0,2}'''(?P<tsq>[^\n]*?)'''"#,
+    r#"|[urbfURBF]{0,2}"(?P<dq>(?:[^"\\\n]|\\.)*)"|[urbfURBF]{0,2}'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`"#,
     r#"|\\"(?P<eq>(?:[^"\\\n]|\\[^"\n])*)\\""#,
     r#"|(?P<bare>[^\s"'`(\[{<\\][^\s"'`\\]*(?:\\[^nrt"\s\\][^\s"'`\\]*)*))"#
 );
@@ -89,6 +91,8 @@ fn prose_regex() -> String {
 pub fn value_of(h: &Hit<'_>) -> Option<Value> {
     let caps = h.caps;
     for (name, quoted) in [
+        ("tdq", true),
+        ("tsq", true),
         ("dq", true),
         ("sq", true),
         ("bq", true),
@@ -265,6 +269,7 @@ pub fn rules() -> Vec<RuleSpec> {
                 "sig",
                 "pat",
                 "jwt",
+                "bearer",
                 "key",
                 "kennwort",
                 "contrase",

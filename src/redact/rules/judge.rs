@@ -65,8 +65,24 @@ pub fn judge(
     if value.quoted && hay[..value.start].ends_with(":'") && hay[..value.start - 2].ends_with([' ', '\t']) {
         return None;
     }
+    // cmd's `set "NAME=value"` quotes the whole assignment: the value runs
+    // to the closing quote, through `&` and `^`.
+    let cmd_quoted = !value.quoted
+        && hay[..key.start].ends_with('"')
+        && hay[..key.start]
+            .trim_end_matches('"')
+            .trim_end()
+            .to_ascii_lowercase()
+            .ends_with("set");
     let end = if value.quoted {
         value.end
+    } else if cmd_quoted {
+        let line_end = hay[value.start..]
+            .find('\n')
+            .map_or(hay.len(), |i| value.start + i);
+        hay[value.start..line_end]
+            .rfind('"')
+            .map_or(line_end, |i| value.start + i)
     } else {
         bare_end(hay, key.start, value.start, value.end)
     };
