@@ -105,6 +105,20 @@ fn yaml_document(hay: &str, pos: usize) -> &str {
     &hay[start..end]
 }
 
+/// Necessary for the Kubernetes rule: the `data:` at `start..end` opens a
+/// YAML map (nothing after it on its line) in a document that is a
+/// `kind: Secret`. A `data:` of a ConfigMap or a JSON payload opens no
+/// window.
+fn secret_data_map(text: &str, start: usize, end: usize) -> bool {
+    let rest = &text[end..];
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    if !rest[..line_end].trim().is_empty() {
+        return false;
+    }
+    let doc = yaml_document(text, start);
+    doc.contains("kind: Secret") || doc.contains("kind: \"Secret\"")
+}
+
 /// A value under `data:`/`binaryData:` (base64) or `stringData:` of a
 /// Kubernetes `kind: Secret` (in the same YAML document: a `ConfigMap`
 /// next to it keeps its data).
@@ -258,7 +272,7 @@ pub fn rules() -> Vec<RuleSpec> {
                 before: 0,
                 after: 4096,
                 multiline: true,
-                filter: None,
+                filter: Some(secret_data_map),
             }),
             parse: None,
         },
