@@ -40,10 +40,6 @@ use crate::redact::rules::{Check, Classify, Hit, Prefilter, Window, builtin_rule
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
 
-/// Above this many windows, a rule without a window filter scans the
-/// whole text once instead.
-const MAX_PLAIN_WINDOWS: usize = 24;
-
 /// Lazy-DFA cache per built-in rule (bytes); see where rules are built.
 const BUILTIN_DFA_CACHE: usize = 16 << 20;
 
@@ -246,16 +242,8 @@ impl Redactor {
             }
             match rule.window {
                 Some(window) if !hits.is_empty() => {
-                    let ws = windows(text, hits, window);
-                    // Each window costs a regex call: past a few dozen
-                    // unfiltered ones, one scan of the text is cheaper (a
-                    // literal-prefixed regex skips to its prefix anyway).
-                    if window.filter.is_none() && ws.len() > MAX_PLAIN_WINDOWS {
-                        collect(idx, rule, text, 0..text.len(), &mut spans);
-                    } else {
-                        for (lo, hi) in ws {
-                            collect(idx, rule, text, lo..hi, &mut spans);
-                        }
+                    for (lo, hi) in windows(text, hits, window) {
+                        collect(idx, rule, text, lo..hi, &mut spans);
                     }
                 }
                 _ => collect(idx, rule, text, 0..text.len(), &mut spans),
