@@ -3,10 +3,11 @@
 //! | file | mechanism |
 //! | --- | --- |
 //! | [`keys`] | key material blocks (PEM, OpenSSH, PGP) |
-//! | [`vendors`] | vendor token formats with a recognisable prefix or shape |
+//! | [`vendors`], [`platforms`] | vendor token formats with a recognisable prefix or shape |
 //! | [`pairs`] | the secret half of a pair found next to its public id (AWS key id + secret, Twilio SID + auth token, Alibaba id + secret) |
-//! | [`context`] | credentials recognised by where they sit: URLs, `Authorization` headers, CLI flags, registry auth files, XML, Kubernetes `data:`, HCL |
-//! | [`generic`] | the keyword-anchored detector: a secret-ish key, flag or word, then a value judged by shape and entropy |
+//! | [`context`], [`cli`], [`files`] | credentials recognised by where they sit: URLs, `Authorization` headers, CLI flags, registry auth files, XML, Kubernetes `data:`, HCL |
+//! | [`calls`] | credentials passed as call arguments, keyed by the function's name |
+//! | [`generic`] ([`family`], [`judge`]) | the keyword-anchored detector: a secret-ish key, flag or word, then a value judged by shape and entropy |
 //!
 //! Order is priority: when two rules claim exactly the same span, the
 //! earlier one names it, so specific token formats come before generic
@@ -120,7 +121,7 @@ pub struct RuleSpec {
     pub group: usize,
     /// Minimum Shannon entropy (bits/char) of the secret span.
     pub entropy_min: Option<f64>,
-    /// What gates the rule in the prefilter set.
+    /// What gates the rule in the one-pass anchor scan.
     pub prefilter: Prefilter,
     /// Shape check on the match.
     pub check: Option<Check>,

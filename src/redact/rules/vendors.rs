@@ -341,7 +341,7 @@ fn messaging() -> Vec<RuleSpec> {
             &["webhook.office.com"],
             not_placeholder,
         ),
-        // The third part is the run the rule is anchored on.
+        // Gated on its third part, a run of 27+ token characters.
         on_runs(
             rule(
                 "discord_bot_token",
