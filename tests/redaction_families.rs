@@ -469,3 +469,125 @@ fn vendor_formats_beyond_the_first_table() {
         ),
     ]);
 }
+
+#[test]
+fn credentials_passed_as_call_arguments() {
+    assert_redacted(&[
+        (
+            r#"let c = http.get(url).basic_auth("deploy", Some("Wq8#tLx2vPz"));"#,
+            "Wq8#tLx2vPz",
+            "auth",
+        ),
+        (
+            r#"req = req.bearer_auth("k7Rt2QpLx9WmZc4NvB8s")"#,
+            "k7Rt2QpLx9WmZc4NvB8s",
+            "auth",
+        ),
+        (
+            r#"keyring.set_password("svc", "ops", "Plum-Orbit-93!")"#,
+            "Plum-Orbit-93!",
+            "password",
+        ),
+        (
+            r#"const s = Secret::new("zN4qWc8LpT2vRx7K".to_string());"#,
+            "zN4qWc8LpT2vRx7K",
+            "secret",
+        ),
+        (
+            r#"session.login("admin", "Hx72!bqPe0")"#,
+            "Hx72!bqPe0",
+            "password",
+        ),
+        (
+            r#"client = AcmeClient("q8ZtW2nVx5LmR7cK3pJs9dHf")"#,
+            "q8ZtW2nVx5LmR7cK3pJs9dHf",
+            "api_key",
+        ),
+        (
+            r#"auth = HTTPBasicAuth('svc-ci', 'Tr4vel-Lamp-61')"#,
+            "Tr4vel-Lamp-61",
+            "auth",
+        ),
+    ]);
+    assert_untouched(&[
+        r#"let pw = vault.get_secret("database-password")?;"#,
+        r#"if verify_token("expired-token-value") { return; }"#,
+        r#"println!("{}", t("settings.password_hint"));"#,
+        r#"let key = std::env::var("API_KEY")?;"#,
+        r#"assert!(check_password("correct horse battery staple"));"#,
+        r#"fn basic_auth(user: &str, password: Option<&str>) -> Self {"#,
+    ]);
+}
+
+#[test]
+fn json_escaped_values_and_keys_in_other_languages() {
+    assert_redacted(&[
+        (
+            r#"{"body": "{\"username\": \"ops\", \"password\": \"Vq7!rT2mLs9x\"}"}"#,
+            "Vq7!rT2mLs9x",
+            "password",
+        ),
+        (
+            r#"payload="{\"api_token\": \"c9XvQ2LmT7pRz4Wk\"}""#,
+            "c9XvQ2LmT7pRz4Wk",
+            "token",
+        ),
+        ("пароль_бд: Kx8vT2qLm9Zr", "Kx8vT2qLm9Zr", "password"),
+        ("токен доступа: Zq4LtW8xPm2VrK7n", "Zq4LtW8xPm2VrK7n", "token"),
+        ("数据库密码 = \"Lm3xQ8vT2pWz\"", "Lm3xQ8vT2pWz", "password"),
+        ("访问令牌: Rb7Kx2LqW9vTz4Mn", "Rb7Kx2LqW9vTz4Mn", "token"),
+        (
+            "API-Schlüssel: hT4kW9xQ2LmZ7vRp3NcB",
+            "hT4kW9xQ2LmZ7vRp3NcB",
+            "secret",
+        ),
+        ("κωδικός: Pw7xLq2ZtV9m", "Pw7xLq2ZtV9m", "password"),
+        (
+            "clave_api=Jm2Qx8TvL4pWz7Rk9NbC",
+            "Jm2Qx8TvL4pWz7Rk9NbC",
+            "api_key",
+        ),
+    ]);
+}
+
+#[test]
+fn references_and_public_values_are_not_secrets() {
+    assert_untouched(&[
+        "GET /chat HTTP/1.1\nUpgrade: websocket\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\nSec-WebSocket-Version: 13",
+        "HTTP/1.1 101 Switching Protocols\nSec-WebSocket-Accept: HSmrc0sMlYUkAGmm5OPpG2HaGWk=",
+        "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/db:password token=' ~ vault_token) }}\"",
+        "DB_PASSWORD=vault:secret/data/prod/db#password",
+        "password: ref+vault://secret/data/app#/db_password",
+        "API_TOKEN=op://Engineering/ci-bot/credential",
+        "client_secret: arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/oauth-Ab12Cd",
+        "docker buildx build --secret id=npmrc,src=$HOME/.npmrc -t app .",
+        "RUN --mount=type=secret,id=aws,target=/root/.aws/credentials aws s3 ls",
+        "NEXT_PUBLIC_SUPABASE_ANON_KEY=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYW5vbiIsImlhdCI6MTcwMDAwMDAwMH0.x7Kq2LmT9vRz4WcP8nBd3FhJ6sYa1GeU5oXi0QwEr",
+        "VITE_FIREBASE_API_KEY=AIzaSyB2xK9mQ4vT7LpW3nZ8cR5dF1gH6jY0sUe",
+        "token: ${{ secrets.DEPLOY_TOKEN }}",
+    ]);
+}
+
+#[test]
+fn quoting_and_tool_idioms_of_the_second_pass() {
+    assert_redacted(&[
+        ("db_password = '''Qw7#rT\"2mLx9'''", "Qw7#rT\"2mLx9", "password"),
+        (r#"set "API_TOKEN=Vb4&q^Tz9&&Lm2Kx""#, "Vb4&q^Tz9&&Lm2Kx", "token"),
+        (
+            "curl --oauth2-bearer Tq8Lm2Zx7VcR4nWp9KsD https://api.example.test/v1",
+            "Tq8Lm2Zx7VcR4nWp9KsD",
+            "bearer_token",
+        ),
+        (
+            "ssh-keygen -t ed25519 -f ~/.ssh/ci -N 'Mv3qZ8xLp2Tw' -C ci@example.test",
+            "Mv3qZ8xLp2Tw",
+            "password",
+        ),
+        (
+            "$pw = ConvertTo-SecureString 'Rk7vQ2mXz9Lp' -AsPlainText -Force",
+            "Rk7vQ2mXz9Lp",
+            "password",
+        ),
+    ]);
+    assert_untouched(&["$env:DB_PASSWORD = Read-Host -AsSecureString 'DB password'"]);
+}

@@ -97,11 +97,67 @@ const PROSE_WORDS: &[&str] = &[
     "can", "cannot", "will", "here", "it", "if", "by", "on",
 ];
 
+/// Prefixes of references to a secret store (HashiCorp Vault, 1Password,
+/// AWS Secrets Manager / SSM, GCP Secret Manager, helm-secrets and
+/// vals `ref+` URLs): the value says where the secret lives.
+const REFERENCE_PREFIXES: &[&str] = &[
+    "vault:",
+    "vault://",
+    "ref+",
+    "op://",
+    "arn:aws:secretsmanager:",
+    "arn:aws:ssm:",
+    "awssm:",
+    "awssecrets:",
+    "ssm:",
+    "sm://",
+    "gcpsm://",
+    "secretsmanager:",
+    "azurekeyvault:",
+    "keyvault:",
+    "akv:",
+    "doppler:",
+    "infisical:",
+    "bws:",
+];
+
+/// True when `v` refers to a secret instead of being one: a secret-store
+/// reference (`vault:secret/data/db#password`, `op://vault/item/field`,
+/// `projects/p/secrets/s/versions/latest`), or a list of `name=value`
+/// settings that says where the secret comes from
+/// (`--secret id=npmrc,src=$HOME/.npmrc`, `type=secret,id=aws`).
+pub fn is_reference(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    if REFERENCE_PREFIXES.iter().any(|p| lower.starts_with(p))
+        || (lower.starts_with("projects/") && lower.contains("/secrets/"))
+    {
+        return true;
+    }
+    let settings = |part: &str| {
+        part.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty() && name.len() <= 12 && name.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')
+        })
+    };
+    // One such setting is enough: a `name=value` cut at `,src=` by the
+    // value's end (`id=npmrc`).
+    v.split(',').all(settings)
+        && v.split(',').any(|p| {
+            let name = p.split('=').next().unwrap_or("");
+            matches!(
+                name,
+                "id" | "src" | "source" | "env" | "type" | "target" | "dst" | "required"
+            )
+        })
+}
+
 /// True when `v` is a placeholder, template or variable reference rather
 /// than a literal credential.
 pub fn is_placeholder(v: &str) -> bool {
     let v = v.trim();
     if v.is_empty() {
+        return true;
+    }
+    if is_reference(v) {
         return true;
     }
     let lower = v.to_ascii_lowercase();
@@ -168,10 +224,24 @@ pub fn is_publishable(v: &str) -> bool {
 pub fn is_path_or_url(v: &str) -> bool {
     // Base64 may start with `/` too; paths have no `+`, no `=` padding and
     // no 21+ character segment of bare letters and digits.
+    // Random base64 also has short mixed-case segments with digits
+    // (`/2hwct9kKx/vS9kvxlI/5mH0…`); path segments are names, mostly
+    // lower-case.
+    let mixed_segments = v
+        .split('/')
+        .filter(|seg| {
+            !seg.is_empty()
+                && seg.bytes().all(|c| c.is_ascii_alphanumeric())
+                && Classes::of(seg).mixed_alnum()
+        })
+        .count();
+    let upper = v.bytes().filter(u8::is_ascii_uppercase).count();
     let base64ish = v.contains('+')
         || v.ends_with('=')
         || v.split('/')
-            .any(|seg| seg.len() > 20 && seg.bytes().all(|c| c.is_ascii_alphanumeric()));
+            .any(|seg| seg.len() > 20 && seg.bytes().all(|c| c.is_ascii_alphanumeric()))
+        || mixed_segments >= 3
+        || (mixed_segments >= 2 && upper * 8 >= v.len());
     (v.starts_with('/') && !base64ish)
         || v.starts_with("~/")
         || v.starts_with("./")
@@ -274,6 +344,43 @@ pub fn token_shaped(v: &str) -> bool {
     c.upper && c.lower && n >= 20 && shannon(v) >= 4.0 && upper * 4 >= n && upper * 4 <= n * 3
 }
 
+/// PowerShell's approved verbs most used in scripts that handle secrets.
+const CMDLET_VERBS: &[&str] = &[
+    "get",
+    "set",
+    "read",
+    "write",
+    "new",
+    "convertto",
+    "convertfrom",
+    "import",
+    "export",
+    "invoke",
+    "out",
+    "select",
+    "join",
+    "split",
+    "test",
+    "resolve",
+    "add",
+    "remove",
+    "start",
+    "format",
+];
+
+/// True for a PowerShell cmdlet name (`Read-Host`, `Get-Content`,
+/// `ConvertTo-SecureString`): the value is a command's output, not a
+/// literal.
+pub fn is_cmdlet(v: &str) -> bool {
+    let Some((verb, noun)) = v.split_once('-') else {
+        return false;
+    };
+    CMDLET_VERBS.contains(&verb.to_ascii_lowercase().as_str())
+        && noun.len() >= 3
+        && noun.as_bytes()[0].is_ascii_uppercase()
+        && noun.bytes().all(|c| c.is_ascii_alphabetic())
+}
+
 /// True for `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_identifier(v: &str) -> bool {
     let b = v.as_bytes();
@@ -300,7 +407,9 @@ pub fn is_prose(v: &str) -> bool {
 }
 
 /// Every word of a key name, split on non-alphanumerics and camelCase,
-/// lower-cased: `dbPassword_b64` -> `["db", "password", "b64"]`.
+/// lower-cased: `dbPassword_b64` -> `["db", "password", "b64"]`. The
+/// reference for the allocation-free split in `rules/family.rs`.
+#[cfg(test)]
 pub fn key_words(key: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();
@@ -353,12 +462,16 @@ pub fn plausible_secret_value(value: &str, ctx: ValueContext) -> bool {
         return false;
     }
     if !ctx.quoted {
-        if is_code_expression(v) || is_call_or_index(v) {
+        if is_code_expression(v) || is_call_or_index(v) || is_cmdlet(v) {
             return false;
         }
         // An identifier in code is a variable, unless it is mixed-case
         // alphanumeric noise no one names a variable (`QgXGXGLvbfoa9Ap`).
-        if ctx.code && is_identifier(v) && !Classes::of(v).mixed_alnum() {
+        // Nor one that is mostly digits and letters of a long hex or
+        // base-36 string (`b9a1024ae34c…`).
+        let digits = v.bytes().filter(u8::is_ascii_digit).count();
+        let numeric_noise = v.len() >= 16 && digits * 4 >= v.len();
+        if ctx.code && is_identifier(v) && !Classes::of(v).mixed_alnum() && !numeric_noise {
             return false;
         }
     }

@@ -6,9 +6,10 @@
 //! does not leak the secrets agents happened to see.
 //!
 //! Design, in one pass over the text:
-//! 1. a [`regex::RegexSet`] of cheap per-rule keyword patterns tells which
-//!    rules can possibly match (for a message with no secret-ish words this
-//!    is the only work done, and nothing is allocated for the output);
+//! 1. one Aho-Corasick scan over every rule's literal anchors (`anchors`)
+//!    tells which rules can possibly match (for a message with no
+//!    secret-ish words this is the only work done, and nothing is
+//!    allocated for the output);
 //! 2. only those rules' regexes are run; each candidate is checked for shape
 //!    and entropy, and only the secret capture group is kept (the key name in
 //!    `password=...` stays readable);
@@ -19,6 +20,8 @@
 //!
 //! See `docs/redaction.md` for the rule list and configuration.
 
+mod anchors;
+mod config;
 mod decode;
 mod entropy;
 mod heuristics;
@@ -28,10 +31,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
-use serde::Deserialize;
+use regex::{Regex, RegexBuilder};
 
-use crate::redact::rules::{Check, Classify, Hit, Prefilter, builtin_rules};
+use crate::redact::anchors::{Anchor, Anchors};
+pub use crate::redact::config::{CustomRule, Error, Settings};
+use crate::redact::rules::{Check, Classify, Hit, Prefilter, Window, builtin_rules};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
@@ -39,72 +43,12 @@ const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
 /// Lazy-DFA cache per built-in rule (bytes); see where rules are built.
 const BUILTIN_DFA_CACHE: usize = 16 << 20;
 
-/// Compiled-program size limit for user-supplied regexes, so a hostile or
-/// careless config cannot make construction eat memory.
-const CUSTOM_REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// A user-defined rule from the config file (`[[redaction.rules]]`).
-///
-/// Lets operators catch organisation-specific secrets (internal ticket
-/// tokens, license keys) without a code change.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomRule {
-    /// Kind used in the placeholder, `[REDACTED:<name>]`; snake_case.
-    pub name: String,
-    /// Rust `regex` syntax. If it has capture groups, only the first
-    /// participating group is redacted; otherwise the whole match.
-    pub regex: String,
-    /// Optional minimum Shannon entropy (bits per character, 0..=8) of the
-    /// redacted span, to skip low-entropy look-alikes.
-    #[serde(default)]
-    pub entropy_min: Option<f64>,
-}
-
-/// The `[redaction]` table of `mcp-bridge.toml`.
-///
-/// Custom rules extend the built-ins; allow entries carve out known-safe
-/// strings (test fixtures, public keys) that would otherwise be redacted.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// Extra rules, run after the built-in ones.
-    #[serde(default)]
-    pub rules: Vec<CustomRule>,
-    /// Regexes; a would-be redaction that lies fully inside a match of any
-    /// of them is kept.
-    #[serde(default)]
-    pub allow: Vec<String>,
-}
-
-/// Why a [`Settings`] could not be turned into a [`Redactor`].
-///
-/// Messages name the offending rule or allow entry and say what to fix; they
-/// never repeat the regex text, which may contain a literal secret.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A `[[redaction.rules]]` entry is unusable.
-    #[error("invalid redaction rule `{name}`: {reason}")]
-    InvalidRule {
-        /// The rule's `name` (or `#<index>` when the name itself is empty).
-        name: String,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-    /// An entry of `redaction.allow` is unusable.
-    #[error("invalid redaction allow entry #{index}: {reason}")]
-    InvalidAllow {
-        /// Zero-based position in the `allow` list.
-        index: usize,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-}
-
 /// A compiled rule, built-in or custom.
 #[derive(Clone)]
 struct Rule {
-    /// Checked before the rule runs when the set cannot gate it.
+    /// What must occur in the text for the rule to run.
+    anchor: Anchor,
+    /// A regex that must match somewhere before the rule runs.
     gate: Option<Regex>,
     kind: Arc<str>,
     regex: Regex,
@@ -112,13 +56,17 @@ struct Rule {
     entropy_min: Option<f64>,
     check: Option<Check>,
     classify: Option<Classify>,
+    /// Search only around anchor occurrences.
+    window: Option<Window>,
+    /// Splits a match of `regex` into its groups more cheaply.
+    parse: Option<Regex>,
 }
 
 /// Everything a [`Redactor`] shares between clones.
 struct Inner {
     rules: Vec<Rule>,
-    /// Pattern `i` is the prefilter for `rules[i]`.
-    prefilter: RegexSet,
+    /// Which rules can match a text, from one scan.
+    anchors: Anchors,
     allow: Vec<Regex>,
 }
 
@@ -173,14 +121,8 @@ fn ascii_boundaries(pattern: &str) -> String {
     pattern.replace(r"\b", r"(?-u:\b)")
 }
 
-fn keyword_pattern(keywords: &[&str]) -> String {
-    let alts: Vec<String> = keywords.iter().map(|k| regex::escape(k)).collect();
-    format!("(?i-u:{})", alts.join("|"))
-}
-
 static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
     let mut rules = Vec::new();
-    let mut prefilters = Vec::new();
     for spec in builtin_rules() {
         let pattern = ascii_boundaries(&spec.regex);
         // A larger lazy-DFA cache than the default: the generic rules'
@@ -190,21 +132,19 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
             .dfa_size_limit(BUILTIN_DFA_CACHE)
             .build()
             .expect("built-in rule compiles");
-        // Only literal keywords go into the shared set: regexes with counted
-        // repetitions multiply its automaton's states until the lazy DFA
-        // gives up (measured: 140 ms per 50 KB). A rule gated by a pattern
-        // checks it on its own (`gate`); a rule gated by itself always runs
-        // (its own scan is the check). Both sit in the set as `(?:)`.
-        let (set_pattern, gate) = match spec.prefilter {
-            Prefilter::Keywords(words) => (keyword_pattern(words), None),
+        // A rule gated by a pattern checks it on its own (`gate`); a rule
+        // gated by itself always runs (its own scan is the check).
+        let (anchor, gate) = match spec.prefilter {
+            Prefilter::Keywords(words) => (Anchor::Keywords(words), None),
+            Prefilter::Run(min) => (Anchor::Run(min), None),
             Prefilter::Pattern(p) => (
-                String::from("(?:)"),
+                Anchor::None,
                 Some(Regex::new(&ascii_boundaries(p)).expect("built-in gate compiles")),
             ),
-            Prefilter::Itself => (String::from("(?:)"), None),
+            Prefilter::Itself => (Anchor::None, None),
         };
-        prefilters.push(set_pattern);
         rules.push(Rule {
+            anchor,
             gate,
             kind: Arc::from(spec.kind),
             regex,
@@ -212,114 +152,17 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
             entropy_min: spec.entropy_min,
             check: spec.check,
             classify: spec.classify,
+            window: spec.window,
+            parse: spec.parse.map(|p| {
+                RegexBuilder::new(&ascii_boundaries(&p))
+                    .dfa_size_limit(BUILTIN_DFA_CACHE)
+                    .build()
+                    .expect("built-in parse regex compiles")
+            }),
         });
     }
-    let prefilter = RegexSet::new(&prefilters).expect("built-in prefilter compiles");
-    Redactor {
-        inner: Arc::new(Inner {
-            rules,
-            prefilter,
-            allow: Vec::new(),
-        }),
-    }
+    Redactor::assemble(rules, Vec::new())
 });
-
-/// Patterns of the built-in prefilter set, in rule order.
-fn builtin_prefilter_patterns() -> &'static [String] {
-    BUILTIN.inner.prefilter.patterns()
-}
-
-/// Keep only the part of a `regex` error that describes the problem, not the
-/// echoed pattern (which may contain a literal secret).
-fn describe_regex_error(err: &regex::Error) -> String {
-    match err {
-        regex::Error::Syntax(msg) => {
-            let detail = msg
-                .lines()
-                .rev()
-                .find_map(|l| l.trim().strip_prefix("error:"))
-                .map_or("syntax error", str::trim);
-            format!("regex does not compile ({detail}); fix the `regex` value")
-        }
-        regex::Error::CompiledTooBig(_) => {
-            "regex is too large once compiled; simplify it or split it into several rules".into()
-        }
-        _ => "regex does not compile; fix the `regex` value".into(),
-    }
-}
-
-/// True when `re` can produce an empty match, probed on a few short texts.
-fn matches_empty(re: &Regex) -> bool {
-    ["", " ", "a", "a b", "0", "-", "\n", "ab12", "A.b"]
-        .iter()
-        .any(|probe| re.find_iter(probe).any(|m| m.is_empty()))
-}
-
-fn is_snake_case(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_lowercase()
-        && !name.ends_with('_')
-        && !name.contains("__")
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
-}
-
-fn compile_custom(re: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(re).size_limit(CUSTOM_REGEX_SIZE_LIMIT).build()
-}
-
-fn validate_rule(index: usize, rule: &CustomRule, seen: &mut HashSet<String>) -> Result<Rule, Error> {
-    let invalid = |reason: String| Error::InvalidRule {
-        name: if rule.name.is_empty() {
-            format!("#{index}")
-        } else {
-            rule.name.clone()
-        },
-        reason,
-    };
-    if rule.name.is_empty() {
-        return Err(invalid("`name` is empty; give the rule a snake_case name".into()));
-    }
-    if !is_snake_case(&rule.name) {
-        return Err(Error::InvalidRule {
-            // Only echo names that are short; they end up in the placeholder.
-            name: rule.name.chars().take(64).collect(),
-            reason:
-                "`name` must be snake_case (a-z, 0-9, single `_`, starting with a letter, at most 64 chars)"
-                    .into(),
-        });
-    }
-    if !seen.insert(rule.name.clone()) {
-        return Err(invalid(
-            "another custom rule has the same `name`; names must be unique".into(),
-        ));
-    }
-    if let Some(e) = rule.entropy_min
-        && !(e.is_finite() && (0.0..=8.0).contains(&e))
-    {
-        return Err(invalid(
-            "`entropy_min` must be between 0 and 8 (bits per character)".into(),
-        ));
-    }
-    let regex = compile_custom(&rule.regex).map_err(|e| invalid(describe_regex_error(&e)))?;
-    if matches_empty(&regex) {
-        return Err(invalid(
-            "regex can match the empty string; require at least one character (e.g. `+` instead of `*`)"
-                .into(),
-        ));
-    }
-    Ok(Rule {
-        gate: None,
-        kind: Arc::from(rule.name.as_str()),
-        regex,
-        group: 1,
-        entropy_min: rule.entropy_min,
-        check: None,
-        classify: None,
-    })
-}
 
 /// One span to replace.
 #[derive(Debug, Clone, Copy)]
@@ -349,43 +192,26 @@ impl Redactor {
         if settings.rules.is_empty() && settings.allow.is_empty() {
             return Ok(Redactor::builtin());
         }
-        let base = &BUILTIN.inner;
-        let mut rules = base.rules.clone();
-        let mut prefilters: Vec<String> = builtin_prefilter_patterns().to_vec();
+        let mut rules = BUILTIN.inner.rules.clone();
         let mut seen = HashSet::new();
         for (index, custom) in settings.rules.iter().enumerate() {
-            let rule = validate_rule(index, custom, &mut seen)?;
-            prefilters.push(custom.regex.clone());
-            rules.push(rule);
+            rules.push(config::validate_rule(index, custom, &mut seen)?);
         }
-        let mut allow = Vec::with_capacity(settings.allow.len());
-        for (index, pattern) in settings.allow.iter().enumerate() {
-            let re = compile_custom(pattern).map_err(|e| Error::InvalidAllow {
-                index,
-                reason: describe_regex_error(&e),
-            })?;
-            if matches_empty(&re) {
-                return Err(Error::InvalidAllow {
-                    index,
-                    reason: "regex can match the empty string; make it match the text to keep".into(),
-                });
-            }
-            allow.push(re);
-        }
-        let prefilter = RegexSetBuilder::new(&prefilters)
-            .size_limit(CUSTOM_REGEX_SIZE_LIMIT * 16)
-            .build()
-            .map_err(|e| Error::InvalidRule {
-                name: settings.rules.last().map_or_else(String::new, |r| r.name.clone()),
-                reason: describe_regex_error(&e),
-            })?;
-        Ok(Redactor {
+        let allow = config::compile_allow(settings)?;
+        Ok(Redactor::assemble(rules, allow))
+    }
+
+    /// Index the rules' anchors and wrap everything up.
+    fn assemble(rules: Vec<Rule>, allow: Vec<Regex>) -> Redactor {
+        let per_rule: Vec<Anchor> = rules.iter().map(|r| r.anchor).collect();
+        let windowed: Vec<bool> = rules.iter().map(|r| r.window.is_some()).collect();
+        Redactor {
             inner: Arc::new(Inner {
+                anchors: Anchors::new(&per_rule, &windowed),
                 rules,
-                prefilter,
                 allow,
             }),
-        })
+        }
     }
 
     /// Replace every secret in `text` with `[REDACTED:<kind>]`.
@@ -398,17 +224,30 @@ impl Redactor {
             kinds: Vec::new(),
         };
         let inner = &*self.inner;
-        let candidates = inner.prefilter.matches(text);
-        if !candidates.matched_any() {
-            return unchanged;
-        }
+        let found = inner.anchors.candidates(text);
         let mut spans = Vec::new();
-        for idx in candidates.iter() {
-            let rule = &inner.rules[idx];
-            if rule.gate.as_ref().is_some_and(|g| !g.is_match(text)) {
+        for (idx, rule) in inner.rules.iter().enumerate() {
+            if !found.run[idx] {
                 continue;
             }
-            collect(idx, rule, text, &mut spans);
+            // A gated rule's windows open around the gate's matches.
+            let gate_hits: Vec<(usize, usize)>;
+            let mut hits = found.hits[idx].as_slice();
+            if let Some(gate) = &rule.gate {
+                gate_hits = gate.find_iter(text).map(|m| (m.start(), m.end())).collect();
+                if gate_hits.is_empty() {
+                    continue;
+                }
+                hits = &gate_hits;
+            }
+            match rule.window {
+                Some(window) if !hits.is_empty() => {
+                    for (lo, hi) in windows(text, hits, window) {
+                        collect(idx, rule, text, lo..hi, &mut spans);
+                    }
+                }
+                _ => collect(idx, rule, text, 0..text.len(), &mut spans),
+            }
         }
         if spans.is_empty() {
             return unchanged;
@@ -441,7 +280,56 @@ impl Redactor {
     }
 }
 
-/// Run one rule and push its accepted spans.
+/// The merged search windows around anchor occurrences `hits` (in any
+/// order). Same-line windows are clipped to the anchor's line but include
+/// the line break before it, which a rule's leading `(?:^|\s)` may
+/// consume.
+fn windows(text: &str, hits: &[(usize, usize)], window: Window) -> Vec<(usize, usize)> {
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let ceil = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i += 1;
+        }
+        i
+    };
+    let mut out: Vec<(usize, usize)> = hits
+        .iter()
+        .filter(|&&(start, end)| window.filter.is_none_or(|f| f(text, start, end)))
+        .map(|&(start, end)| {
+            let lo = floor(start.saturating_sub(window.before));
+            let hi = ceil((end + window.after).min(text.len()));
+            let (lo, hi) = if window.multiline {
+                (lo, hi)
+            } else {
+                let lo = text[lo..start].rfind('\n').map_or(lo, |i| lo + i);
+                (lo, text[end..hi].find('\n').map_or(hi, |i| end + i))
+            };
+            // A window cut inside a token would let `$` or `\b` match
+            // there: run it on to the token's end.
+            let cap = ceil((hi + 512).min(text.len()));
+            (
+                lo,
+                text[hi..cap].find(char::is_whitespace).map_or(cap, |i| hi + i),
+            )
+        })
+        .collect();
+    out.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(out.len());
+    for (lo, hi) in out {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}
+
+/// Run one rule over `range` of `text` and push its accepted spans.
 ///
 /// Matches are searched one at a time rather than with `captures_iter`:
 /// after a rejected match the search resumes at its last capture (the
@@ -449,10 +337,12 @@ impl Redactor {
 /// `key=value` (`X-Amz-Credential=…&X-Amz-Signature=…`, `KEY=a\nSECRET=b`
 /// in a JSON string) cannot hide it. After an accepted one it resumes at
 /// the end of the redacted span.
-fn collect(idx: usize, rule: &Rule, text: &str, spans: &mut Vec<Span>) {
-    let mut pos = 0;
-    while pos <= text.len() {
-        let Some(caps) = rule.regex.captures_at(text, pos) else {
+fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, spans: &mut Vec<Span>) {
+    // Slicing the end keeps the offsets; the checks still see all of `text`.
+    let hay = &text[..range.end];
+    let mut pos = range.start;
+    while pos <= hay.len() {
+        let Some(caps) = search(rule, hay, pos) else {
             break;
         };
         let whole = caps.get(0).expect("group 0 always participates");
@@ -464,10 +354,22 @@ fn collect(idx: usize, rule: &Rule, text: &str, spans: &mut Vec<Span>) {
         };
         // Always progress by at least one character.
         let mut min = whole.start() + 1;
-        while min < text.len() && !text.is_char_boundary(min) {
+        while min < hay.len() && !hay.is_char_boundary(min) {
             min += 1;
         }
         pos = resume.max(min);
+    }
+}
+
+/// The next match of `rule` at or after `pos`, with its groups.
+fn search<'h>(rule: &Rule, hay: &'h str, pos: usize) -> Option<regex::Captures<'h>> {
+    let Some(parse) = &rule.parse else {
+        return rule.regex.captures_at(hay, pos);
+    };
+    let m = rule.regex.find_at(hay, pos)?;
+    match parse.captures_at(&hay[..m.end()], m.start()) {
+        Some(caps) if caps.get(0).is_some_and(|g| g.range() == m.range()) => Some(caps),
+        _ => rule.regex.captures_at(hay, m.start()),
     }
 }
 

@@ -3,10 +3,11 @@
 //! | file | mechanism |
 //! | --- | --- |
 //! | [`keys`] | key material blocks (PEM, OpenSSH, PGP) |
-//! | [`vendors`] | vendor token formats with a recognisable prefix or shape |
+//! | [`vendors`], [`platforms`] | vendor token formats with a recognisable prefix or shape |
 //! | [`pairs`] | the secret half of a pair found next to its public id (AWS key id + secret, Twilio SID + auth token, Alibaba id + secret) |
-//! | [`context`] | credentials recognised by where they sit: URLs, `Authorization` headers, CLI flags, registry auth files, XML, Kubernetes `data:`, HCL |
-//! | [`generic`] | the keyword-anchored detector: a secret-ish key, flag or word, then a value judged by shape and entropy |
+//! | [`context`], [`cli`], [`files`] | credentials recognised by where they sit: URLs, `Authorization` headers, CLI flags, registry auth files, XML, Kubernetes `data:`, HCL |
+//! | [`calls`] | credentials passed as call arguments, keyed by the function's name |
+//! | [`generic`] ([`family`], [`judge`]) | the keyword-anchored detector: a secret-ish key, flag or word, then a value judged by shape and entropy |
 //!
 //! Order is priority: when two rules claim exactly the same span, the
 //! earlier one names it, so specific token formats come before generic
@@ -17,11 +18,17 @@
 //! non-ASCII input); tokens whose alphabet contains `-` end with
 //! `(?:[^A-Za-z0-9_\-]|$)` instead of `\b` and keep the secret in group 1.
 
+mod calls;
 mod checks;
+mod cli;
 mod context;
+mod family;
+mod files;
 pub mod generic;
+mod judge;
 mod keys;
 mod pairs;
+mod platforms;
 mod vendors;
 
 use std::borrow::Cow;
@@ -57,15 +64,51 @@ pub struct Hit<'h> {
     pub secret: regex::Match<'h>,
 }
 
-/// Which cheap test gates a rule in the one-pass `RegexSet` prefilter.
+/// What gates a rule in the one-pass prefilter (see `anchors.rs`).
 #[derive(Debug, Clone, Copy)]
 pub enum Prefilter {
     /// Case-insensitive literals, one of which must occur.
     Keywords(&'static [&'static str]),
+    /// A maximal run of at least this many token characters
+    /// (`[A-Za-z0-9_-]`): shapes with no literal (hex keys, base58).
+    Run(usize),
     /// A regex of its own (pairing rules: "an AWS key id occurs somewhere").
     Pattern(&'static str),
     /// The rule's own regex (rules with no literal to anchor on).
     Itself,
+}
+
+/// Where a rule's matches can lie relative to an occurrence of one of its
+/// anchors: from `before` bytes before the anchor's start to `after` bytes
+/// after its end, on the anchor's line unless `multiline`. A windowed
+/// rule's regex runs only over those windows, not over the whole text:
+/// for rules whose regex has no literal prefix (the keyword sits after a
+/// key prefix, a flag, a quote) a whole-text scan costs milliseconds on a
+/// 50 KB message.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Bytes before the anchor's start the match may begin at.
+    pub before: usize,
+    /// Bytes after the anchor's end the match may end at.
+    pub after: usize,
+    /// Matches may span lines (pairs: an id and its secret a few lines
+    /// apart).
+    pub multiline: bool,
+    /// A cheap necessary condition on an anchor occurrence (`text`,
+    /// `start`, `end`): occurrences that fail it open no window.
+    pub filter: Option<fn(&str, usize, usize) -> bool>,
+}
+
+impl Window {
+    /// A same-line window with no filter.
+    pub const fn line(before: usize, after: usize) -> Window {
+        Window {
+            before,
+            after,
+            multiline: false,
+            filter: None,
+        }
+    }
 }
 
 /// One built-in rule. See the module docs for field semantics.
@@ -78,12 +121,21 @@ pub struct RuleSpec {
     pub group: usize,
     /// Minimum Shannon entropy (bits/char) of the secret span.
     pub entropy_min: Option<f64>,
-    /// What gates the rule in the prefilter set.
+    /// What gates the rule in the one-pass anchor scan.
     pub prefilter: Prefilter,
     /// Shape check on the match.
     pub check: Option<Check>,
     /// Check that also names the kind and the span (generic rules).
     pub classify: Option<Classify>,
+    /// Run only around anchor occurrences (`Prefilter::Keywords`, `Run`).
+    pub window: Option<Window>,
+    /// A smaller regex with the same groups that parses a match of `regex`
+    /// into its captures. Capture extraction costs in proportion to the
+    /// regex's automaton; the generic rules' keyword alternation makes it
+    /// large, so `regex` only finds the span and `parse` (keyword list
+    /// replaced by any word) splits it. A span `parse` does not reproduce
+    /// exactly falls back to `regex`'s own captures.
+    pub parse: Option<Cow<'static, str>>,
 }
 
 /// A rule gated by keywords (empty = by its own regex), with an optional
@@ -108,6 +160,19 @@ pub(crate) fn rule(
         },
         check,
         classify: None,
+        window: None,
+        parse: None,
+    }
+}
+
+/// `spec`, gated on a token run of at least `min` characters instead of
+/// keywords: for shapes with no literal in them. The rule then scans the
+/// whole text (per-run windows cost more than one scan: runs are many in
+/// hashes, ids and base64).
+pub(crate) fn on_runs(spec: RuleSpec, min: usize) -> RuleSpec {
+    RuleSpec {
+        prefilter: Prefilter::Run(min),
+        ..spec
     }
 }
 
@@ -119,7 +184,8 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     // AWS key id is named by its header, not as the id's secret half.
     rules.extend(context::rules());
     rules.extend(pairs::rules());
-    rules.extend(context::late_rules());
+    rules.extend(files::late_rules());
+    rules.extend(calls::rules());
     rules.extend(generic::rules());
     rules
 }

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Hit, Prefilter, RuleSpec};
+use super::{Hit, Prefilter, RuleSpec, Window};
 use crate::redact::entropy::{Classes, shannon};
 use crate::redact::heuristics::is_placeholder;
 
@@ -82,6 +82,14 @@ fn pair(kind: &'static str, shape: &'static str, anchor: &'static str, check: su
         prefilter: Prefilter::Pattern(anchor),
         check: Some(check),
         classify: None,
+        // Only the id's neighbourhood can hold its secret.
+        window: Some(Window {
+            before: WINDOW + 64,
+            after: WINDOW + 64,
+            multiline: true,
+            filter: None,
+        }),
+        parse: None,
     }
 }
 

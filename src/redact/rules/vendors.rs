@@ -9,8 +9,11 @@
 //! Algolia, Okta, ...) are left to the keyword-anchored generic detector,
 //! which recognises `DD_API_KEY=…` by its key and the value's shape.
 
-use super::checks::{alnum, aws_secret, mixed, not_placeholder, random_tail, two_case};
-use super::{Check, Hit, Prefilter, RuleSpec, rule};
+use super::checks::{
+    alnum, assigned_to_public_key, aws_secret, mixed, not_placeholder, random_tail, random_tail_not_public,
+    two_case,
+};
+use super::{Check, Hit, RuleSpec, on_runs, rule};
 use crate::redact::entropy::{Classes, shannon};
 
 /// Prefixes of things that are not credentials: digests, encodings,
@@ -35,21 +38,31 @@ fn prefixed_token(h: &Hit<'_>) -> bool {
     let t = tail.as_str();
     let c = Classes::of(t);
     let hex = t.bytes().all(|b| b.is_ascii_hexdigit());
-    !hex && c.digit && (c.upper || c.lower) && shannon(t) >= 4.0
+    !hex && c.digit && (c.upper || c.lower) && shannon(t) >= 4.0 && !assigned_to_public_key(h)
 }
 
 /// Whole match is the secret.
-fn v(kind: &'static str, regex: &'static str, keywords: &'static [&'static str]) -> RuleSpec {
+pub(super) fn v(kind: &'static str, regex: &'static str, keywords: &'static [&'static str]) -> RuleSpec {
     rule(kind, regex, 0, None, keywords, Some(random_tail))
 }
 
 /// Group 1 is the secret (the host or prefix stays readable).
-fn g(kind: &'static str, regex: &'static str, keywords: &'static [&'static str], check: Check) -> RuleSpec {
+pub(super) fn g(
+    kind: &'static str,
+    regex: &'static str,
+    keywords: &'static [&'static str],
+    check: Check,
+) -> RuleSpec {
     rule(kind, regex, 1, None, keywords, Some(check))
 }
 
 /// Whole match, with a check of its own.
-fn c(kind: &'static str, regex: &'static str, keywords: &'static [&'static str], check: Check) -> RuleSpec {
+pub(super) fn c(
+    kind: &'static str,
+    regex: &'static str,
+    keywords: &'static [&'static str],
+    check: Check,
+) -> RuleSpec {
     rule(kind, regex, 0, None, keywords, Some(check))
 }
 
@@ -67,6 +80,7 @@ pub fn rules() -> Vec<RuleSpec> {
     out.extend(registries());
     out.extend(messaging());
     out.extend(payments());
+    out.extend(super::platforms::rules());
     out.extend(observability_and_saas());
     out
 }
@@ -217,7 +231,12 @@ fn cloud() -> Vec<RuleSpec> {
             &["q~"],
             alnum,
         ),
-        v("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}", &["aiza"]),
+        c(
+            "google_api_key",
+            r"\bAIza[0-9A-Za-z_\-]{35}",
+            &["aiza"],
+            random_tail_not_public,
+        ),
         v(
             "google_oauth",
             r"\b(?:GOCSPX-[A-Za-z0-9_\-]{20,}|ya29\.[A-Za-z0-9_\-]{20,}|1//0[A-Za-z0-9_\-]{40,})",
@@ -322,13 +341,17 @@ fn messaging() -> Vec<RuleSpec> {
             &["webhook.office.com"],
             not_placeholder,
         ),
-        rule(
-            "discord_bot_token",
-            r"\b([MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:[^A-Za-z0-9_\-.]|$)",
-            1,
-            Some(3.5),
-            &[],
-            Some(mixed),
+        // Gated on its third part, a run of 27+ token characters.
+        on_runs(
+            rule(
+                "discord_bot_token",
+                r"\b([MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:[^A-Za-z0-9_\-.]|$)",
+                1,
+                Some(3.5),
+                &[],
+                Some(mixed),
+            ),
+            27,
         ),
         g(
             "telegram_bot_token",
@@ -349,7 +372,10 @@ fn messaging() -> Vec<RuleSpec> {
             &["sg."],
         ),
         c("mailgun_key", r"\bkey-[0-9a-zA-Z]{32}\b", &["key-"], alnum),
-        v("mailgun_key", r"\b[a-f0-9]{32}-[a-f0-9]{8}-[a-f0-9]{8}\b", &["-"]),
+        on_runs(
+            v("mailgun_key", r"\b[a-f0-9]{32}-[a-f0-9]{8}-[a-f0-9]{8}\b", &[]),
+            50,
+        ),
         v("mailchimp_key", r"\b[a-f0-9]{32}-us[0-9]{1,2}\b", &["-us"]),
         v(
             "brevo_key",
@@ -484,10 +510,13 @@ fn observability_and_saas() -> Vec<RuleSpec> {
             r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b",
             &["pat"],
         ),
-        v(
-            "asana_token",
-            r"\b[0-9]/[0-9]{16}(?:/[0-9]{16})?:[A-Za-z0-9]{32}\b",
-            &["/"],
+        on_runs(
+            v(
+                "asana_token",
+                r"\b[0-9]/[0-9]{16}(?:/[0-9]{16})?:[A-Za-z0-9]{32}\b",
+                &[],
+            ),
+            32,
         ),
         v(
             "figma_token",
@@ -530,21 +559,22 @@ fn observability_and_saas() -> Vec<RuleSpec> {
         v("resend_key", r"\bre_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}\b", &["re_"]),
         // Any `prefix_` + long random tail: most providers now issue keys
         // this way (`rnd_…`, `csk-…`), including ones not listed above.
-        RuleSpec {
-            prefilter: Prefilter::Pattern(r"[a-z0-9][_\-][A-Za-z0-9]{32}"),
-            ..rule(
+        on_runs(
+            rule(
                 "api_key",
                 r"\b(?:[a-z][a-z0-9]{1,9}[_\-](?:[a-z0-9]{2,8}[_\-])?)([A-Za-z0-9]{32,100})\b",
                 0,
                 None,
                 &[],
                 Some(prefixed_token),
-            )
-        },
-        v(
+            ),
+            35,
+        ),
+        c(
             "jwt",
             r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
             &["eyj"],
+            random_tail_not_public,
         ),
     ]
 }

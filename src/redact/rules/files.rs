@@ -1,0 +1,297 @@
+//! Credentials in files and structured config: `.netrc`, `.pgpass`, XML
+//! elements, name/value pairs, Terraform variables, `define(...)`, JWKs,
+//! key arrays, WIF keys and Kubernetes secrets.
+
+use std::borrow::Cow;
+
+use super::context::{LITERAL, password_literal};
+use super::generic::{Joint, KEY_WORDS, VALUE, Value, judge, value_of};
+use super::{Found, Hit, Prefilter, RuleSpec, Window, on_runs, rule};
+use crate::redact::entropy::Classes;
+use crate::redact::heuristics::{is_placeholder, plausible_secret_value, token_shaped};
+
+/// First argument id-like, second a token-shaped secret (not a second id
+/// of the same shape, not two hex digests compared).
+fn id_then_secret(h: &Hit<'_>) -> bool {
+    let Some(id) = h.caps.get(1) else { return false };
+    let secret = h.secret.as_str();
+    let id_c = Classes::of(id.as_str());
+    let hex = |s: &str| s.bytes().all(|c| c.is_ascii_hexdigit());
+    (id_c.digit || id_c.upper)
+        && token_shaped(secret)
+        && !(hex(id.as_str()) && hex(secret) && id.as_str().len() == secret.len())
+}
+
+/// Base58 with upper, lower and digits.
+fn mixed_b58(h: &Hit<'_>) -> bool {
+    Classes::of(h.secret.as_str()).mixed_alnum()
+}
+
+/// Key/value rules whose key sits in a group named `key` and value in
+/// `dq`/`sq`/`bq`/`bare`, read as config (XML elements, name/value pairs,
+/// Terraform variables).
+fn keyed_literal(h: &Hit<'_>) -> Option<Found> {
+    let key = h.caps.name("key")?;
+    let value = value_of(h)?;
+    // XML: the closing tag must be the opening one.
+    if let Some(close) = h.caps.name("close") {
+        let want = if h.caps.name("wrap").is_some() {
+            "value"
+        } else {
+            key.as_str()
+        };
+        if !close.as_str().eq_ignore_ascii_case(want) {
+            return None;
+        }
+    }
+    let v = &h.haystack[value.start..value.end];
+    let trimmed_start = value.start + (v.len() - v.trim_start().len());
+    let trimmed_end = value.start + v.trim_end().len();
+    let value = Value {
+        start: trimmed_start,
+        end: trimmed_end.max(trimmed_start),
+        ..value
+    };
+    judge(h.haystack, key.range(), value, Joint::Assign, true)
+}
+
+/// Nearest enclosing YAML key of the line at `pos` (the first line above
+/// with less indentation), and the indentation of `pos`'s line.
+fn yaml_parent(hay: &str, pos: usize) -> Option<&str> {
+    let line_start = hay[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let indent = hay[line_start..]
+        .bytes()
+        .take_while(|c| *c == b' ' || *c == b'\t')
+        .count();
+    let mut end = line_start.checked_sub(1)?;
+    loop {
+        let start = hay[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = &hay[start..end];
+        let ind = line.bytes().take_while(|c| *c == b' ' || *c == b'\t').count();
+        if !line.trim().is_empty() && ind < indent {
+            return Some(line.trim());
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
+    }
+}
+
+/// The YAML document around `pos`: the lines between the nearest
+/// document markers (`---`, `...`) or Markdown fences, or the text's ends.
+fn yaml_document(hay: &str, pos: usize) -> &str {
+    let is_marker = |line: &str| {
+        let t = line.trim_end();
+        t == "---" || t == "..." || t.trim_start().starts_with("```")
+    };
+    let mut start = hay[..pos].rfind('\n').map_or(0, |i| i + 1);
+    while start > 0 {
+        let prev = hay[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        if is_marker(&hay[prev..start - 1]) {
+            break;
+        }
+        start = prev;
+    }
+    let mut end = hay[pos..].find('\n').map_or(hay.len(), |i| pos + i);
+    while end < hay.len() {
+        let next = end + 1;
+        let next_end = hay[next..].find('\n').map_or(hay.len(), |i| next + i);
+        if is_marker(&hay[next..next_end]) {
+            break;
+        }
+        end = next_end;
+    }
+    &hay[start..end]
+}
+
+/// Necessary for the Kubernetes rule: the `data:` at `start..end` opens a
+/// YAML map (nothing after it on its line) in a document that is a
+/// `kind: Secret`. A `data:` of a ConfigMap or a JSON payload opens no
+/// window.
+fn secret_data_map(text: &str, start: usize, end: usize) -> bool {
+    let rest = &text[end..];
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    if !rest[..line_end].trim().is_empty() {
+        return false;
+    }
+    let doc = yaml_document(text, start);
+    doc.contains("kind: Secret") || doc.contains("kind: \"Secret\"")
+}
+
+/// A value under `data:`/`binaryData:` (base64) or `stringData:` of a
+/// Kubernetes `kind: Secret` (in the same YAML document: a `ConfigMap`
+/// next to it keeps its data).
+fn k8s_secret_value(h: &Hit<'_>) -> bool {
+    let hay = h.haystack;
+    let value = h.secret.as_str();
+    let accepted = match yaml_parent(hay, h.secret.start()) {
+        Some("data:" | "binaryData:") => value.len() >= 4,
+        Some("stringData:") => plausible_secret_value(value, LITERAL),
+        _ => false,
+    };
+    if !accepted || is_placeholder(value) {
+        return false;
+    }
+    let doc = yaml_document(hay, h.secret.start());
+    doc.contains("kind: Secret") || doc.contains("kind: \"Secret\"")
+}
+
+fn keyed(kind: &'static str, regex: String, prefilter: Prefilter) -> RuleSpec {
+    RuleSpec {
+        kind,
+        regex: Cow::Owned(regex),
+        group: 0,
+        entropy_min: None,
+        prefilter,
+        check: None,
+        classify: Some(keyed_literal),
+        window: None,
+        parse: None,
+    }
+}
+
+/// The file and structured-config rules in priority order.
+pub fn rules() -> Vec<RuleSpec> {
+    vec![
+        // --- credential files ---------------------------------------------
+        // .netrc / _netrc, on one line or several.
+        rule(
+            "password",
+            r"\blogin[ \t]+\S+\s+password[ \t]+(\S+)",
+            1,
+            None,
+            &["login"],
+            Some(password_literal),
+        ),
+        // .pgpass: host:port:database:user:password
+        RuleSpec {
+            prefilter: Prefilter::Pattern(r":[0-9*]{1,5}:[^:\s]+:[^:\s]+:"),
+            ..rule(
+                "password",
+                r"(?m)^[A-Za-z0-9_.\-*]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:(\S+?)\r?$",
+                1,
+                None,
+                &[],
+                Some(password_literal),
+            )
+        },
+        // --- structured config --------------------------------------------
+        keyed(
+            "secret",
+            format!(
+                r#"(?i)<(?P<key>[a-z0-9_.:\-]*(?:{KEY_WORDS}))(?:\s[^>]*)?>\s*(?P<wrap><value>)?(?P<dq>[^<\n]{{1,512}})</(?P<close>[a-z0-9_.:\-]+)>"#
+            ),
+            Prefilter::Keywords(&["</"]),
+        ),
+        keyed(
+            "secret",
+            format!(
+                concat!(
+                    r#"(?i)\b(?:name|key)["']?[ \t]*[:=][ \t]*["']?(?P<key>[a-z0-9_.\-]*(?:{k}))["']?[ \t]*"#,
+                    r#"\s*,?\s*["']?value["']?[ \t]*[:=][ \t]*{v}"#
+                ),
+                k = KEY_WORDS,
+                v = VALUE
+            ),
+            Prefilter::Keywords(&["value"]),
+        ),
+        keyed(
+            "secret",
+            format!(
+                r#"(?i)\bvariable[ \t]+"(?P<key>[a-z0-9_\-]*(?:{KEY_WORDS}))"[ \t]*\{{[^}}]*?\bdefault[ \t]*=[ \t]*"(?P<dq>[^"\n]*)""#
+            ),
+            Prefilter::Keywords(&["variable"]),
+        ),
+        // `define('AUTH_KEY', '…')`, `setProperty("mail.smtp.password", "…")`.
+        keyed(
+            "secret",
+            format!(
+                r#"(?i)\(\s*["'](?P<key>[a-z0-9_.\-]*(?:{k}))["']\s*,\s*{v}"#,
+                k = KEY_WORDS,
+                v = VALUE
+            ),
+            Prefilter::Keywords(&["("]),
+        ),
+        // `AuthenticationHeaderValue("Bearer", "…")`.
+        rule(
+            "bearer_token",
+            r#"(?i)\(\s*["'](?:bearer|basic|token)["']\s*,\s*["']([^"'\s]{8,})["']"#,
+            1,
+            None,
+            &["bearer", "basic", "token"],
+            Some(password_literal),
+        ),
+        // JWK private members, when the object is a JWK.
+        rule(
+            "private_key",
+            r#""(?:d|p|q|dp|dq|qi|k)"\s*:\s*"([A-Za-z0-9_\-]{16,})""#,
+            1,
+            None,
+            &["\"kty\""],
+            None,
+        ),
+        // Solana keypair file: a JSON array of exactly 64 bytes.
+        RuleSpec {
+            prefilter: Prefilter::Pattern(r"\[\s*[0-9]{1,3}\s*,\s*[0-9]{1,3}\s*,"),
+            ..rule(
+                "private_key",
+                r"\[\s*(?:[0-9]{1,3}\s*,\s*){63}[0-9]{1,3}\s*\]",
+                0,
+                None,
+                &[],
+                None,
+            )
+        },
+        // Bitcoin WIF private key (base58, compressed or not).
+        on_runs(
+            rule(
+                "private_key",
+                r"\b[5KL][1-9A-HJ-NP-Za-km-z]{50,51}\b",
+                0,
+                Some(4.0),
+                &[],
+                Some(mixed_b58),
+            ),
+            51,
+        ),
+        RuleSpec {
+            kind: "k8s_secret",
+            regex: Cow::Borrowed(
+                r#"(?m)^[ \t]+[A-Za-z0-9_.\-]+:[ \t]+(?:"([^"\n]+)"|'([^'\n]+)'|([^\s"'#|>][^\n#]*?))[ \t]*\r?$"#,
+            ),
+            group: 1,
+            entropy_min: None,
+            // Anchored on the maps that hold the values (`data:` also
+            // occurs in `stringData:`, `binaryData:`); the check reads the
+            // value's YAML document for `kind: Secret`.
+            prefilter: Prefilter::Keywords(&["data:"]),
+            check: Some(k8s_secret_value),
+            classify: None,
+            window: Some(Window {
+                before: 0,
+                after: 4096,
+                multiline: true,
+                filter: Some(secret_data_map),
+            }),
+            parse: None,
+        },
+    ]
+}
+
+/// Rules that yield to the pairing rules (a more specific kind for the
+/// same span): two quoted call arguments, an id then a secret.
+pub fn late_rules() -> Vec<RuleSpec> {
+    vec![
+        // Two quoted arguments, a public id then a secret:
+        // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
+        rule(
+            "secret",
+            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
+            2,
+            None,
+            &["(\"", "('"],
+            Some(id_then_secret),
+        ),
+    ]
+}
