@@ -420,7 +420,7 @@ def vendor_tokens(g, out):
     t = "EAAA" + g.b64url(60)
     P(f"from square.client import Client\nclient = Client(access_token=\"{t}\", environment=\"production\")", t)
 
-    t = "ATATT3xFfGF0" + g.b64url(170) + "=" + g.HEX(8)
+    t = "ATATT3xFfGF0" + g.b64url(171) + "=" + g.HEX(8)
     P(f"jira-cli keeps failing with 401. I exported JIRA_API_TOKEN={t} and JIRA_AUTH_TYPE=basic, login is ops@orbit-labs.io.", t)
 
     t = "lin_api_" + g.alnum(40)
