@@ -9,6 +9,7 @@
 //! | generated | `positive.jsonl`, `negative.jsonl` (written with the rules, `generate.py`) | overall and every family |
 //! | held-out | `heldout_*.jsonl` (written from vendor formats by someone who never read the rules) | overall; families printed |
 //! | blind | `blind_*.jsonl` (the lead's final measurement; optional) | overall; families printed |
+//! | blind2 | `blind2_*.jsonl` (a third author, from vendor docs only; never shown to whoever tuned the rules; `BLIND2.md`) | overall; families printed |
 //!
 //! Gates: recall >= 0.98, false-positive rate <= 0.02. Each corpus's table
 //! is written straight to stderr (not through the test harness's capture),
@@ -244,6 +245,31 @@ fn blind_corpus_when_present_meets_recall_and_false_positive_gates() {
     assert!(
         measure("blind", &positives, &negatives, Gate::Overall, false),
         "blind corpus: recall/false-positive thresholds not met (see table above)"
+    );
+}
+
+/// The second blind corpus (tests/data/redaction/BLIND2.md), written by a
+/// third author from vendors' published formats after the rules of this
+/// commit were frozen, and never shown to whoever tuned them: the honest
+/// measure of generalisation. Gated like the others and ignored by
+/// default for the same reason as the first blind corpus (figures in
+/// docs/redaction.md):
+/// `cargo test --test redaction_corpus -- --ignored blind2 --nocapture`.
+#[test]
+#[ignore = "known miss: the second blind corpus measures generalisation (docs/redaction.md)"]
+fn blind2_corpus_meets_recall_and_false_positive_gates() {
+    if std::env::var_os("REDACTION_SKIP_BLIND").is_some() {
+        return;
+    }
+    let (Some(positives), Some(negatives)) = (
+        load_optional("blind2_positive.jsonl"),
+        load_optional("blind2_negative.jsonl"),
+    ) else {
+        return;
+    };
+    assert!(
+        measure("blind2", &positives, &negatives, Gate::Overall, true),
+        "blind2 corpus: recall/false-positive thresholds not met (see table above)"
     );
 }
 
