@@ -70,13 +70,17 @@ struct Inner {
     allow: Vec<Regex>,
 }
 
-/// Compiled redaction rules; cheap to clone (one `Arc`).
+/// Redaction rules, compiled on first use; cheap to clone (one `Arc`).
 ///
 /// Build once at start-up ([`Redactor::builtin`] or [`Redactor::new`]) and
-/// share: compilation costs milliseconds, redaction microseconds.
+/// share. Building validates every custom rule at once (a bad config fails
+/// at start-up) but defers compiling the rule set, which costs tens of
+/// milliseconds, to the first redaction: a server answers `initialize` and
+/// `tools/list` without it, and one that never writes never pays it. Every
+/// clone shares the one compiled set.
 #[derive(Clone)]
 pub struct Redactor {
-    inner: Arc<Inner>,
+    inner: Arc<Compiled>,
 }
 
 /// The result of redacting one text.
@@ -121,7 +125,16 @@ fn ascii_boundaries(pattern: &str) -> String {
     pattern.replace(r"\b", r"(?-u:\b)")
 }
 
-static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
+/// A rule set, compiled by its first user.
+type Compiled = LazyLock<Inner, Box<dyn FnOnce() -> Inner + Send>>;
+
+/// The built-in redactor. Creating it compiles nothing.
+static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| Redactor {
+    inner: Arc::new(LazyLock::new(Box::new(compile_builtin))),
+});
+
+/// Compiles the built-in rules.
+fn compile_builtin() -> Inner {
     let mut rules = Vec::new();
     for spec in builtin_rules() {
         let pattern = ascii_boundaries(&spec.regex);
@@ -161,8 +174,19 @@ static BUILTIN: LazyLock<Redactor> = LazyLock::new(|| {
             }),
         });
     }
-    Redactor::assemble(rules, Vec::new())
-});
+    assemble(rules, Vec::new())
+}
+
+/// Indexes the rules' anchors and wraps everything up.
+fn assemble(rules: Vec<Rule>, allow: Vec<Regex>) -> Inner {
+    let per_rule: Vec<Anchor> = rules.iter().map(|r| r.anchor).collect();
+    let windowed: Vec<bool> = rules.iter().map(|r| r.window.is_some()).collect();
+    Inner {
+        anchors: Anchors::new(&per_rule, &windowed),
+        rules,
+        allow,
+    }
+}
 
 /// One span to replace.
 #[derive(Debug, Clone, Copy)]
@@ -178,8 +202,8 @@ struct Span {
 impl Redactor {
     /// The built-in rules only.
     ///
-    /// Compiled on first use and cached for the life of the process; every
-    /// call after that is an `Arc` clone.
+    /// Compiled on the first redaction and cached for the life of the
+    /// process; every call is an `Arc` clone.
     pub fn builtin() -> Redactor {
         BUILTIN.clone()
     }
@@ -192,26 +216,22 @@ impl Redactor {
         if settings.rules.is_empty() && settings.allow.is_empty() {
             return Ok(Redactor::builtin());
         }
-        let mut rules = BUILTIN.inner.rules.clone();
         let mut seen = HashSet::new();
-        for (index, custom) in settings.rules.iter().enumerate() {
-            rules.push(config::validate_rule(index, custom, &mut seen)?);
-        }
+        let custom = settings
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| config::validate_rule(index, rule, &mut seen))
+            .collect::<Result<Vec<_>, _>>()?;
         let allow = config::compile_allow(settings)?;
-        Ok(Redactor::assemble(rules, allow))
-    }
-
-    /// Index the rules' anchors and wrap everything up.
-    fn assemble(rules: Vec<Rule>, allow: Vec<Regex>) -> Redactor {
-        let per_rule: Vec<Anchor> = rules.iter().map(|r| r.anchor).collect();
-        let windowed: Vec<bool> = rules.iter().map(|r| r.window.is_some()).collect();
-        Redactor {
-            inner: Arc::new(Inner {
-                anchors: Anchors::new(&per_rule, &windowed),
-                rules,
-                allow,
-            }),
-        }
+        let compile = move || {
+            let mut rules = BUILTIN.inner.rules.clone();
+            rules.extend(custom);
+            assemble(rules, allow)
+        };
+        Ok(Redactor {
+            inner: Arc::new(LazyLock::new(Box::new(compile))),
+        })
     }
 
     /// Replace every secret in `text` with `[REDACTED:<kind>]`.
@@ -223,7 +243,7 @@ impl Redactor {
             text: Cow::Borrowed(text),
             kinds: Vec::new(),
         };
-        let inner = &*self.inner;
+        let inner: &Inner = &self.inner;
         let found = inner.anchors.candidates(text);
         let mut spans = Vec::new();
         for (idx, rule) in inner.rules.iter().enumerate() {
