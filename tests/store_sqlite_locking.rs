@@ -80,3 +80,53 @@ async fn a_reader_does_not_wait_for_a_writer() {
     assert!(started.elapsed() < Duration::from_secs(2));
     other.execute_batch("ROLLBACK").unwrap();
 }
+
+/// Several server processes starting on a new file at the same moment (two
+/// agents' clients spawning theirs): every one answers `initialize`.
+/// Switching a new file to WAL takes an exclusive lock, and SQLite answers
+/// the other processes BUSY at once, without its busy handler; they must
+/// retry, not exit with "database is locked". (Threads of one process do
+/// not reproduce this: SQLite shares one lock table per process.)
+#[test]
+fn servers_starting_together_on_a_new_file_all_answer() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_mcp-bridge");
+    let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    for round in 0..25 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Command::new(bin)
+                    .arg("serve")
+                    .env("MCP_BRIDGE_DB", &db)
+                    .env("RUST_LOG", "warn")
+                    .env("XDG_CONFIG_HOME", dir.path().join("config"))
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(init).unwrap();
+            stdin.write_all(b"\n").unwrap();
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains(r#""result""#),
+                "round {round}: a server did not answer initialize; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let applied: i64 = conn
+            .query_row("SELECT count(*) FROM _sqlx_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(applied, 3, "each migration recorded once");
+    }
+}

@@ -109,6 +109,12 @@ pub(super) fn open_error(path: &Path, e: rusqlite::Error) -> Error {
     if is_not_a_database(&e) {
         return not_a_bridge_db(path);
     }
+    // Switching a new file to WAL needs an exclusive lock, and SQLite
+    // answers BUSY at once (without its busy handler) when another process
+    // starting on the same file holds one: the caller retries.
+    if is_busy(&e) {
+        return Error::Busy;
+    }
     Error::Open {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -124,4 +130,13 @@ pub(super) fn not_a_bridge_db(path: &Path) -> Error {
         path: path.to_owned(),
         reason: "the file is not a SQLite database".into(),
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED: another connection holds a lock.
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }

@@ -94,17 +94,46 @@ impl SqliteStore {
                 reason: "the file is empty".into(),
             });
         }
-        let conn = conn::open(path)?;
-        if exists {
-            migrate::ensure_ours(&conn, path)?;
-        }
-        migrate::run(&conn, path)?;
+        let conn = Self::connect(path, exists).await?;
         Ok(Self {
             conn: Arc::new(Mutex::new(Some(conn))),
             path: path.to_owned(),
             head: None,
             wake: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Opens the connection and checks (or brings up to date) the schema.
+    ///
+    /// Several servers often start on a new file at the same moment (two
+    /// agents' clients spawning theirs): the first to switch it to WAL and
+    /// create the schema holds an exclusive lock for a few milliseconds, and
+    /// SQLite answers the others BUSY without waiting. They retry after a
+    /// short async pause, for at most the busy timeout, and find the work
+    /// done.
+    async fn connect(path: &Path, existed: bool) -> Result<rusqlite::Connection> {
+        let deadline = tokio::time::Instant::now() + conn::BUSY_TIMEOUT;
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            let attempt = conn::open(path).and_then(|conn| {
+                if existed {
+                    migrate::ensure_ours(&conn, path)?;
+                }
+                migrate::run(&conn, path)?;
+                Ok(conn)
+            });
+            match attempt {
+                Err(Error::Busy) if tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(
+                        ?pause,
+                        "the database is being set up by another process; retrying"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Keeps the audit head in `head` from now on: every commit that
@@ -179,9 +208,11 @@ impl Store for SqliteStore {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi;
+        if conn::is_busy(&e) {
+            return Error::Busy;
+        }
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             match f.code {
-                ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => return Error::Busy,
                 ffi::ErrorCode::ConstraintViolation
                     if matches!(
                         f.extended_code,
