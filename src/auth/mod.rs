@@ -205,17 +205,44 @@ impl ServerKey {
                 let mut bytes = Zeroizing::new([0u8; 32]);
                 rand::rng().fill_bytes(bytes.as_mut());
                 let hex = Zeroizing::new(hex::encode(bytes.as_ref()));
-                // create_new: if another process won the race, use its key.
-                match create_private_file(path) {
-                    Ok(mut file) => {
-                        file.write_all(hex.as_bytes()).map_err(io)?;
-                        file.sync_all().map_err(io)?;
-                        Ok(Self(bytes))
-                    }
+                // The key is written to a private file of our own first and
+                // published whole with a hard link, which fails if the name
+                // exists: a server starting at the same moment never reads
+                // a half-written key, and if another process won the race,
+                // its key is used.
+                let mut staged = path.as_os_str().to_owned();
+                staged.push(format!(
+                    ".new-{}-{:08x}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ));
+                let staged = std::path::PathBuf::from(staged);
+                let published = create_private_file(&staged)
+                    .and_then(|mut file| {
+                        file.write_all(hex.as_bytes())?;
+                        file.sync_all()
+                    })
+                    .and_then(|()| std::fs::hard_link(&staged, path));
+                let _ = std::fs::remove_file(&staged);
+                match published {
+                    Ok(()) => Ok(Self(bytes)),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         Self::load_or_create_file(path)
                     }
-                    Err(e) => Err(io(e)),
+                    // A file system without hard links: create the key in
+                    // place (a server starting in the same instant may then
+                    // read it half-written and fail once).
+                    Err(_) => match create_private_file(path) {
+                        Ok(mut file) => {
+                            file.write_all(hex.as_bytes()).map_err(io)?;
+                            file.sync_all().map_err(io)?;
+                            Ok(Self(bytes))
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            Self::load_or_create_file(path)
+                        }
+                        Err(e) => Err(io(e)),
+                    },
                 }
             }
             Err(e) => Err(io(e)),
