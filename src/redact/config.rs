@@ -166,7 +166,7 @@ pub(super) fn validate_rule(
         anchor: super::anchors::Anchor::None,
         gate: None,
         kind: Arc::from(rule.name.as_str()),
-        regex,
+        regex: super::lazy_regex::LazyRegex::compiled(regex),
         group: 1,
         entropy_min: rule.entropy_min,
         check: None,

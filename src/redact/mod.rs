@@ -25,16 +25,18 @@ mod config;
 mod decode;
 mod entropy;
 mod heuristics;
+mod lazy_regex;
 mod rules;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 
 use crate::redact::anchors::{Anchor, Anchors};
 pub use crate::redact::config::{CustomRule, Error, Settings};
+use crate::redact::lazy_regex::LazyRegex;
 use crate::redact::rules::{Check, Classify, Hit, Prefilter, Window, builtin_rules};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
@@ -49,9 +51,9 @@ struct Rule {
     /// What must occur in the text for the rule to run.
     anchor: Anchor,
     /// A regex that must match somewhere before the rule runs.
-    gate: Option<Regex>,
+    gate: Option<LazyRegex>,
     kind: Arc<str>,
-    regex: Regex,
+    regex: LazyRegex,
     group: usize,
     entropy_min: Option<f64>,
     check: Option<Check>,
@@ -59,7 +61,7 @@ struct Rule {
     /// Search only around anchor occurrences.
     window: Option<Window>,
     /// Splits a match of `regex` into its groups more cheaply.
-    parse: Option<Regex>,
+    parse: Option<LazyRegex>,
 }
 
 /// Everything a [`Redactor`] shares between clones.
@@ -141,19 +143,13 @@ fn compile_builtin() -> Inner {
         // A larger lazy-DFA cache than the default: the generic rules'
         // automata are big, and a cache that keeps filling up makes the
         // engine fall back to its slow path on 50 KB messages.
-        let regex = RegexBuilder::new(&pattern)
-            .dfa_size_limit(BUILTIN_DFA_CACHE)
-            .build()
-            .expect("built-in rule compiles");
+        let regex = LazyRegex::new(pattern, Some(BUILTIN_DFA_CACHE));
         // A rule gated by a pattern checks it on its own (`gate`); a rule
         // gated by itself always runs (its own scan is the check).
         let (anchor, gate) = match spec.prefilter {
             Prefilter::Keywords(words) => (Anchor::Keywords(words), None),
             Prefilter::Run(min) => (Anchor::Run(min), None),
-            Prefilter::Pattern(p) => (
-                Anchor::None,
-                Some(Regex::new(&ascii_boundaries(p)).expect("built-in gate compiles")),
-            ),
+            Prefilter::Pattern(p) => (Anchor::None, Some(LazyRegex::new(ascii_boundaries(p), None))),
             Prefilter::Itself => (Anchor::None, None),
         };
         rules.push(Rule {
@@ -166,12 +162,9 @@ fn compile_builtin() -> Inner {
             check: spec.check,
             classify: spec.classify,
             window: spec.window,
-            parse: spec.parse.map(|p| {
-                RegexBuilder::new(&ascii_boundaries(&p))
-                    .dfa_size_limit(BUILTIN_DFA_CACHE)
-                    .build()
-                    .expect("built-in parse regex compiles")
-            }),
+            parse: spec
+                .parse
+                .map(|p| LazyRegex::new(ascii_boundaries(&p), Some(BUILTIN_DFA_CACHE))),
         });
     }
     assemble(rules, Vec::new())
@@ -507,3 +500,28 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lazy_tests {
+    /// Built-in patterns compile only when first searched, so a broken one
+    /// would otherwise surface in production at its first anchor hit.
+    #[test]
+    fn every_builtin_pattern_compiles() {
+        let inner = super::compile_builtin();
+        for (i, rule) in inner.rules.iter().enumerate() {
+            let kind = &rule.kind;
+            rule.regex
+                .try_compile()
+                .unwrap_or_else(|e| panic!("rule {i} ({kind}): {e}"));
+            if let Some(gate) = &rule.gate {
+                gate.try_compile()
+                    .unwrap_or_else(|e| panic!("gate of rule {i} ({kind}): {e}"));
+            }
+            if let Some(parse) = &rule.parse {
+                parse
+                    .try_compile()
+                    .unwrap_or_else(|e| panic!("parse of rule {i} ({kind}): {e}"));
+            }
+        }
+    }
+}
