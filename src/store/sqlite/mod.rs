@@ -18,10 +18,10 @@
 //! wake-up of another thread. The one wait that can be long, for another
 //! process's write lock, never blocks the thread: `BEGIN IMMEDIATE` is tried
 //! without a busy handler and, while the lock is taken, retried after an
-//! async sleep (see [`conn::begin_immediate`]). Inside a transaction that
+//! async sleep (see `conn::begin_immediate`). Inside a transaction that
 //! holds the write lock, WAL mode gives statements nothing to wait for.
 //!
-//! The [`Store`]/[`Tx`] contract stays async so that a networked backend can
+//! The [`Store`]/[`Tx`](super::Tx) contract stays async so that a networked backend can
 //! implement it with one round trip per statement; here each of those
 //! futures is ready at once.
 
