@@ -217,32 +217,30 @@ impl ServerKey {
                     rand::random::<u32>()
                 ));
                 let staged = std::path::PathBuf::from(staged);
-                let published = create_private_file(&staged)
-                    .and_then(|mut file| {
-                        file.write_all(hex.as_bytes())?;
-                        file.sync_all()
-                    })
-                    .and_then(|()| std::fs::hard_link(&staged, path));
-                let _ = std::fs::remove_file(&staged);
+                // Only a failed link means another process won; a failure to
+                // stage (or a file system without hard links) falls back to
+                // creating the key in place, where a server starting in the
+                // same instant may read it half-written and fail once.
+                let published = match write_new_private(&staged, hex.as_bytes()) {
+                    Ok(()) => {
+                        let linked = std::fs::hard_link(&staged, path);
+                        let _ = std::fs::remove_file(&staged);
+                        match linked {
+                            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                                write_new_private(path, hex.as_bytes())
+                            }
+                            other => other,
+                        }
+                    }
+                    Err(_) => write_new_private(path, hex.as_bytes()),
+                };
                 match published {
                     Ok(()) => Ok(Self(bytes)),
+                    // Another process published its key first: use it.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         Self::load_or_create_file(path)
                     }
-                    // A file system without hard links: create the key in
-                    // place (a server starting in the same instant may then
-                    // read it half-written and fail once).
-                    Err(_) => match create_private_file(path) {
-                        Ok(mut file) => {
-                            file.write_all(hex.as_bytes()).map_err(io)?;
-                            file.sync_all().map_err(io)?;
-                            Ok(Self(bytes))
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                            Self::load_or_create_file(path)
-                        }
-                        Err(e) => Err(io(e)),
-                    },
+                    Err(e) => Err(io(e)),
                 }
             }
             Err(e) => Err(io(e)),
@@ -278,6 +276,14 @@ impl ServerKey {
     fn hmac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(self.0.as_ref()).expect("HMAC accepts any key length")
     }
+}
+
+/// Writes `bytes` to a new private file at `path` (failing if it exists)
+/// and makes it durable.
+fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = create_private_file(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Creates a file readable and writable by its owner only, failing if it
