@@ -203,6 +203,19 @@ mod tests {
     }
 
     #[test]
+    fn redaction_removes_a_pasted_credential() {
+        let c = AgentCredential::generate();
+        let text = format!("use {} now", c.expose());
+        let out = crate::redact::Redactor::builtin().redact(&text);
+        assert!(
+            !out.text.contains(&c.expose()[CREDENTIAL_PREFIX.len()..]),
+            "{}",
+            out.text
+        );
+        assert_eq!(out.kinds, ["bridge_agent_credential"]);
+    }
+
+    #[test]
     fn shown_credentials_serialize_in_clear_but_never_debug() {
         let c = AgentCredential::generate();
         let shown = ShownCredential::new(&c);
