@@ -1002,6 +1002,7 @@ async fn an_agent_uses_every_use_case_by_identity_alone() {
     .await
     .unwrap();
     // In a pair, check_partner_status works by identity too.
+    f.clock.advance(1);
     let pair = agent_team(&f.b, &w1, &["lead"], &[]).await;
     let s =
         f.b.partner_status(as_agent(&pair.conversation_id, &lead))
@@ -1584,4 +1585,119 @@ async fn a_revoked_agent_seat_is_closed_to_its_agent_everywhere() {
             .unwrap();
     assert_eq!(list.participants[1].unread, 1);
     assert!(list.participants[1].revoked);
+}
+
+/// Seats held by agents count against the 16 like token seats.
+#[tokio::test]
+async fn agents_and_token_seats_together_hold_sixteen_seats_at_most() {
+    let f = fixture(unlimited()).await;
+    let (lead, _) = register(&f.b, "lead", AgentRole::Agent).await;
+    let mut names = vec![];
+    for i in 1..=15 {
+        let name = format!("w{i}");
+        register(&f.b, &name, AgentRole::Agent).await;
+        names.push(name);
+    }
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    let full = agent_team(&f.b, &lead, &all, &[]).await;
+    assert_eq!(full.seats.len(), 16);
+    assert!(full.seats.iter().all(|s| s.token.is_none()));
+    let before = count(&f.db, "SELECT count(*) FROM conversations").await;
+    for (agents, partners) in [(&all[..], &["human"][..]), (&all[..14], &["h1", "h2"][..])] {
+        let err =
+            f.b.create_conversation(CreateRequest {
+                my_role: None,
+                partner_roles: roles(partners),
+                partners_field: "partner_roles",
+                with_agents: roles(agents),
+                creator: Some(lead.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_argument");
+        assert!(err.to_string().contains("16"), "{err}");
+    }
+    assert_eq!(count(&f.db, "SELECT count(*) FROM conversations").await, before);
+}
+
+/// Exactly once whatever the number of processes: one seat checking and
+/// waiting through three `Bridge`s on one file while two others send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_message_reaches_its_recipient_once_across_processes() {
+    const EACH: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bridge.db");
+    let clock = ManualClock::new(T0);
+    let mut procs = vec![];
+    for _ in 0..3 {
+        procs.push(bridge_on(&db, &clock, unlimited()).await);
+    }
+    let c = Arc::new(team(&procs[0], &["w1", "w2", "w3"]).await);
+    let mut senders = vec![];
+    for (p, from) in [(0usize, 0usize), (1, 2)] {
+        let (b, c) = (procs[p].clone(), c.clone());
+        senders.push(tokio::spawn(async move {
+            let mut mine = vec![];
+            for i in 0..EACH {
+                let to: Option<&[&str]> = if i % 4 == 0 { Some(&["w3"]) } else { None };
+                let s = b
+                    .send_message(send(seat(&c, from), &format!("{from}:{i}"), to))
+                    .await
+                    .unwrap();
+                if to.is_none() {
+                    mine.push(s.message_id);
+                }
+            }
+            mine
+        }));
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = vec![];
+    for (r, b) in procs.iter().enumerate() {
+        let (b, c, done) = (b.clone(), c.clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            let mut got: Vec<DeliveredMessage> = vec![];
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let batch = if r == 0 {
+                    b.wait_for_messages(seat(&c, 1), Duration::from_millis(20), &InHand)
+                        .await
+                        .unwrap()
+                        .value
+                        .messages
+                } else {
+                    b.check_messages(seat(&c, 1)).await.unwrap().messages
+                };
+                assert!(batch.windows(2).all(|w| w[0].seq < w[1].seq));
+                if batch.is_empty() {
+                    if finished {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                got.extend(batch);
+            }
+            got
+        }));
+    }
+    let mut expected = vec![];
+    for s in senders {
+        expected.extend(s.await.unwrap());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut got = vec![];
+    for r in readers {
+        got.extend(r.await.unwrap());
+    }
+    assert!(got.iter().all(|m| m.to.contains(&"w1".to_owned())));
+    let mut seqs: Vec<i64> = got.iter().map(|m| m.seq).collect();
+    seqs.sort();
+    let before = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), before, "a message reached w1 twice");
+    expected.sort();
+    assert_eq!(seqs, expected, "w1 did not get exactly its messages");
+    // w3 got the direct ones too, once.
+    let w3 = procs[2].check_messages(seat(&c, 3)).await.unwrap();
+    assert_eq!(w3.messages.len() as i64 + w3.remaining, (2 * EACH) as i64);
 }
