@@ -1701,3 +1701,152 @@ async fn each_message_reaches_its_recipient_once_across_processes() {
     let w3 = procs[2].check_messages(seat(&c, 3)).await.unwrap();
     assert_eq!(w3.messages.len() as i64 + w3.remaining, (2 * EACH) as i64);
 }
+
+/// A wait across conversations that never reached its caller is taken
+/// back in every conversation it touched: unread again, receipts cleared,
+/// delivered again once.
+#[tokio::test]
+async fn a_returned_wait_across_conversations_is_unread_again_everywhere() {
+    let f = fixture(unlimited()).await;
+    let (lead, _) = register(&f.b, "lead", AgentRole::Agent).await;
+    let (w1, _) = register(&f.b, "w1", AgentRole::Agent).await;
+    let one = agent_team(&f.b, &lead, &["w1"], &[]).await;
+    f.clock.advance(1);
+    let two = agent_team(&f.b, &w1, &["lead"], &[]).await;
+    let m1 =
+        f.b.send_message(send(as_agent(&one.conversation_id, &w1), "in one", None))
+            .await
+            .unwrap()
+            .message_id;
+    let m2 =
+        f.b.send_message(send(as_agent(&two.conversation_id, &w1), "in two", None))
+            .await
+            .unwrap()
+            .message_id;
+    f.clock.advance(10);
+    let handed =
+        f.b.wait_for_any(&lead, Duration::from_secs(5), &InHand)
+            .await
+            .unwrap();
+    assert_eq!(texts(&handed.value.messages), ["in one", "in two"]);
+    let receipt = handed.receipt.unwrap();
+    for (conv, id) in [(&one, m1), (&two, m2)] {
+        let s =
+            f.b.message_status(as_agent(&conv.conversation_id, &w1), id)
+                .await
+                .unwrap();
+        assert!(s.recipients[0].read_at.is_some());
+    }
+    assert_eq!(
+        f.b.return_unread(&receipt, mcp_bridge::bridge::ReturnReason::Closed)
+            .await
+            .unwrap(),
+        2
+    );
+    // Returning twice changes nothing.
+    assert_eq!(
+        f.b.return_unread(&receipt, mcp_bridge::bridge::ReturnReason::Closed)
+            .await
+            .unwrap(),
+        0
+    );
+    for (conv, id) in [(&one, m1), (&two, m2)] {
+        let s =
+            f.b.message_status(as_agent(&conv.conversation_id, &w1), id)
+                .await
+                .unwrap();
+        assert_eq!(s.recipients[0].read_at, None);
+    }
+    let again =
+        f.b.wait_for_any(&lead, Duration::from_secs(5), &InHand)
+            .await
+            .unwrap();
+    assert_eq!(texts(&again.value.messages), ["in one", "in two"]);
+    assert!(
+        f.b.wait_for_any(&lead, Duration::from_millis(20), &InHand)
+            .await
+            .unwrap()
+            .value
+            .messages
+            .is_empty()
+    );
+}
+
+/// Identities exist so that a sender cannot pose as someone else (the
+/// issue's incident: a worker sending as "HumanOverseer"). A registered
+/// agent that names its own role must not take another registered agent's
+/// name: its seat shows `agent: true`, so the others would take its
+/// messages for that agent's.
+#[tokio::test]
+async fn an_agent_cannot_take_another_registered_agents_name_as_its_role() {
+    let f = fixture(unlimited()).await;
+    let (lead, _) = register(&f.b, "lead", AgentRole::Agent).await;
+    register(&f.b, "w1", AgentRole::Agent).await;
+    register(&f.b, "reviewer", AgentRole::Agent).await;
+    let result =
+        f.b.create_conversation(CreateRequest {
+            my_role: Some("reviewer".into()),
+            partner_roles: vec![],
+            partners_field: "partner_roles",
+            with_agents: roles(&["w1"]),
+            creator: Some(lead.clone()),
+        })
+        .await;
+    let err = result.expect_err("agent lead was seated under registered agent reviewer's name");
+    assert_eq!((err.code(), err.field()), ("invalid_argument", Some("my_role")));
+}
+
+/// A caller that has gone before its delivery commits.
+struct Gone;
+
+impl mcp_bridge::bridge::Recipient for Gone {
+    fn is_gone(&self) -> bool {
+        true
+    }
+
+    fn gone(&self) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+}
+
+/// Receipts are honest: a delivery to a caller who left is not a read,
+/// for a token seat, an agent in one conversation, or a wait across all.
+#[tokio::test]
+async fn nothing_is_marked_read_for_a_caller_who_has_gone() {
+    let f = fixture(unlimited()).await;
+    let (lead, _) = register(&f.b, "lead", AgentRole::Agent).await;
+    let (w1, _) = register(&f.b, "w1", AgentRole::Agent).await;
+    let c = agent_team(&f.b, &lead, &["w1"], &["human"]).await;
+    let id = &c.conversation_id;
+    let m =
+        f.b.send_message(send(as_agent(id, &lead), "are you there?", None))
+            .await
+            .unwrap()
+            .message_id;
+    let codes = [
+        f.b.check_messages_for(seat(&c, 2), &Gone)
+            .await
+            .unwrap_err()
+            .code(),
+        f.b.check_messages_for(as_agent(id, &w1), &Gone)
+            .await
+            .unwrap_err()
+            .code(),
+        f.b.wait_for_any(&w1, Duration::from_secs(1), &Gone)
+            .await
+            .unwrap_err()
+            .code(),
+    ];
+    assert_eq!(codes, ["cancelled"; 3]);
+    let s = f.b.message_status(as_agent(id, &lead), m).await.unwrap();
+    assert!(s.recipients.iter().all(|r| r.read_at.is_none()), "{s:?}");
+    assert_eq!(f.b.check_messages(seat(&c, 2)).await.unwrap().messages.len(), 1);
+    assert_eq!(
+        f.b.check_messages(as_agent(id, &w1))
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+}
