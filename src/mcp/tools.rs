@@ -84,7 +84,7 @@ pub struct SendMessageArgs {
     pub files_involved: Vec<String>,
     /// The seq of the message this answers.
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = i64::MAX))]
     pub reply_to: Option<i64>,
 }
 
@@ -104,7 +104,7 @@ pub struct MessageStatusArgs {
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
     pub token: Option<String>,
     /// The message_id send_message returned.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = i64::MAX))]
     pub message_id: i64,
 }
 
@@ -219,7 +219,7 @@ pub struct HistoryArgs {
     pub token: Option<String>,
     /// Start after this seq; the tool's description says it, so no description here.
     #[serde(default)]
-    #[schemars(range(min = 0), transform = bare)]
+    #[schemars(range(min = 0, max = i64::MAX), transform = bare)]
     pub after_seq: i64,
     /// At most this many; the bounds say it, so no description.
     #[serde(default = "default_history_limit")]
