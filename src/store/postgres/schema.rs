@@ -32,7 +32,7 @@ const CATALOG: &[&str] = &[
      FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
     "SELECT 'index', indexname::text, indexdef FROM pg_indexes WHERE schemaname = $1",
-    "SELECT 'trigger', t.tgname::text, pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled \
+    "SELECT 'trigger', t.tgname::text, pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text \
      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND NOT t.tgisinternal",
     "SELECT 'rule', rulename::text, definition FROM pg_rules WHERE schemaname = $1",
