@@ -162,7 +162,7 @@ async fn a_rate_window_is_exact_across_servers() {
         const LIMIT: usize = 10;
         let stores = servers(&url, 4).await;
         let mut callers = Vec::new();
-        for store in stores.iter().cloned() {
+        for store in &stores {
             for _ in 0..3 {
                 let store = store.clone();
                 callers.push(tokio::spawn(async move {

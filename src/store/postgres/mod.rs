@@ -36,7 +36,7 @@
 //! connection to a task that runs `ROLLBACK` and only then returns it to the
 //! pool, or closes it (the server rolls back) when that cannot be done, so a
 //! connection is never reused in the middle of a transaction. Every committing
-//! write transaction also sends `NOTIFY` (see [`listen`]).
+//! write transaction also sends `NOTIFY` (see `postgres/listen.rs`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
