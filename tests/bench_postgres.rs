@@ -184,3 +184,36 @@ async fn sends_per_second_through_send_message_with_8_tasks() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure, not a test: run with --ignored --nocapture beside a server"]
+async fn wake_latency_from_a_commit_on_another_server() {
+    pg_support::with_fresh_db(|url| async move {
+        let writer = PgStore::open(&url, OpenMode::CreateIfMissing).await.unwrap();
+        let waiter = PgStore::open(&url, OpenMode::CreateIfMissing).await.unwrap();
+        let probe = waiter.changes();
+        while !probe.is_live() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let mut samples = Vec::new();
+        for i in 0..200 {
+            let mut changes = waiter.changes();
+            let started = Instant::now();
+            let mut tx = writer.begin_write().await.unwrap();
+            tx.record_rate_event("k", i, i - 1).await.unwrap();
+            tx.commit().await.unwrap();
+            changes.changed().await;
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+        eprintln!(
+            "PostgreSQL wake-up (begin_write, one insert, commit + NOTIFY, LISTEN on another server): \
+             median {:.2} ms, p99 {:.2} ms over {} commits",
+            at(0.5).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            samples.len()
+        );
+    })
+    .await;
+}

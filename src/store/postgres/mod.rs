@@ -246,7 +246,8 @@ fn describe(config: &tokio_postgres::Config) -> String {
 fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     use deadpool_postgres::PoolError;
     match e {
-        PoolError::Timeout(_) => Error::Busy,
+        // Every connection busy for the whole wait: the database is busy.
+        PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::Busy,
         PoolError::Closed => Error::Closed,
         PoolError::Backend(e) => Error::from(e),
         other => Error::Internal(Box::new(other)),
@@ -280,6 +281,19 @@ mod tests {
     fn the_begin_batch_names_the_write_lock_and_timeout() {
         assert!(BEGIN_WRITE.contains(&format!("pg_advisory_xact_lock({WRITE_LOCK})")));
         assert!(BEGIN_WRITE.contains("SET LOCAL lock_timeout = 10000;"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_refused_without_echoing_it() {
+        for url in [
+            "postgres://alice:s3cret@db.example:notaport/bridge",
+            "postgres://alice:s3cret@db.example/bridge?sslmode=bogus",
+        ] {
+            let err = PgStore::open(url, OpenMode::CreateIfMissing).await.unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::Open { .. }), "{text}");
+            assert!(!text.contains("s3cret") && !text.contains("alice"), "{text}");
+        }
     }
 
     #[test]

@@ -47,7 +47,9 @@ impl Drop for PgTx {
         let Some(conn) = self.conn.take() else { return };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(roll_back(conn));
+                // Guarded before the spawn: a task dropped unpolled (the
+                // runtime shutting down) closes the connection too.
+                runtime.spawn(roll_back(CloseUnlessReturned(Some(conn))));
             }
             Err(_) => drop(Object::take(conn)),
         }
@@ -65,8 +67,7 @@ impl Drop for CloseUnlessReturned {
     }
 }
 
-async fn roll_back(conn: Object) {
-    let mut held = CloseUnlessReturned(Some(conn));
+async fn roll_back(mut held: CloseUnlessReturned) {
     let rolled_back = match &held.0 {
         Some(conn) => conn.batch_execute("ROLLBACK").await,
         None => return,
