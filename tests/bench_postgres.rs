@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use mcp_bridge::audit::{self, NewEntry};
 use mcp_bridge::auth::{ServerKey, SessionToken, TokenHash};
-use mcp_bridge::bridge::{ActionType, Auth, Bridge, CreateRequest, SendRequest, SessionId};
+use mcp_bridge::bridge::{Auth, Bridge, CreateRequest, SendRequest, SessionId};
 use mcp_bridge::clock::ManualClock;
 use mcp_bridge::config::Limits;
 use mcp_bridge::limits::RateLimit;
@@ -46,6 +46,7 @@ async fn one_send(store: &PgStore, key: &ServerKey, task: usize, i: usize) {
                 action_type: "info".into(),
                 files: vec![],
                 redactions: vec![],
+                reply_to: None,
                 created_at: now,
             },
             &["b".into()],
@@ -88,7 +89,8 @@ async fn sends_per_second_through_the_tx_api_with_8_tasks() {
                 conversation_id: CONV.into(),
                 session_id: s.into(),
                 role: "r".into(),
-                token_hash: TokenHash(vec![0; 32]),
+                token_hash: Some(TokenHash(vec![0; 32])),
+                agent_id: None,
                 token_created_at: 1,
                 revoked_at: None,
             })
@@ -141,10 +143,7 @@ async fn sends_per_second_through_send_message_with_8_tasks() {
             Arc::new(ManualClock::new(1_800_000_000_000)),
         ));
         let created = bridge
-            .create_conversation(CreateRequest {
-                my_role: "backend".into(),
-                partner_role: "frontend".into(),
-            })
+            .create_conversation(CreateRequest::pair("backend", "frontend"))
             .await
             .unwrap();
         let started = Instant::now();
@@ -152,20 +151,24 @@ async fn sends_per_second_through_send_message_with_8_tasks() {
         for t in 0..TASKS {
             let bridge = Arc::clone(&bridge);
             let conversation_id = created.conversation_id.clone();
-            let token = created.session_a_token.clone();
+            let token = created
+                .seats
+                .iter()
+                .find(|seat| seat.session_id == SessionId::A)
+                .and_then(|seat| seat.token.as_deref())
+                .expect("a token seat")
+                .to_owned();
             tasks.push(tokio::spawn(async move {
                 for i in 0..SENDS_PER_TASK {
                     bridge
-                        .send_message(SendRequest {
-                            auth: Auth {
+                        .send_message(SendRequest::to_all(
+                            Auth {
                                 conversation_id: conversation_id.clone(),
                                 session_id: SessionId::A,
                                 token: SessionToken::from_presented(&token),
                             },
-                            message: format!("message {i} from task {t}"),
-                            action_type: ActionType::Info,
-                            files_involved: vec![],
-                        })
+                            format!("message {i} from task {t}"),
+                        ))
                         .await
                         .unwrap();
                 }

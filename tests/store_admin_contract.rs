@@ -29,7 +29,8 @@ fn seat(conversation_id: &str, session_id: &str) -> Participant {
         conversation_id: conversation_id.into(),
         session_id: session_id.into(),
         role: "r".into(),
-        token_hash: TokenHash(vec![1; 32]),
+        token_hash: Some(TokenHash(vec![1; 32])),
+        agent_id: None,
         token_created_at: 1,
         revoked_at: None,
     }
@@ -43,6 +44,7 @@ fn message(conversation_id: &str, at: i64) -> NewMessage {
         action_type: "info".into(),
         files: vec![],
         redactions: vec![],
+        reply_to: None,
         created_at: at,
     }
 }
@@ -236,7 +238,10 @@ where
         Some(710)
     );
     let a = tx.participant(A, "a").await.unwrap().unwrap();
-    assert_eq!((a.token_hash.0, a.token_created_at), (vec![2; 32], 700));
+    assert_eq!(
+        (a.token_hash.map(|h| h.0), a.token_created_at),
+        (Some(vec![2; 32]), 700)
+    );
     assert!(tx.close_conversation(A, 730).await.unwrap());
     assert!(tx.close_conversation(A, 740).await.unwrap());
     assert!(!tx.close_conversation("conv_none", 740).await.unwrap());

@@ -42,7 +42,8 @@ async fn seed_conversation(store: &PgStore) {
             conversation_id: CONV.into(),
             session_id: seat.into(),
             role: "r".into(),
-            token_hash: TokenHash(vec![seat.as_bytes()[0]; 32]),
+            token_hash: Some(TokenHash(vec![seat.as_bytes()[0]; 32])),
+            agent_id: None,
             token_created_at: 1,
             revoked_at: None,
         })
@@ -60,6 +61,7 @@ fn message(i: i64) -> NewMessage {
         action_type: "info".into(),
         files: vec![],
         redactions: vec![],
+        reply_to: None,
         created_at: 10 + i,
     }
 }
@@ -236,7 +238,10 @@ async fn servers_starting_together_on_a_new_database_migrate_once() {
             .await
             .unwrap()
             .get(0);
-        assert_eq!(n, 3);
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+            .unwrap()
+            .count();
+        assert_eq!(n as usize, files, "one record per embedded migration");
         // And a later start only reads.
         PgStore::open(&url, OpenMode::MustExist).await.unwrap();
     })

@@ -53,6 +53,7 @@ mod listen;
 mod migrate;
 mod rows;
 mod schema;
+mod teams;
 mod tx;
 mod yolo;
 

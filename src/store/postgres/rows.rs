@@ -34,7 +34,8 @@ pub(super) fn participant(r: &Row) -> RowResult<Participant> {
         conversation_id: r.try_get("conversation_id")?,
         session_id: r.try_get("session_id")?,
         role: r.try_get("role")?,
-        token_hash: TokenHash(r.try_get("token_hash")?),
+        token_hash: r.try_get::<_, Option<Vec<u8>>>("token_hash")?.map(TokenHash),
+        agent_id: r.try_get("agent_id")?,
         token_created_at: r.try_get("token_created_at")?,
         revoked_at: r.try_get("revoked_at")?,
     })
@@ -59,6 +60,8 @@ pub(super) fn message(r: &Row) -> RowResult<Message> {
         action_type: r.try_get("action_type")?,
         files: list(r.try_get::<_, &str>("files")?),
         redactions: list(r.try_get::<_, &str>("redactions")?),
+        recipients: list(r.try_get::<_, &str>("recipients")?),
+        reply_to: r.try_get("reply_to")?,
         created_at: r.try_get("created_at")?,
     })
 }

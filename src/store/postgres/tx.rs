@@ -9,11 +9,12 @@ use deadpool_postgres::Object;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::rows::{RowResult, audit_entry, conversation, json_list, message, participant, status};
+use super::rows::{RowResult, audit_entry, conversation, message, participant, status};
 use crate::audit::{self, Head, HeadFile};
 use crate::clock::Millis;
 use crate::store::{
-    Conversation, Error, Message, NewMessage, Participant, RefusalKey, RefusalTally, Result, Status, Tx,
+    AgentSeat, Conversation, DeliveryState, Error, Message, NewMessage, Participant, RefusalKey,
+    RefusalTally, Result, Status, Tx, Usage,
 };
 
 /// Statement parameters, as `tokio-postgres` takes them.
@@ -238,13 +239,15 @@ impl Tx for PgTx {
 
     async fn insert_participant(&mut self, p: &Participant) -> Result<()> {
         self.exec(
-            "INSERT INTO participants (conversation_id, session_id, role, token_hash, token_created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO participants \
+             (conversation_id, session_id, role, token_hash, agent_id, token_created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &p.conversation_id,
                 &p.session_id,
                 &p.role,
-                &p.token_hash.0,
+                &p.token_hash.as_ref().map(|h| &h.0),
+                &p.agent_id,
                 &p.token_created_at,
                 &p.revoked_at,
             ],
@@ -272,29 +275,7 @@ impl Tx for PgTx {
     }
 
     async fn insert_message(&mut self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
-        // The message and its deliveries in one statement, one round trip.
-        self.row(
-            "WITH m AS ( \
-               INSERT INTO messages (conversation_id, sender, body, action_type, files, redactions, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq), \
-             d AS ( \
-               INSERT INTO deliveries (message_seq, conversation_id, recipient) \
-               SELECT m.seq, $1, r FROM m, unnest($8::text[]) AS r) \
-             SELECT seq FROM m",
-            &[
-                &m.conversation_id,
-                &m.sender,
-                &m.body,
-                &m.action_type,
-                &json_list(&m.files),
-                &json_list(&m.redactions),
-                &m.created_at,
-                &recipients,
-            ],
-            |r| r.try_get::<_, i64>(0),
-        )
-        .await?
-        .ok_or_else(|| Error::internal("INSERT ... RETURNING gave no row"))
+        self.insert_message_to(m, recipients).await
     }
 
     async fn take_unread(
@@ -365,6 +346,45 @@ impl Tx for PgTx {
             "SELECT * FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&conversation_id, &after, &(limit as i64)],
             message,
+        )
+        .await
+    }
+
+    async fn history_of(
+        &mut self,
+        conversation_id: &str,
+        member: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        self.member_history(conversation_id, member, after, limit).await
+    }
+
+    async fn message(&mut self, conversation_id: &str, seq: i64) -> Result<Option<Message>> {
+        self.one_message(conversation_id, seq).await
+    }
+
+    async fn receipts(&mut self, seq: i64) -> Result<Vec<DeliveryState>> {
+        self.delivery_states(seq).await
+    }
+
+    async fn unread_by_recipient(&mut self, conversation_id: &str) -> Result<Vec<(String, i64)>> {
+        self.pending_per_recipient(conversation_id).await
+    }
+
+    async fn usage(&mut self, conversation_id: &str) -> Result<Usage> {
+        self.conversation_usage(conversation_id).await
+    }
+
+    async fn agent_seats(&mut self, agent_id: i64) -> Result<Vec<AgentSeat>> {
+        self.seats_of_agent(agent_id).await
+    }
+
+    async fn statuses(&mut self, conversation_id: &str) -> Result<Vec<Status>> {
+        self.rows(
+            "SELECT * FROM status WHERE conversation_id = $1 ORDER BY session_id",
+            &[&conversation_id],
+            status,
         )
         .await
     }
