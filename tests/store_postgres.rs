@@ -334,3 +334,76 @@ async fn the_audit_table_refuses_update_delete_and_truncate() {
     })
     .await;
 }
+
+/// A database made by a build before teams (migrations 1, 3, 4) with
+/// messages in it: opening it applies 0006 and fills the new columns from
+/// the rows already there.
+#[tokio::test]
+async fn the_teams_migration_fills_in_existing_rows() {
+    use sha2::{Digest, Sha384};
+    pg_support::with_fresh_db(|url| async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+                 installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, \
+                 checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
+            )
+            .await
+            .unwrap();
+        for (version, description, file) in [
+            (1_i64, "init", "0001_init.sql"),
+            (3, "yolo", "0003_yolo.sql"),
+            (4, "refusal tally", "0004_refusal_tally.sql"),
+        ] {
+            let sql = std::fs::read_to_string(format!(
+                "{}/migrations/postgres/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            client.batch_execute(&sql).await.unwrap();
+            client
+                .execute(
+                    "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                     VALUES ($1, $2, TRUE, $3, 0)",
+                    &[&version, &description, &Sha384::digest(sql.as_bytes()).to_vec()],
+                )
+                .await
+                .unwrap();
+        }
+        client
+            .batch_execute(&format!(
+                "INSERT INTO conversations VALUES ('{CONV}', 1, 1000, NULL); \
+                 INSERT INTO participants VALUES ('{CONV}', 'a', 'r', '\\x00', 1, NULL), \
+                                                 ('{CONV}', 'b', 'r', '\\x01', 1, NULL), \
+                                                 ('{CONV}', 'c', 'r', '\\x02', 1, NULL); \
+                 INSERT INTO messages (conversation_id, sender, body, action_type, files, redactions, created_at) \
+                   VALUES ('{CONV}', 'a', 'héllo', 'info', '[\"x\"]', '[]', 5); \
+                 INSERT INTO deliveries SELECT seq, '{CONV}', r, NULL FROM messages, unnest(ARRAY['c', 'b']) r;"
+            ))
+            .await
+            .unwrap();
+
+        let store = PgStore::open(&url, OpenMode::MustExist).await.unwrap();
+        let mut tx = store.begin_read().await.unwrap();
+        let m = tx.history_after(CONV, 0, 10).await.unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].recipients, ["b", "c"]);
+        assert_eq!(m[0].reply_to, None);
+        let usage = tx.usage(CONV).await.unwrap();
+        assert_eq!(usage.messages, 1);
+        assert_eq!(usage.bytes, ("héllo".len() + "[\"x\"]".len()) as i64);
+        let seat = tx.participant(CONV, "a").await.unwrap().unwrap();
+        assert_eq!((seat.token_hash.map(|h| h.0), seat.agent_id), (Some(vec![0]), None));
+        drop(tx);
+        assert_eq!(
+            mcp_bridge::store::admin::AdminStore::schema_problems(&store)
+                .await
+                .unwrap(),
+            Vec::<String>::new(),
+            "an upgraded schema is exactly a fresh one"
+        );
+    })
+    .await;
+}
