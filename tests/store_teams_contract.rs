@@ -6,6 +6,7 @@
 mod pg_support;
 
 use mcp_bridge::auth::TokenHash;
+use mcp_bridge::store::agents::{AgentRole, AgentTx};
 use mcp_bridge::store::{
     Conversation, DeliveryState, NewMessage, Participant, PgStore, SqliteStore, Status, Store, Tx, Usage,
 };
@@ -40,6 +41,10 @@ fn message(sender: &str, body: &str, reply_to: Option<i64>) -> NewMessage {
 
 async fn teams_contract<S: Store>(store: S) {
     let mut tx = store.begin_write().await.unwrap();
+    let agent = tx
+        .insert_agent("worker", AgentRole::Agent, &TokenHash(vec![9; 32]), 5)
+        .await
+        .unwrap();
     for (id, created_at) in [(C, 10), (D, 20)] {
         tx.insert_conversation(&Conversation {
             id: id.into(),
@@ -51,16 +56,18 @@ async fn teams_contract<S: Store>(store: S) {
         .unwrap();
     }
     tx.insert_participant(&seat(C, "a", None)).await.unwrap();
-    tx.insert_participant(&seat(C, "b", Some(42))).await.unwrap();
+    tx.insert_participant(&seat(C, "b", Some(agent))).await.unwrap();
     tx.insert_participant(&seat(C, "c", None)).await.unwrap();
-    tx.insert_participant(&seat(D, "a", Some(42))).await.unwrap();
+    tx.insert_participant(&seat(D, "a", Some(agent))).await.unwrap();
     tx.insert_participant(&seat(D, "b", None)).await.unwrap();
     tx.commit().await.unwrap();
 
-    // A seat is held by a token or an agent: never both, never neither.
+    // A seat is held by a token or an agent: never both, never neither,
+    // and never by an agent that is not registered.
     for bad in [
+        seat(C, "f", Some(agent + 1)),
         Participant {
-            agent_id: Some(1),
+            agent_id: Some(agent),
             ..seat(C, "d", None)
         },
         Participant {
@@ -142,7 +149,7 @@ async fn teams_contract<S: Store>(store: S) {
     assert_eq!(tx.usage("conv_none").await.unwrap(), Usage::default());
 
     // An agent's seats, oldest conversation first.
-    let seats = tx.agent_seats(42).await.unwrap();
+    let seats = tx.agent_seats(agent).await.unwrap();
     let found: Vec<_> = seats
         .iter()
         .map(|s| {
@@ -154,8 +161,8 @@ async fn teams_contract<S: Store>(store: S) {
             )
         })
         .collect();
-    assert_eq!(found, [(C, "b", Some(42), true), (D, "a", Some(42), true)]);
-    assert!(tx.agent_seats(7).await.unwrap().is_empty());
+    assert_eq!(found, [(C, "b", Some(agent), true), (D, "a", Some(agent), true)]);
+    assert!(tx.agent_seats(agent + 1).await.unwrap().is_empty());
 
     // Statuses of one conversation, by session id.
     for s in ["c", "a"] {

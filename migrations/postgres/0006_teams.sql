@@ -6,7 +6,7 @@
 -- A seat is held either by a token (the original bridge's flow) or by a
 -- registered agent, never both and never neither.
 ALTER TABLE participants ALTER COLUMN token_hash DROP NOT NULL;
-ALTER TABLE participants ADD COLUMN agent_id BIGINT;  -- agents(id); agents are revoked, never deleted
+ALTER TABLE participants ADD COLUMN agent_id BIGINT REFERENCES agents(id);  -- agents are revoked, never deleted
 ALTER TABLE participants ADD CONSTRAINT participants_token_or_agent
     CHECK ((token_hash IS NULL) <> (agent_id IS NULL));
 

@@ -345,6 +345,7 @@ impl AdminStore for PgStore {
             "proposals",
             "approvals",
             "refusal_tally",
+            "agents",
         ] {
             if let Err(e) = conn.batch_execute(&format!("SELECT count(*) FROM {table}")).await {
                 tracing::warn!(error = %e, table, "integrity check: table unreadable");

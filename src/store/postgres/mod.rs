@@ -49,6 +49,7 @@ use super::{Error, Result, Store};
 use crate::audit::HeadFile;
 
 mod admin;
+mod agents;
 mod listen;
 mod migrate;
 mod rows;
