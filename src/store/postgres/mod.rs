@@ -31,6 +31,9 @@
 //!
 //! # Connections
 //!
+//! Plain TCP or a unix socket: no TLS connector is built in yet, so a URL
+//! with `sslmode=require` is refused at start with a sentence saying so.
+//!
 //! A `deadpool-postgres` pool per server. A transaction owns one pooled
 //! connection from `BEGIN` to the end; one dropped without commit gives its
 //! connection to a task that runs `ROLLBACK` and only then returns it to the
@@ -115,6 +118,16 @@ impl PgStore {
             path: "the PostgreSQL URL".into(),
             reason: format!("{e}"),
         })?;
+        // No TLS connector is built in yet: say so at once rather than fail
+        // every connection with a driver message.
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(Error::Open {
+                path: describe(&config).into(),
+                reason: "sslmode=require: this build connects to PostgreSQL without TLS; use a local \
+                         socket or a trusted network (sslmode=disable or prefer), or a TLS tunnel"
+                    .into(),
+            });
+        }
         if config.get_application_name().is_none() {
             config.application_name("mcp-bridge");
         }
@@ -290,6 +303,7 @@ mod tests {
         for url in [
             "postgres://alice:s3cret@db.example:notaport/bridge",
             "postgres://alice:s3cret@db.example/bridge?sslmode=bogus",
+            "postgres://alice:s3cret@db.example/bridge?sslmode=require",
         ] {
             let err = PgStore::open(url, OpenMode::CreateIfMissing).await.unwrap_err();
             let text = err.to_string();
