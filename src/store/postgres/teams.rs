@@ -14,6 +14,10 @@ impl PgTx {
     pub(super) async fn insert_message_to(&self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
         let files = json_list(&m.files);
         let bytes = stored_bytes(m, &files);
+        // `Message::recipients` is in seat order whatever order the caller
+        // gave: seats are `a`, `b`, ... (shorter first, should they grow).
+        let mut recipients = recipients.to_vec();
+        recipients.sort_by(|x, y| (x.len(), x).cmp(&(y.len(), y)));
         self.row(
             "WITH m AS ( \
                INSERT INTO messages \
@@ -33,7 +37,7 @@ impl PgTx {
                 &m.action_type,
                 &files,
                 &json_list(&m.redactions),
-                &json_list(recipients),
+                &json_list(&recipients),
                 &m.reply_to,
                 &m.created_at,
                 &recipients,

@@ -3,6 +3,7 @@
 //! (a send's message and deliveries, a take's select and update, a rate
 //! event's prune and insert are each one statement).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use deadpool_postgres::Object;
@@ -136,7 +137,7 @@ impl PgTx {
     pub(super) async fn exec(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let conn = self.client()?;
         let stmt = conn.prepare_cached(sql).await?;
-        Ok(conn.execute(&stmt, params).await?)
+        self.atomic(conn, conn.execute(&stmt, params)).await
     }
 
     /// The first row of a query, if any.
@@ -148,7 +149,7 @@ impl PgTx {
     ) -> Result<Option<T>> {
         let conn = self.client()?;
         let stmt = conn.prepare_cached(sql).await?;
-        match conn.query_opt(&stmt, params).await? {
+        match self.atomic(conn, conn.query_opt(&stmt, params)).await? {
             Some(r) => Ok(Some(map(&r)?)),
             None => Ok(None),
         }
@@ -163,8 +164,37 @@ impl PgTx {
     ) -> Result<Vec<T>> {
         let conn = self.client()?;
         let stmt = conn.prepare_cached(sql).await?;
-        let rows = conn.query(&stmt, params).await?;
+        let rows = self.atomic(conn, conn.query(&stmt, params)).await?;
         Ok(rows.iter().map(map).collect::<RowResult<Vec<T>>>()?)
+    }
+
+    /// Runs one statement of a write transaction with SQLite's
+    /// statement-level atomicity: a statement that fails (a duplicate id, a
+    /// refused seat) changes nothing, and the transaction with its earlier
+    /// rows goes on. PostgreSQL would instead abort the whole transaction,
+    /// so each statement runs after a `SAVEPOINT`, sent in the same round
+    /// trip (requests polled together are pipelined; `biased` sends the
+    /// savepoint first), and a failure rolls back to it. Read transactions
+    /// write nothing and run their statements as they are.
+    async fn atomic<T>(
+        &self,
+        conn: &Object,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        if !self.write {
+            return Ok(statement.await?);
+        }
+        let (mark, result) = tokio::join!(biased; conn.batch_execute("SAVEPOINT statement"), statement);
+        mark?;
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                if let Err(undo) = conn.batch_execute("ROLLBACK TO SAVEPOINT statement").await {
+                    tracing::warn!(error = %undo, "undoing a failed statement failed");
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 
