@@ -14,10 +14,11 @@ impl PgTx {
     pub(super) async fn insert_message_to(&self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
         let files = json_list(&m.files);
         let bytes = stored_bytes(m, &files);
-        // `Message::recipients` is in seat order whatever order the caller
-        // gave: seats are `a`, `b`, ... (shorter first, should they grow).
+        // Seat order, each once, whatever order the caller gave (as the
+        // SQLite backend stores them).
         let mut recipients = recipients.to_vec();
-        recipients.sort_by(|x, y| (x.len(), x).cmp(&(y.len(), y)));
+        recipients.sort();
+        recipients.dedup();
         self.row(
             "WITH m AS ( \
                INSERT INTO messages \
