@@ -1,11 +1,14 @@
 //! The store contract for registered agents ([`AgentTx`]), written once as
-//! a story over any [`Store`] and run on a fresh SQLite file. A PostgreSQL
-//! backend must pass the same story. See issue 18 ("agent identities").
+//! a story over any [`Store`] and run on a fresh SQLite file, and on a fresh
+//! PostgreSQL database when `MCP_BRIDGE_TEST_PG` is set. See issue 18
+//! ("agent identities").
+
+mod pg_support;
 
 use mcp_bridge::auth::{AgentCredential, ServerKey, SessionToken};
 use mcp_bridge::store::agents::{AgentRole, AgentTx};
 use mcp_bridge::store::sqlite::OpenMode;
-use mcp_bridge::store::{Error, SqliteStore, Store, Tx};
+use mcp_bridge::store::{Error, PgStore, SqliteStore, Store, Tx};
 
 async fn contract<S: Store>(store: S) {
     let key = ServerKey::from_bytes([5; 32]);
@@ -143,4 +146,16 @@ async fn sqlite_keeps_the_agent_contract() {
         .await
         .unwrap();
     contract(store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_agent_contract() {
+    pg_support::with_fresh_db(|url| async move {
+        let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
+            .await
+            .unwrap();
+        contract(store.clone()).await;
+        store.close();
+    })
+    .await;
 }

@@ -1,11 +1,13 @@
 //! The store contract, written once and run against every backend: SQLite
-//! always (a fresh file per run). A PostgreSQL backend must pass the same
-//! story before it ships.
+//! always (a fresh file per run), PostgreSQL when `MCP_BRIDGE_TEST_PG` names
+//! a server (a fresh database per run; `scripts/with-postgres` starts one).
+
+mod pg_support;
 
 use mcp_bridge::audit::{self, NewEntry, Verifier};
 use mcp_bridge::auth::{ServerKey, SessionToken};
 use mcp_bridge::store::sqlite::OpenMode;
-use mcp_bridge::store::{Conversation, NewMessage, Participant, SqliteStore, Status, Store, Tx};
+use mcp_bridge::store::{Conversation, NewMessage, Participant, PgStore, SqliteStore, Status, Store, Tx};
 use serde_json::json;
 
 async fn contract<S: Store>(store: S) {
@@ -193,6 +195,18 @@ async fn sqlite_store_honours_the_contract() {
         .await
         .unwrap();
     contract(store).await;
+}
+
+#[tokio::test]
+async fn postgres_store_honours_the_contract() {
+    pg_support::with_fresh_db(|url| async move {
+        let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
+            .await
+            .unwrap();
+        contract(store.clone()).await;
+        store.close();
+    })
+    .await;
 }
 
 #[tokio::test]

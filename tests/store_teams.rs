@@ -1,11 +1,15 @@
 //! The store contract of team conversations (issue 18): messages addressed
 //! to some seats, per-recipient delivery exactly once, per-member history,
 //! receipts, quotas' running totals, agents' seats and the seat CHECK.
-//! Written once over any [`Store`] and run on a fresh SQLite file; a
-//! PostgreSQL backend must pass the same stories. The last test runs
-//! several `SqliteStore`s on one file, as several server processes would.
+//! Written once over any [`Store`] and run on a fresh SQLite file, and on a
+//! fresh PostgreSQL database each when `MCP_BRIDGE_TEST_PG` is set. The
+//! last test runs several `SqliteStore`s on one file, as several server
+//! processes would (`store_postgres.rs` does the same on PostgreSQL).
+
+mod pg_support;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +18,9 @@ use mcp_bridge::auth::{AgentCredential, ServerKey, SessionToken};
 use mcp_bridge::clock::Millis;
 use mcp_bridge::store::agents::{AgentRole, AgentTx};
 use mcp_bridge::store::sqlite::OpenMode;
-use mcp_bridge::store::{Conversation, Message, NewMessage, Participant, SqliteStore, Status, Store, Tx};
+use mcp_bridge::store::{
+    Conversation, Message, NewMessage, Participant, PgStore, SqliteStore, Status, Store, Tx,
+};
 
 const KEY: [u8; 32] = [7; 32];
 
@@ -790,4 +796,60 @@ async fn concurrent_takes_across_stores_deliver_each_message_exactly_once() {
     assert_eq!(tx.count_unread(&c.id, "b").await.unwrap(), 0);
     // c's deliveries were not touched by b's readers.
     assert_eq!(tx.count_unread(&c.id, "c").await.unwrap(), MESSAGES as i64);
+}
+
+/// Runs one story on a fresh PostgreSQL database (skipped without a server).
+async fn on_postgres<F, Fut>(story: F)
+where
+    F: FnOnce(PgStore) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    pg_support::with_fresh_db(|url| async move {
+        let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
+            .await
+            .unwrap();
+        story(store.clone()).await;
+        store.close();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_addressed_messages_are_delivered_to_their_recipients_only_once_in_order() {
+    on_postgres(addressed_delivery).await;
+}
+
+#[tokio::test]
+async fn postgres_recipients_come_back_in_seat_order_whatever_order_they_were_given() {
+    on_postgres(recipients_in_seat_order).await;
+}
+
+#[tokio::test]
+async fn postgres_history_of_shows_a_member_only_what_it_sent_or_was_sent() {
+    on_postgres(member_history).await;
+}
+
+#[tokio::test]
+async fn postgres_receipts_and_unread_counts_follow_each_recipient() {
+    on_postgres(receipts_and_unread).await;
+}
+
+#[tokio::test]
+async fn postgres_usage_moves_with_each_insert_of_its_conversation() {
+    on_postgres(usage_totals).await;
+}
+
+#[tokio::test]
+async fn postgres_agent_seats_lists_an_agents_seats_oldest_first_without_token_hashes() {
+    on_postgres(seats_of_agents).await;
+}
+
+#[tokio::test]
+async fn postgres_a_seat_has_exactly_one_of_token_hash_and_agent() {
+    on_postgres(seat_check).await;
+}
+
+#[tokio::test]
+async fn postgres_statuses_lists_each_seats_latest_report() {
+    on_postgres(statuses_story).await;
 }

@@ -1,5 +1,6 @@
 //! Persistence: the [`Store`] and [`Tx`] traits the use cases are written
-//! against, and the SQLite backend.
+//! against, and their backends: SQLite (embedded, the default) and
+//! PostgreSQL (several servers on one database), picked by [`url`].
 //!
 //! Everything above this module speaks in rows and ids, never in SQL, and
 //! never matches on a driver's error type: backends translate their errors into
@@ -15,10 +16,13 @@ use crate::clock::Millis;
 
 pub mod admin;
 pub mod agents;
+pub mod postgres;
 pub mod sqlite;
+pub mod url;
 pub mod wake;
 pub mod yolo;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Why a store operation failed. `Display` never shows SQL, paths inside the
@@ -50,6 +54,10 @@ pub enum Error {
     /// The store was closed (before its file was replaced).
     #[error("the database was closed")]
     Closed,
+    /// The operation does not exist on this backend; the sentence says what
+    /// to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// Any other database failure. The detail goes to the server log only.
     #[error("an internal database error occurred")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
