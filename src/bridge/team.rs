@@ -70,7 +70,7 @@ impl<S: Store> Bridge<S> {
     }
 
     /// The conversations where `agent` holds a seat, newest first (at most
-    /// [`MAX_LISTED`]), with its role and unread count in each.
+    /// `MAX_LISTED`, 100), with its role and unread count in each.
     pub async fn my_conversations(&self, agent: &Arc<AgentIdentity>) -> Result<MyConversations> {
         let result = self.my_conversations_inner(agent).await;
         if let Err(e) = &result {
