@@ -1,0 +1,519 @@
+"""Issue 18, teams: conversations of up to 16 participants, addressed messages, receipts,
+participants and quotas; one `mcp-bridge serve` process per agent, all on one database.
+
+Written from the issue and /work/wt/TEAMS-API.md only (not from the implementation).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AsyncExitStack
+
+import anyio
+import pytest
+
+from conftest import CONV_ID, TOKEN, create_conv, json_of_text, parse_rfc3339_utc, text_of
+from teams_support import (MESSAGE_KEYS, OFF, PARTICIPANT_KEYS, SEAT_IDS, SEAT_KEYS, SEND_MESSAGE_KEYS, create_team,
+                           drain, history, int_value, message_rows, spawn, table_counts)
+
+pytestmark = pytest.mark.anyio
+
+ROLES = ["lead", "w1", "w2", "w3", "w4"]
+PER_SENDER = 16
+
+
+def plan(k: int) -> list[tuple[str, str, list[str] | None]]:
+    """Sender k's messages: (body, tool, `to` argument or None), and who must get each."""
+    me = ROLES[k]
+    others = [r for r in ROLES if r != me]
+    out = []
+    for i in range(PER_SENDER):
+        body = f"{me}#{i}"
+        kind = i % 4
+        if kind == 0:
+            out.append((body, "send_message", None))                       # broadcast by default
+        elif kind == 1:
+            out.append((body, "send_message", [others[(i // 4 + k) % 4]]))  # one recipient
+        elif kind == 2:
+            out.append((body, "send_message", [others[(i // 4 + k + 1) % 4], others[(i // 4 + k + 3) % 4]]))
+        else:
+            out.append((body, "send_to_partner", None))                    # N>2: every other participant
+    return out
+
+
+def recipients_of(k: int, to: list[str] | None) -> list[str]:
+    return sorted(to) if to is not None else sorted(r for r in ROLES if r != ROLES[k])
+
+
+# --------------------------------------------------------------------------- 5 agents, concurrently
+
+
+async def test_five_agents_concurrent_broadcasts_and_direct_messages(bridge):
+    async with AsyncExitStack() as stack:
+        agents = [await stack.enter_async_context(spawn(bridge, r, **OFF)) for r in ROLES]
+        team = await create_team(agents[0], "lead", ROLES[1:])
+        c = team.created
+
+        # --- create_conversation's result for partner_roles
+        assert CONV_ID.match(c["conversation_id"])
+        assert c["my_role"] == "lead" and c["partner_role"] == "w1", c
+        assert [s["session_id"] for s in c["seats"]] == list("abcde"), c["seats"]
+        assert [s["role"] for s in c["seats"]] == ROLES
+        for s in c["seats"]:
+            assert set(s) == SEAT_KEYS, s
+            assert TOKEN.match(s["token"]), "every token seat gets a token"
+        assert len({s["token"] for s in c["seats"]}) == 5
+        assert c["session_a_token"] == c["seats"][0]["token"] and c["session_b_token"] == c["seats"][1]["token"]
+        parse_rfc3339_utc(c["expires_at"], "expires_at")
+        seat = {s.role: s for s in team.seats}
+
+        expected: dict[str, list[str]] = {r: [] for r in ROLES}      # recipient -> bodies, any order
+        sent: dict[str, dict] = {}                                  # body -> {id, recipients, to}
+        ids_by_sender: dict[str, list[int]] = {r: [] for r in ROLES}
+        for k in range(5):
+            for body, _tool, to in plan(k):
+                for r in recipients_of(k, to):
+                    expected[r].append(body)
+        got: dict[str, list[dict]] = {r: [] for r in ROLES}
+
+        async def sender(k: int) -> None:
+            me = ROLES[k]
+            for body, tool, to in plan(k):
+                args = seat[me].args(message=body)
+                if to is not None:
+                    args["to"] = to
+                out = await agents[k].ok_args(tool, args)
+                if tool == "send_message":
+                    assert set(out) == SEND_MESSAGE_KEYS, out
+                    parse_rfc3339_utc(out["stored_at"], "stored_at")
+                else:
+                    assert {"message_id", "redacted", "sent_at", "recipients"} <= set(out), out
+                assert int_value(out["message_id"]), out
+                assert sorted(out["recipients"]) == recipients_of(k, to), (body, out)
+                assert out["redacted"] == []
+                sent[body] = {"id": out["message_id"], "to": recipients_of(k, to), "from": me}
+                ids_by_sender[me].append(out["message_id"])
+
+        async def reader(k: int) -> None:
+            me = ROLES[k]
+            while len(got[me]) < len(expected[me]):
+                if k % 2 == 0:
+                    out = await agents[k].ok_args("wait_for_messages", seat[me].args(timeout_seconds=2))
+                else:
+                    out = await agents[k].ok_args("check_messages", seat[me].args())
+                    if not out["messages"]:
+                        await anyio.sleep(0.05)
+                got[me].extend(out["messages"])
+
+        with anyio.fail_after(240):
+            async with anyio.create_task_group() as tg:
+                for k in range(5):
+                    tg.start_soon(sender, k)
+                    tg.start_soon(reader, k)
+
+        # --- nothing more for anyone, however asked
+        for k, me in enumerate(ROLES):
+            assert (await agents[k].ok_args("check_messages", seat[me].args()))["messages"] == [], me
+            w = await agents[k].ok_args("wait_for_messages", seat[me].args(timeout_seconds=1))
+            assert w["messages"] == [] and w["timed_out"] is True, (me, w)
+
+        for k, me in enumerate(ROLES):
+            msgs = got[me]
+            bodies = [m["message"] for m in msgs]
+            dups = sorted({b for b in bodies if bodies.count(b) > 1})
+            assert not dups, f"{me} received more than once: {dups}"
+            assert sorted(bodies) == sorted(expected[me]), (
+                f"{me}: missing {sorted(set(expected[me]) - set(bodies))}, "
+                f"not addressed to it {sorted(set(bodies) - set(expected[me]))}")
+            seqs = [m["seq"] for m in msgs]
+            assert seqs == sorted(seqs), f"{me}: received out of seq order: {seqs}"
+            for m in msgs:
+                assert set(m) >= MESSAGE_KEYS, m
+                s = sent[m["message"]]
+                assert m["seq"] == s["id"], m
+                assert m["from_role"] == s["from"] != me, m
+                assert sorted(m["to"]) == s["to"] and me in m["to"], m
+                assert m["reply_to"] is None
+                assert m["conversation_id"] == team.id
+                assert m["action_type"] == "info" and m["files_involved"] == [] and m["redacted"] == []
+                parse_rfc3339_utc(m["sent_at"], "sent_at")
+            for other in ROLES:
+                order = [int(m["message"].split("#")[1]) for m in msgs if m["from_role"] == other]
+                assert order == sorted(order), f"{me}: messages from {other} out of send order: {order}"
+
+        for me, ids in ids_by_sender.items():
+            assert ids == sorted(ids) and len(set(ids)) == len(ids), f"{me}: message ids not increasing: {ids}"
+
+        # --- history: exactly what was addressed to the caller plus what it sent, in seq order
+        for k, me in enumerate(ROLES):
+            h = await history(agents[k], seat[me].args())
+            hb = [m["message"] for m in h]
+            mine = [b for b, _t, _to in plan(k)]
+            assert sorted(hb) == sorted(expected[me] + mine), (
+                f"{me}: history differs: extra {sorted(set(hb) - set(expected[me] + mine))}, "
+                f"missing {sorted(set(expected[me] + mine) - set(hb))}")
+            assert [m["seq"] for m in h] == sorted(m["seq"] for m in h)
+            for m in h:
+                s = sent[m["message"]]
+                assert m["seq"] == s["id"] and m["from_role"] == s["from"] and sorted(m["to"]) == s["to"], m
+                assert m["conversation_id"] == team.id and m["reply_to"] is None
+
+        # --- receipts: everything was read by every recipient
+        for k, me in enumerate(ROLES):
+            for body, _t, to in plan(k):
+                st = await agents[k].ok_args("message_status", seat[me].args(message_id=sent[body]["id"]))
+                assert st["message_id"] == sent[body]["id"]
+                assert sorted(r["role"] for r in st["recipients"]) == recipients_of(k, to), st
+                for r in st["recipients"]:
+                    parse_rfc3339_utc(r["read_at"], f"read_at of {body} for {r['role']}")
+
+        # --- unread all zero
+        lp = await agents[3].ok_args("list_participants", seat["w3"].args())
+        assert {p["role"]: p["unread"] for p in lp["participants"]} == {r: 0 for r in ROLES}, lp
+
+    assert bridge.count("messages") == 5 * PER_SENDER
+
+
+async def test_seat_tokens_bind_to_their_seat_and_16_seats_work(bridge):
+    roles = [f"r{i:02d}" for i in range(15)]
+    async with spawn(bridge, "A", **OFF) as a, spawn(bridge, "B", **OFF) as b:
+        team = await create_team(a, "boss", roles)
+        assert [s.session_id for s in team.seats] == list(SEAT_IDS), "seats are a..p in order"
+        assert team.roles == ["boss", *roles]
+        assert len({s.token for s in team.seats}) == 16 and all(TOKEN.match(s.token) for s in team.seats)
+        last = team.seats[15]
+        sent = await a.ok("send_message", **team.seats[0].args(message="to the last seat", to=[last.role]))
+        assert sent["recipients"] == [last.role]
+        got = (await b.ok_args("check_messages", last.args()))["messages"]
+        assert [(m["message"], m["from_role"], m["to"]) for m in got] == [("to the last seat", "boss", [last.role])]
+        # a seat's token works for that seat only
+        c, d = team.seats[2], team.seats[3]
+        await b.err("check_messages", "invalid_token", {"conversation_id": team.id, "session_id": d.session_id, "token": c.token})
+        await b.err("send_message", "invalid_token",
+                    {"conversation_id": team.id, "session_id": "a", "token": c.token, "message": "spoof"})
+    assert bridge.count("messages") == 1
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+async def assert_nothing_new(bridge, agent, team, before_counts, before_rows):
+    assert table_counts(bridge) == before_counts, "a refused call changed the database"
+    assert message_rows(bridge) == before_rows
+    for s in team.seats:
+        assert (await agent.ok_args("check_messages", s.args(peek=True)))["messages"] == [], s.role
+        assert await history(agent, s.args()) == [], s.role
+
+
+async def test_unknown_recipient_names_valid_roles_and_stores_nothing(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "w", **OFF) as w:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead = team.by_role("lead")
+        counts, rows = table_counts(bridge), message_rows(bridge)
+        for to in (["ghost"], ["w1", "ghost"], ["w1", "w2", "Ghost-2"]):
+            error = await a.err("send_message", "unknown_recipient", lead.args(message="hello?", to=to))
+            for role in ("w1", "w2"):
+                assert re.search(rf"\b{role}\b", error["message"]), f"the message should name valid role {role}: {error!r}"
+            assert error.get("field") in (None, "to"), error
+        # the same from another process, as the recipient
+        error = await w.err("send_message", "unknown_recipient", team.by_role("w1").args(message="x", to=["nobody"]))
+        assert "lead" in error["message"] and "w2" in error["message"], error
+        await assert_nothing_new(bridge, w, team, counts, rows)
+
+
+async def test_sending_to_oneself_is_refused(bridge):
+    async with spawn(bridge, "lead", **OFF) as a:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        counts, rows = table_counts(bridge), message_rows(bridge)
+        for to in (["lead"], ["w1", "lead"]):
+            error = await a.err("send_message", "invalid_argument", team.by_role("lead").args(message="me", to=to))
+            assert error.get("field") == "to", error
+        error = await a.err("send_message", "invalid_argument", team.by_role("w2").args(message="me", to=["w2"]))
+        assert error.get("field") == "to", error
+        await assert_nothing_new(bridge, a, team, counts, rows)
+
+
+async def test_reply_to_must_be_a_visible_message_of_this_conversation(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "workers", **OFF) as w:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        other = await create_team(a, "x", ["y", "z"])
+        lead, w1, w2 = (team.by_role(r) for r in ("lead", "w1", "w2"))
+        to_w1 = (await a.ok("send_message", **lead.args(message="only for w1", to=["w1"])))["message_id"]
+        elsewhere = (await a.ok("send_message", **other.by_role("x").args(message="other conv")))["message_id"]
+        counts, rows = table_counts(bridge), message_rows(bridge)
+        for bad in (to_w1, elsewhere, 999_999_999):
+            error = await w.err("send_message", "invalid_argument", w2.args(message="re", reply_to=bad))
+            assert error.get("field") == "reply_to", (bad, error)
+        error = await w.err("send_message", "invalid_argument", w2.args(message="re", reply_to=-1))
+        assert error.get("field") == "reply_to", error
+        assert table_counts(bridge) == counts and message_rows(bridge) == rows
+
+        # a visible one: w1 replies to what it received; the lead sees reply_to
+        got = (await w.ok_args("check_messages", w1.args()))["messages"]
+        assert [m["seq"] for m in got] == [to_w1]
+        rep = await w.ok("send_message", **w1.args(message="re: only for w1", to=["lead"], reply_to=to_w1))
+        assert rep["recipients"] == ["lead"]
+        m, = (await a.ok_args("check_messages", lead.args()))["messages"]
+        assert (m["message"], m["from_role"], m["to"], m["reply_to"]) == ("re: only for w1", "w1", ["lead"], to_w1)
+        # the sender's own message is visible to it too (history shows what it sent)
+        own = await a.ok("send_message", **lead.args(message="follow-up", to=["w1"], reply_to=to_w1))
+        m, = (await w.ok_args("check_messages", w1.args()))["messages"]
+        assert m["reply_to"] == to_w1 and m["seq"] == own["message_id"]
+        # w2 never saw any of it
+        assert [x["message"] for x in await history(w, w2.args())] == []
+
+
+@pytest.mark.parametrize("case", ["sixteen", "duplicate", "duplicate_of_mine", "both", "empty", "bad_role"])
+async def test_create_conversation_refusals(bridge, case):
+    args = {
+        "sixteen": {"my_role": "boss", "partner_roles": [f"r{i}" for i in range(16)]},
+        "duplicate": {"my_role": "boss", "partner_roles": ["w1", "w2", "w1"]},
+        "duplicate_of_mine": {"my_role": "boss", "partner_roles": ["w1", "boss"]},
+        "both": {"my_role": "boss", "partner_role": "w0", "partner_roles": ["w1", "w2"]},
+        "empty": {"my_role": "boss", "partner_roles": []},
+        "bad_role": {"my_role": "boss", "partner_roles": ["w1", "not a role!"]},
+    }[case]
+    async with spawn(bridge, "A", **OFF) as a:
+        await create_conv(a)  # the database exists; the refusal must add nothing to it
+        counts = table_counts(bridge)
+        error = await a.err("create_conversation", "invalid_argument", args)
+        field = error.get("field") or ""
+        if case == "both":
+            assert field in ("partner_role", "partner_roles"), error
+        else:
+            assert field.startswith("partner_roles"), error
+        if case == "sixteen":
+            assert "15" in error["message"], f"the limit should be named: {error!r}"
+        assert "not a role!" not in error["message"]
+        assert table_counts(bridge) == counts
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+async def test_receipts_unread_then_read_and_only_for_the_sender(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "w1", **OFF) as p1, \
+            spawn(bridge, "w2", **OFF) as p2, spawn(bridge, "w3", **OFF) as p3:
+        team = await create_team(a, "lead", ["w1", "w2", "w3"])
+        lead, w1, w2, w3 = (team.by_role(r) for r in ("lead", "w1", "w2", "w3"))
+        other = await create_team(a, "x", ["y"])
+        other_id = (await a.ok("send_message", **other.by_role("x").args(message="elsewhere")))["message_id"]
+
+        result = await a.call("send_message", lead.args(message="for w1 and w2", to=["w2", "w1"]))
+        sent = json_of_text(result)
+        assert not result.is_error and "deliver" not in text_of(result).lower(), (
+            f"a send says stored, never delivered: {text_of(result)!r}")
+        mid = sent["message_id"]
+
+        async def status():
+            st = await a.ok("message_status", **lead.args(message_id=mid))
+            assert set(st) == {"message_id", "recipients"} and st["message_id"] == mid, st
+            for r in st["recipients"]:
+                assert set(r) == {"role", "read_at"}, r
+            assert sorted(r["role"] for r in st["recipients"]) == ["w1", "w2"], st
+            return {r["role"]: r["read_at"] for r in st["recipients"]}
+
+        assert await status() == {"w1": None, "w2": None}
+        # peeking and reading history are not reading
+        assert [m["seq"] for m in (await p1.ok_args("check_messages", w1.args(peek=True)))["messages"]] == [mid]
+        assert [m["seq"] for m in await history(p2, w2.args())] == [mid]
+        assert await status() == {"w1": None, "w2": None}
+
+        assert [m["seq"] for m in (await p1.ok_args("check_messages", w1.args()))["messages"]] == [mid]
+        st = await status()
+        assert st["w2"] is None
+        t1 = parse_rfc3339_utc(st["w1"], "read_at of w1")
+
+        w = await p2.ok_args("wait_for_messages", w2.args(timeout_seconds=10))
+        assert [m["seq"] for m in w["messages"]] == [mid]
+        st = await status()
+        assert parse_rfc3339_utc(st["w1"]) == t1, "a read_at does not move once set"
+        parse_rfc3339_utc(st["w2"], "read_at of w2")
+
+        # only the sender may ask; anyone else, or an unknown id: message_not_found
+        for agent, s in ((p1, w1), (p2, w2), (p3, w3)):
+            await agent.err("message_status", "message_not_found", s.args(message_id=mid))
+        await a.err("message_status", "message_not_found", lead.args(message_id=999_999_999))
+        await a.err("message_status", "message_not_found", lead.args(message_id=other_id))
+        # the sender's seat in the other conversation sees its own message there
+        st = await a.ok("message_status", **other.by_role("x").args(message_id=other_id))
+        assert st["recipients"] == [{"role": "y", "read_at": None}]
+        # a message w1 sent: the lead is not its sender
+        reply = (await p1.ok("send_message", **w1.args(message="ack", to=["lead"])))["message_id"]
+        await a.err("message_status", "message_not_found", lead.args(message_id=reply))
+        st = await p1.ok("message_status", **w1.args(message_id=reply))
+        assert st == {"message_id": reply, "recipients": [{"role": "lead", "read_at": None}]}
+
+
+# --------------------------------------------------------------------------- participants
+
+
+async def test_list_participants_roles_seats_unread_and_status(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "w1", **OFF) as p1, spawn(bridge, "w2", **OFF) as p2:
+        team = await create_team(a, "lead", ["w1", "w2", "w3"])
+        lead, w1, w2, w3 = (team.by_role(r) for r in ("lead", "w1", "w2", "w3"))
+        await a.ok("send_message", **lead.args(message="all 1"))
+        await a.ok("send_message", **lead.args(message="all 2"))
+        await a.ok("send_message", **lead.args(message="w1 only", to=["w1"]))
+        await p2.ok("send_message", **w2.args(message="to lead", to=["lead"]))
+
+        async def listing(agent, s):
+            lp = await agent.ok("list_participants", **s.args())
+            assert set(lp) >= {"participants", "heartbeat_window_seconds"}, lp
+            assert int_value(lp["heartbeat_window_seconds"]) and lp["heartbeat_window_seconds"] > 0
+            ps = lp["participants"]
+            assert [(p["session_id"], p["role"]) for p in ps] == [("a", "lead"), ("b", "w1"), ("c", "w2"), ("d", "w3")], ps
+            for p in ps:
+                assert set(p) == PARTICIPANT_KEYS, p
+                assert p["agent"] is False, p
+                assert int_value(p["unread"]), p
+                if p["last_heartbeat"] is None:
+                    assert p["alive"] is False and p["seconds_since_heartbeat"] is None, p
+            return {p["role"]: p for p in ps}
+
+        ps = await listing(p1, w1)
+        assert {r: p["unread"] for r, p in ps.items()} == {"lead": 1, "w1": 3, "w2": 2, "w3": 2}
+        assert all(p["status"] is None and p["note"] is None for p in ps.values()), ps
+
+        await p1.ok("check_messages", **w1.args())
+        await p2.ok("check_messages", **w2.args(peek=True))  # peeking reads nothing
+        ps = await listing(a, lead)
+        assert {r: p["unread"] for r, p in ps.items()} == {"lead": 1, "w1": 0, "w2": 2, "w3": 2}
+        await a.ok("wait_for_messages", **lead.args(timeout_seconds=5))
+        await p2.ok("check_messages", **w2.args())
+
+        st = await p2.ok("update_my_status", **w2.args(status="blocked", note="waiting on w1's schema"))
+        ps = await listing(p2, w3)  # any seat may list; w3 never called anything itself
+        assert {r: p["unread"] for r, p in ps.items()} == {"lead": 0, "w1": 0, "w2": 0, "w3": 2}
+        assert (ps["w2"]["status"], ps["w2"]["note"], ps["w2"]["alive"]) == ("blocked", "waiting on w1's schema", True)
+        hb = parse_rfc3339_utc(ps["w2"]["last_heartbeat"], "last_heartbeat")
+        assert abs((hb - parse_rfc3339_utc(st["heartbeat_at"])).total_seconds()) < 1.0, (ps["w2"], st)
+        assert int_value(ps["w2"]["seconds_since_heartbeat"]) and 0 <= ps["w2"]["seconds_since_heartbeat"] <= 60
+        assert ps["w3"]["status"] is None and ps["w1"]["status"] is None
+        await a.ok("update_my_status", **lead.args(status="working"))
+        ps = await listing(p1, w1)
+        assert (ps["lead"]["status"], ps["lead"]["note"], ps["lead"]["alive"]) == ("working", None, True)
+        assert ps["w2"]["status"] == "blocked"
+
+        # a wrong token is refused as everywhere else
+        await p1.err("list_participants", "invalid_token", w1.args(token=w2.token))
+
+
+# --------------------------------------------------------------------------- two-party and send_to_partner
+
+
+async def test_two_party_conversations_unchanged_with_additive_fields(bridge):
+    async with spawn(bridge, "A", **OFF) as a, spawn(bridge, "B", **OFF) as b:
+        conv = await create_conv(a, "planner", "coder")
+        c = conv.created
+        assert c["seats"] == [{"session_id": "a", "role": "planner", "token": conv.a_token},
+                              {"session_id": "b", "role": "coder", "token": conv.b_token}], c
+        sent = await a.ok("send_to_partner", **conv.a(message="hi", action_type="question"))
+        assert {"message_id", "redacted", "sent_at", "recipients"} <= set(sent), sent
+        assert sent["recipients"] == ["coder"]
+        m, = (await b.ok("check_messages", **conv.b()))["messages"]
+        assert (m["seq"], m["message"], m["from_role"], m["to"], m["reply_to"], m["conversation_id"], m["action_type"]) == (
+            sent["message_id"], "hi", "planner", ["coder"], None, conv.id, "question")
+        ps = await b.ok("check_partner_status", **conv.b())
+        assert ps["partner_role"] == "planner" and ps["unread_by_partner"] == 0
+        # send_message in a two-party conversation: default recipient is the partner
+        sm = await b.ok("send_message", **conv.b(message="answer", action_type="answer", reply_to=sent["message_id"]))
+        assert sm["recipients"] == ["planner"]
+        assert (await a.ok("check_partner_status", **conv.a()))["unread_by_partner"] == 0
+        w = await a.ok("wait_for_messages", **conv.a(timeout_seconds=5))
+        assert [(x["message"], x["reply_to"], x["to"]) for x in w["messages"]] == [("answer", sent["message_id"], ["planner"])]
+        h = await history(b, conv.b())
+        assert [x["message"] for x in h] == ["hi", "answer"]
+
+
+async def test_send_to_partner_in_a_team_goes_to_every_other_participant(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "others", **OFF) as o:
+        team = await create_team(a, "lead", ["w1", "w2", "w3"])
+        w2 = team.by_role("w2")
+        sent = await o.ok("send_to_partner", **w2.args(message="from w2 to all"))
+        assert sorted(sent["recipients"]) == ["lead", "w1", "w3"], sent
+        for s, agent in ((team.by_role("lead"), a), (team.by_role("w1"), o), (team.by_role("w3"), o)):
+            m, = (await agent.ok_args("check_messages", s.args()))["messages"]
+            assert (m["message"], m["from_role"], sorted(m["to"])) == ("from w2 to all", "w2", ["lead", "w1", "w3"])
+        assert (await o.ok_args("check_messages", w2.args()))["messages"] == []
+        # check_partner_status has no single partner here
+        error = await a.err("check_partner_status", "invalid_argument", team.by_role("lead").args())
+        assert "list_participants" in error["message"], error
+
+
+# --------------------------------------------------------------------------- quotas
+
+
+async def test_message_quota_per_conversation(bridge):
+    env = {**OFF, "MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION": "3"}
+    async with spawn(bridge, "lead", **env) as a, spawn(bridge, "w", **env) as w:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead, w1 = team.by_role("lead"), team.by_role("w1")
+        await a.ok("send_message", **lead.args(message="one"))            # a broadcast is one message
+        await w.ok("send_message", **w1.args(message="two", to=["lead"]))
+        await a.ok("send_to_partner", **lead.args(message="three"))
+        counts, rows = table_counts(bridge), message_rows(bridge)
+        for agent, args, tool in ((a, lead.args(message="four"), "send_message"),
+                                  (w, w1.args(message="four", to=["w2"]), "send_message"),
+                                  (w, w1.args(message="four"), "send_to_partner")):
+            error = await agent.err(tool, "quota_exceeded", args)
+            assert re.search(r"\b3\b", error["message"]) and "message" in error["message"].lower(), (
+                f"the message should name the message quota and its value 3: {error!r}")
+        assert table_counts(bridge) == counts and message_rows(bridge) == rows
+        assert [m["message"] for m in await history(w, team.by_role("w2").args())] == ["one", "three"]
+        # the quota is per conversation: another one still takes messages
+        conv = await create_conv(a)
+        for i in range(3):
+            await a.ok("send_to_partner", **conv.a(message=f"c{i}"))
+        await w.err("send_to_partner", "quota_exceeded", conv.b(message="c3"))
+
+
+async def test_message_quota_holds_across_concurrent_processes(bridge):
+    env = {**OFF, "MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION": "3"}
+    async with spawn(bridge, "p1", **env) as p1, spawn(bridge, "p2", **env) as p2, spawn(bridge, "p3", **env) as p3:
+        team = await create_team(p1, "lead", ["w1", "w2"])
+        results = []
+
+        async def burst(agent, s):
+            for i in range(4):
+                results.append(await agent.call("send_message", s.args(message=f"{s.role}-{i}")))
+
+        async with anyio.create_task_group() as tg:
+            for agent, s in zip((p1, p2, p3), team.seats):
+                tg.start_soon(burst, agent, s)
+        ok = [r for r in results if not r.is_error]
+        assert len(ok) == 3, f"{len(ok)} sends accepted under a quota of 3"
+        for r in results:
+            if r.is_error:
+                assert json_of_text(r)["error"]["code"] == "quota_exceeded", text_of(r)
+        assert bridge.count("messages") == 3
+
+
+async def test_byte_quota_per_conversation(bridge):
+    env = {**OFF, "MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION": "1000"}
+    async with spawn(bridge, "lead", **env) as a, spawn(bridge, "w", **env) as w:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead, w1 = team.by_role("lead"), team.by_role("w1")
+        await a.ok("send_message", **lead.args(message="a" * 400))
+        await w.ok("send_message", **w1.args(message="b" * 400, to=["lead"]))
+        counts, rows = table_counts(bridge), message_rows(bridge)
+        for agent, args in ((a, lead.args(message="c" * 400)), (w, w1.args(message="d" * 400, to=["w2"]))):
+            error = await agent.err("send_message", "quota_exceeded", args)
+            assert re.search(r"\b1000\b|\b1,000\b", error["message"]) and "byte" in error["message"].lower(), (
+                f"the message should name the byte quota and its value 1000: {error!r}")
+        assert table_counts(bridge) == counts and message_rows(bridge) == rows
+        # a single message larger than the whole quota, in a fresh conversation
+        conv = await create_conv(a)
+        error = await a.err("send_to_partner", "quota_exceeded", conv.a(message="e" * 1001))
+        assert "byte" in error["message"].lower(), error
+        await a.ok("send_to_partner", **conv.a(message="small"))
+        assert bridge.count("messages") == 3
+
+
+async def test_quota_off_is_accepted(bridge):
+    env = {**OFF, "MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION": "off", "MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION": "off"}
+    async with spawn(bridge, "A", **env) as a, spawn(bridge, "B", **env) as b:
+        conv = await create_conv(a)
+        for i in range(5):
+            await a.ok("send_to_partner", **conv.a(message=f"m{i}" * 10_000))
+        assert len((await b.ok("check_messages", **conv.b()))["messages"]) == 5
