@@ -99,6 +99,7 @@ def start_fails(bridge, value: str) -> None:
     for needle in (value, value[5:], value[-16:]):
         if len(needle) >= 8:
             assert needle not in err and needle.encode() not in proc.stdout, "the credential was echoed"
+    assert "\x1b" not in err, "a control character reached stderr"
     assert b'"result"' not in proc.stdout, f"the server answered initialize: {proc.stdout[:300]!r}"
 
 

@@ -517,3 +517,119 @@ async def test_quota_off_is_accepted(bridge):
         for i in range(5):
             await a.ok("send_to_partner", **conv.a(message=f"m{i}" * 10_000))
         assert len((await b.ok("check_messages", **conv.b()))["messages"]) == 5
+
+
+# --------------------------------------------------------------------------- hostile `to`
+
+
+async def test_hostile_to_lists(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "w", **OFF) as w:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead = team.by_role("lead")
+        counts, rows = table_counts(bridge), message_rows(bridge)
+        # an empty list addresses nobody: storing it would be a silent loss
+        error = await a.err("send_message", "invalid_argument", lead.args(message="to nobody", to=[]))
+        assert error.get("field") == "to", error
+        # a control character in a role: refused, never echoed
+        result = await a.call("send_message", lead.args(message="x", to=["w1\x1b[2J"]))
+        assert result.is_error, "a role with an escape sequence was accepted"
+        assert "\x1b" not in text_of(result), "the escape sequence came back in the error"
+        assert json_of_text(result)["error"]["code"] in ("invalid_argument", "unknown_recipient"), text_of(result)
+        assert table_counts(bridge) == counts and message_rows(bridge) == rows
+        # a role named twice: either refused, or stored once and received once
+        result = await a.call("send_message", lead.args(message="twice?", to=["w1", "w1"]))
+        if result.is_error:
+            assert json_of_text(result)["error"].get("field") == "to", text_of(result)
+            assert table_counts(bridge) == counts
+        else:
+            assert json_of_text(result)["recipients"] == ["w1"], text_of(result)
+            got = await drain(w, team.by_role("w1").args())
+            assert [m["message"] for m in got] == ["twice?"]
+            assert [m["to"] for m in got] == [["w1"]]
+            lp = await a.ok("list_participants", **lead.args())
+            assert {p["role"]: p["unread"] for p in lp["participants"]} == {"lead": 0, "w1": 0, "w2": 0}
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+async def test_prompts_start_a_team_join_and_the_four_use_cases(bridge):
+    async with spawn(bridge, "A") as a:
+        assert a.init.capabilities.prompts is not None, "the server must advertise prompts"
+        prompts = (await a.session.list_prompts()).prompts
+        assert len(prompts) >= 6, [p.name for p in prompts]
+        tool_names = {t.name for t in (await a.session.list_tools()).tools} | {"my_conversations"}
+        conv_id = "conv_" + "0" * 32
+        texts = {}
+        for p in prompts:
+            args = {}
+            for arg in p.arguments or []:
+                n = arg.name.lower()
+                if "conversation" in n or n == "id":
+                    args[arg.name] = conv_id
+                elif "agent" in n:
+                    args[arg.name] = "worker1, worker2"
+                elif "role" in n:
+                    args[arg.name] = "backend, frontend"
+                else:
+                    args[arg.name] = "build the login page"
+            got = await a.session.get_prompt(p.name, args)
+            assert got.messages, f"prompt {p.name} has no messages"
+            text = "\n".join(m.content.text for m in got.messages if getattr(m.content, "text", None))
+            assert text.strip(), f"prompt {p.name} has no text"
+            named = {t for t in tool_names if t in text}
+            assert named, f"prompt {p.name} names no tool to call: {text[:300]!r}"
+            assert not re.search(r"mcp[ab]_[A-Za-z0-9_-]{43}", text), f"prompt {p.name} carries a token or credential"
+            texts[p.name] = (f"{p.name} {p.title or ''} {p.description or ''}".lower(), text)
+
+        def find(*words):
+            return [n for n, (meta, _t) in texts.items() if any(w in meta for w in words)]
+
+        assert any("create_conversation" in texts[n][1] for n in find("team", "start")), "no prompt starts a team"
+        joins = find("join")
+        assert joins and any(conv_id in texts[n][1] for n in joins), "no prompt joins a conversation from its id"
+        for words in (("api",), ("security",), ("expert", "special"), ("parallel",)):
+            assert find(*words), f"no prompt for the use case {words[0]!r}: {sorted(texts)}"
+
+
+# --------------------------------------------------------------------------- one seat, two reading processes
+
+
+async def test_one_seat_read_by_two_processes_gets_each_message_once(bridge):
+    n = 30
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "w1-x", **OFF) as x, \
+            spawn(bridge, "w1-y", **OFF) as y, spawn(bridge, "w2", **OFF) as z:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead, w1, w2 = (team.by_role(r) for r in ("lead", "w1", "w2"))
+        got = {"x": [], "y": [], "z": []}
+
+        async def send():
+            for i in range(n):
+                await a.ok("send_message", **lead.args(message=f"b{i}"))
+
+        def pending(key):
+            return len(got["z"]) < n if key == "z" else len(got["x"]) + len(got["y"]) < n
+
+        async def read(key, agent, s):
+            while pending(key):
+                tool = "wait_for_messages" if key == "x" else "check_messages"
+                extra = {"timeout_seconds": 1} if tool == "wait_for_messages" else {}
+                msgs = (await agent.ok_args(tool, s.args(**extra)))["messages"]
+                got[key] += msgs
+                if not msgs:
+                    await anyio.sleep(0.02)
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send)
+                tg.start_soon(read, "x", x, w1)
+                tg.start_soon(read, "y", y, w1)
+                tg.start_soon(read, "z", z, w2)
+        w1_bodies = [m["message"] for m in got["x"] + got["y"]]
+        assert sorted(w1_bodies) == sorted(f"b{i}" for i in range(n)), f"w1's two processes: {sorted(w1_bodies)}"
+        for key in ("x", "y", "z"):
+            seqs = [m["seq"] for m in got[key]]
+            assert seqs == sorted(seqs), (key, seqs)
+        assert [m["message"] for m in got["z"]] == [f"b{i}" for i in range(n)]
+        assert (await x.ok_args("check_messages", w1.args()))["messages"] == []
+        assert (await z.ok_args("check_messages", w2.args()))["messages"] == []
