@@ -503,3 +503,21 @@ async def test_rotate_stops_the_old_credential_and_keeps_the_identity(bridge):
             assert (m["message"], m["from_role"]) == ("waiting for you", "lead")
     assert [e["actor"] for e in audit_entries(bridge, "agent.rotate") if e["action"] == "agent.rotate"] == ["cli"]
     assert_credentials_nowhere(bridge, creds)
+
+
+async def test_a_credential_pasted_into_a_message_is_not_stored(bridge):
+    await init_db(bridge)
+    creds = {"lead": agent_add(bridge, "lead"), "worker": agent_add(bridge, "worker")}
+    async with spawn(bridge, "lead", agent_credential=creds["lead"], **OFF) as lead, \
+            spawn(bridge, "worker", agent_credential=creds["worker"], **OFF) as worker:
+        cid = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        sent = await lead.ok("send_message", conversation_id=cid,
+                             message=f"my MCP_BRIDGE_AGENT is {creds['lead']} and yours {creds['worker']}",
+                             files_involved=[f"notes/{creds['worker']}.txt"])
+        assert sent["redacted"], f"a credential in a message was not redacted: {sent!r}"
+        m, = (await worker.ok("check_messages", conversation_id=cid))["messages"]
+        assert m["message"].startswith("my MCP_BRIDGE_AGENT is ") and "[REDACTED:" in m["message"], m
+        assert m["redacted"], m
+        assert_absent(secret_needles(creds), {"received": json.dumps(m).encode(), "send result": json.dumps(sent).encode()},
+                      "what the agents see")
+    assert_credentials_nowhere(bridge, creds)
