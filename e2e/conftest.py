@@ -36,7 +36,16 @@ TOOL_NAMES = {
     "check_partner_status",
     "wait_for_messages",
     "read_history",
+    # Teams (issue 18).
+    "send_message",
+    "list_participants",
+    "message_status",
 }
+
+# The first seven tools' listing (issue 11), and the whole listing with the
+# team tools, in characters of `json.dumps` (Python's default separators).
+ORIGINAL_TOOLS_BUDGET = 9000
+TOOLS_LIST_BUDGET = 13000
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 CONV_ID = re.compile(r"^conv_[0-9a-f]{32}$")

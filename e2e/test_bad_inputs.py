@@ -87,7 +87,10 @@ CASES = [
     Case("files_with_int", "send_to_partner", lambda c: c.conv.a(message="hi", files_involved=["ok.rs", 7]),
          "invalid_argument", "files_involved"),
     # bad enum values
-    Case("bad_session_id", "send_to_partner", lambda c: c.conv.a(session_id="c", message="hi"),
+    Case("bad_session_id", "send_to_partner", lambda c: c.conv.a(session_id="q", message="hi"),
+         "invalid_argument", "session_id"),
+    # "c" is a seat's shape (teams have up to 16), but a conversation of two has no seat c.
+    Case("absent_seat", "send_to_partner", lambda c: c.conv.a(session_id="c", message="hi"),
          "invalid_argument", "session_id"),
     Case("bad_action_type", "send_to_partner", lambda c: c.conv.a(message="hi", action_type="shoutZZ"),
          "invalid_argument", "action_type", lambda c: ["shoutZZ"]),

@@ -10,19 +10,23 @@ from typing import Any
 
 import pytest
 
-from conftest import CONV_ID, TOKEN, TOOL_NAMES
+from conftest import CONV_ID, TOKEN, TOOL_NAMES, TOOLS_LIST_BUDGET
 
 ACCEPTED_VERSIONS = {"2025-06-18", "2025-11-25", "2026-07-28"}
 
 IDS = {"conversation_id", "session_id", "token"}
 INPUTS = {
-    "create_conversation": ({"my_role", "partner_role"}, {"my_role", "partner_role"}),
+    # Teams (issue 18): partner_roles instead of partner_role, so neither is required.
+    "create_conversation": ({"my_role", "partner_role", "partner_roles"}, {"my_role"}),
     "send_to_partner": (IDS | {"message", "action_type", "files_involved"}, IDS | {"message"}),
     "check_messages": (IDS | {"peek"}, IDS),
     "update_my_status": (IDS | {"status", "note"}, IDS | {"status"}),
     "check_partner_status": (IDS, IDS),
     "wait_for_messages": (IDS | {"timeout_seconds"}, IDS),
     "read_history": (IDS | {"after_seq", "limit"}, IDS),
+    "send_message": (IDS | {"message", "to", "action_type", "files_involved", "reply_to"}, IDS | {"message"}),
+    "list_participants": (IDS, IDS),
+    "message_status": (IDS | {"message_id"}, IDS | {"message_id"}),
 }
 SEED_TOOLS = {"create_conversation", "send_to_partner", "check_messages", "update_my_status", "check_partner_status"}
 OUTPUTS = {
@@ -33,6 +37,9 @@ OUTPUTS = {
     "check_partner_status": {"partner_role", "status", "note", "last_heartbeat", "alive", "seconds_since_heartbeat"},
     "wait_for_messages": {"messages", "remaining", "timed_out"},
     "read_history": {"messages", "next_after_seq", "more"},
+    "send_message": {"message_id", "recipients", "redacted", "stored_at"},
+    "list_participants": {"participants", "heartbeat_window_seconds"},
+    "message_status": {"message_id", "recipients"},
 }
 # (readOnly, destructive, idempotent); openWorld is false for all
 ANNOTATIONS = {
@@ -43,6 +50,9 @@ ANNOTATIONS = {
     "check_partner_status": (True, False, True),
     "wait_for_messages": (False, False, False),
     "read_history": (True, False, True),
+    "send_message": (False, False, False),
+    "list_participants": (True, False, True),
+    "message_status": (True, False, True),
 }
 
 
@@ -192,9 +202,6 @@ def test_raw_stdout_is_only_jsonrpc(bridge, version):
 
 
 # ----------------------------------------------------------------------------------------- issue 11
-
-TOOLS_LIST_BUDGET = 8000
-
 
 def initialize(srv: RawServer, version: str) -> dict[str, Any]:
     srv.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

@@ -96,6 +96,16 @@ pub struct Limits {
     /// Most messages one `import` accepts. Key `max_import_messages`, env
     /// `MCP_BRIDGE_MAX_IMPORT_MESSAGES`, flag `import --max-import-messages`.
     pub max_import_messages: usize,
+    /// Most messages one conversation stores; `None` is no quota. Rate
+    /// limits bound a session per hour; this bounds what a conversation
+    /// holds whatever its lifetime and however many seats share it. Key
+    /// `max_messages_per_conversation`, env
+    /// `MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION`, a number or `off`.
+    pub max_messages_per_conversation: Option<u64>,
+    /// Most bytes of (redacted) bodies and paths one conversation stores;
+    /// `None` is no quota. Key `max_bytes_per_conversation`, env
+    /// `MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION`, a number or `off`.
+    pub max_bytes_per_conversation: Option<u64>,
 }
 
 impl Default for Limits {
@@ -115,6 +125,8 @@ impl Default for Limits {
             refusal_window: Duration::from_secs(60),
             max_import_bytes: 64 * 1024 * 1024,
             max_import_messages: 10_000,
+            max_messages_per_conversation: Some(DEFAULT_MAX_MESSAGES_PER_CONVERSATION),
+            max_bytes_per_conversation: Some(DEFAULT_MAX_BYTES_PER_CONVERSATION),
         }
     }
 }
@@ -126,6 +138,13 @@ pub const DEFAULT_READ_RATE: &str = "120/min,5000/h";
 /// Five a second sustained: far above what an agent opening conversations
 /// for real needs, far below the ~1,600/s a loop manages unchecked.
 pub const DEFAULT_MAX_CREATES_PER_MINUTE: u32 = 300;
+
+/// Messages per conversation: 16 seats at the default send rate's daily
+/// 500 could not reach it in a conversation's default 3 hours.
+pub const DEFAULT_MAX_MESSAGES_PER_CONVERSATION: u64 = 10_000;
+/// Stored bytes per conversation: 64 MiB, about 1,300 messages of the
+/// largest size.
+pub const DEFAULT_MAX_BYTES_PER_CONVERSATION: u64 = 64 * 1024 * 1024;
 
 /// Where the server key comes from. The key never appears in `Debug` output.
 #[derive(Clone)]
@@ -218,6 +237,40 @@ struct FileLimits {
     max_creates_per_minute: Option<u32>,
     max_import_bytes: Option<u64>,
     max_import_messages: Option<usize>,
+    max_messages_per_conversation: Option<QuotaSetting>,
+    max_bytes_per_conversation: Option<QuotaSetting>,
+}
+
+/// A quota in the config file: a number, or the string `"off"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum QuotaSetting {
+    Count(u64),
+    Text(String),
+}
+
+impl QuotaSetting {
+    fn as_text(&self) -> String {
+        match self {
+            QuotaSetting::Count(n) => n.to_string(),
+            QuotaSetting::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Parses a quota: a positive whole number, or `off` for none.
+pub fn parse_quota(key: &str, text: &str) -> Result<Option<u64>, Error> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match t.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(Error::InvalidValue {
+            key: key.into(),
+            reason: "must be a whole number of at least 1, or \"off\"".into(),
+        }),
+    }
 }
 
 /// Values from the environment or flags (clap merges the two), each
@@ -246,6 +299,10 @@ pub struct Overrides {
     pub max_import_bytes: Option<u64>,
     /// `import --max-import-messages` / `MCP_BRIDGE_MAX_IMPORT_MESSAGES`.
     pub max_import_messages: Option<usize>,
+    /// `--max-messages-per-conversation` / `MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION`.
+    pub max_messages_per_conversation: Option<String>,
+    /// `--max-bytes-per-conversation` / `MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION`.
+    pub max_bytes_per_conversation: Option<String>,
     /// `MCP_BRIDGE_YOLO`: only the environment (or the file) can opt in.
     pub yolo: Option<String>,
     /// `MCP_BRIDGE_YOLO_WORKSPACE`.
@@ -395,6 +452,27 @@ impl Config {
         }
         if let Some(v) = overrides.max_import_messages.or(fl.max_import_messages) {
             limits.max_import_messages = v;
+        }
+        let file_quota = |q: &Option<QuotaSetting>| q.as_ref().map(QuotaSetting::as_text);
+        if let Some(v) = overrides
+            .max_messages_per_conversation
+            .clone()
+            .or_else(|| file_quota(&fl.max_messages_per_conversation))
+        {
+            limits.max_messages_per_conversation = parse_quota(
+                "max_messages_per_conversation (MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION)",
+                &v,
+            )?;
+        }
+        if let Some(v) = overrides
+            .max_bytes_per_conversation
+            .clone()
+            .or_else(|| file_quota(&fl.max_bytes_per_conversation))
+        {
+            limits.max_bytes_per_conversation = parse_quota(
+                "max_bytes_per_conversation (MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION)",
+                &v,
+            )?;
         }
 
         let db_path = match overrides.db.clone().or(file.db) {

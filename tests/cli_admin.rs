@@ -96,20 +96,19 @@ fn auth_with(c: &Created, session: SessionId, token: &str) -> Auth {
 }
 
 fn auth(c: &Created, session: SessionId) -> Auth {
-    let token = match session {
-        SessionId::A => &c.session_a_token,
-        SessionId::B => &c.session_b_token,
-    };
+    let token = c
+        .seats
+        .iter()
+        .find(|seat| seat.session_id == session)
+        .and_then(|seat| seat.token.as_deref())
+        .expect("a token seat");
     auth_with(c, session, token)
 }
 
 async fn create(b: &Bridge<SqliteStore>) -> Created {
-    b.create_conversation(CreateRequest {
-        my_role: "backend".into(),
-        partner_role: "frontend".into(),
-    })
-    .await
-    .unwrap()
+    b.create_conversation(CreateRequest::pair("backend", "frontend"))
+        .await
+        .unwrap()
 }
 
 async fn send(b: &Bridge<SqliteStore>, c: &Created, s: SessionId, body: &str) {
@@ -118,6 +117,8 @@ async fn send(b: &Bridge<SqliteStore>, c: &Created, s: SessionId, body: &str) {
         message: body.into(),
         action_type: ActionType::Question,
         files_involved: vec!["src/lib.rs".into()],
+        to: None,
+        reply_to: None,
     })
     .await
     .unwrap();
@@ -199,7 +200,10 @@ async fn list_and_show_report_counts_unread_and_read_state() {
         "{text}"
     );
     assert!(text.contains("b unread") && text.contains("b read"), "{text}");
-    assert!(!text.contains(&*c.session_a_token) && !text.contains(&*c.session_b_token));
+    assert!(
+        !text.contains(c.session_a_token.as_deref().unwrap())
+            && !text.contains(c.session_b_token.as_deref().unwrap())
+    );
 }
 
 #[tokio::test]
@@ -290,7 +294,7 @@ async fn rotate_revoke_and_close_take_effect_for_agents() {
 
     let r = env.json(&["rotate", &c.conversation_id, "--session", "a", "--json"]);
     let new_token = r["token"].as_str().unwrap().to_owned();
-    assert!(new_token.starts_with("mcpb_") && *new_token != *c.session_a_token);
+    assert!(new_token.starts_with("mcpb_") && *new_token != *c.session_a_token.as_deref().unwrap());
     let err = b.check_messages(auth(&c, SessionId::A)).await.unwrap_err();
     assert_eq!(err.code(), "invalid_token");
     b.check_messages(auth_with(&c, SessionId::A, &new_token))

@@ -90,12 +90,9 @@ async fn close(b: Bridge<SqliteStore>) {
 }
 
 async fn create(b: &Bridge<SqliteStore>) -> Created {
-    b.create_conversation(CreateRequest {
-        my_role: "backend".into(),
-        partner_role: "frontend".into(),
-    })
-    .await
-    .unwrap()
+    b.create_conversation(CreateRequest::pair("backend", "frontend"))
+        .await
+        .unwrap()
 }
 
 async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) {
@@ -103,11 +100,13 @@ async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) {
         auth: Auth {
             conversation_id: c.conversation_id.clone(),
             session_id: SessionId::A,
-            token: SessionToken::from_presented(&c.session_a_token),
+            token: SessionToken::from_presented(c.session_a_token.as_deref().unwrap()),
         },
         message: body.into(),
         action_type: ActionType::Info,
         files_involved: vec![],
+        to: None,
+        reply_to: None,
     })
     .await
     .unwrap();
@@ -326,6 +325,8 @@ async fn audit_shows_how_many_refusals_an_entry_counts() {
             message: "x".into(),
             action_type: ActionType::Info,
             files_involved: vec![],
+            to: None,
+            reply_to: None,
         })
         .await
         .unwrap_err();

@@ -48,10 +48,12 @@ async fn bridge_on(path: &Path) -> Bridge<SqliteStore> {
 }
 
 fn auth(c: &Created, session: SessionId) -> Auth {
-    let token = match session {
-        SessionId::A => &c.session_a_token,
-        SessionId::B => &c.session_b_token,
-    };
+    let token = c
+        .seats
+        .iter()
+        .find(|seat| seat.session_id == session)
+        .and_then(|seat| seat.token.as_deref())
+        .expect("a token seat");
     Auth {
         conversation_id: c.conversation_id.clone(),
         session_id: session,
@@ -60,12 +62,9 @@ fn auth(c: &Created, session: SessionId) -> Auth {
 }
 
 async fn converse(b: &Bridge<SqliteStore>) -> Created {
-    b.create_conversation(CreateRequest {
-        my_role: "backend".into(),
-        partner_role: "frontend".into(),
-    })
-    .await
-    .unwrap()
+    b.create_conversation(CreateRequest::pair("backend", "frontend"))
+        .await
+        .unwrap()
 }
 
 async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) -> i64 {
@@ -74,6 +73,8 @@ async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) -> i64 {
         message: body.into(),
         action_type: ActionType::Info,
         files_involved: vec![],
+        to: None,
+        reply_to: None,
     })
     .await
     .unwrap()

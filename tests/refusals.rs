@@ -50,16 +50,15 @@ fn send_as(auth: Auth) -> SendRequest {
         message: "hello".into(),
         action_type: ActionType::Info,
         files_involved: vec![],
+        to: None,
+        reply_to: None,
     }
 }
 
 async fn create(b: &Bridge<SqliteStore>) -> Created {
-    b.create_conversation(CreateRequest {
-        my_role: "backend".into(),
-        partner_role: "frontend".into(),
-    })
-    .await
-    .unwrap()
+    b.create_conversation(CreateRequest::pair("backend", "frontend"))
+        .await
+        .unwrap()
 }
 
 /// Every audit row as `(actor, action, conversation_id, detail)`.
@@ -248,7 +247,7 @@ async fn rate_limit_refusals_are_coalesced_too() {
     };
     let b = bridge_on(&db, &clock, limits).await;
     let c = create(&b).await;
-    let token = (*c.session_a_token).to_owned();
+    let token = c.session_a_token.as_deref().unwrap().to_owned();
     b.send_message(send_as(auth_raw(&c.conversation_id, SessionId::A, &token)))
         .await
         .unwrap();
@@ -280,10 +279,7 @@ async fn creating_conversations_is_limited_per_process() {
         create(&p1).await;
     }
     let e = p1
-        .create_conversation(CreateRequest {
-            my_role: "backend".into(),
-            partner_role: "frontend".into(),
-        })
+        .create_conversation(CreateRequest::pair("backend", "frontend"))
         .await
         .unwrap_err();
     match &e {
@@ -306,10 +302,10 @@ async fn a_role_that_is_a_secret_is_refused_not_stored() {
     let clock = ManualClock::new(T0);
     let b = bridge_on(&db, &clock, unlimited()).await;
     let e = b
-        .create_conversation(CreateRequest {
-            my_role: "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB".into(),
-            partner_role: "frontend".into(),
-        })
+        .create_conversation(CreateRequest::pair(
+            "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            "frontend",
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "invalid_argument");

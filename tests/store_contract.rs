@@ -37,7 +37,8 @@ async fn contract<S: Store>(store: S) {
             conversation_id: conv.id.clone(),
             session_id: s.into(),
             role: format!("role-{s}"),
-            token_hash: key.hash_token(&token),
+            token_hash: Some(key.hash_token(&token)),
+            agent_id: None,
             token_created_at: 1_000,
             revoked_at: None,
         })
@@ -57,7 +58,7 @@ async fn contract<S: Store>(store: S) {
     let mut tx = store.begin_write().await.unwrap();
     assert_eq!(tx.conversation(&conv.id).await.unwrap(), Some(conv.clone()));
     let p = tx.participant(&conv.id, "b").await.unwrap().unwrap();
-    assert!(key.verify_token(&token, &p.token_hash));
+    assert!(key.verify_token(&token, p.token_hash.as_ref().unwrap()));
     assert!(tx.participant(&conv.id, "c").await.unwrap().is_none());
     assert_eq!(tx.participants(&conv.id).await.unwrap().len(), 2);
     let (c, seats) = tx
@@ -83,6 +84,7 @@ async fn contract<S: Store>(store: S) {
         let seq = tx
             .insert_message(
                 &NewMessage {
+                    reply_to: None,
                     conversation_id: conv.id.clone(),
                     sender: "a".into(),
                     body: format!("m{i}"),

@@ -41,10 +41,12 @@ fn unlimited() -> Limits {
 }
 
 fn auth(c: &Created, session: SessionId) -> Auth {
-    let token = match session {
-        SessionId::A => &c.session_a_token,
-        SessionId::B => &c.session_b_token,
-    };
+    let token = c
+        .seats
+        .iter()
+        .find(|seat| seat.session_id == session)
+        .and_then(|seat| seat.token.as_deref())
+        .expect("a token seat");
     Auth {
         conversation_id: c.conversation_id.clone(),
         session_id: session,
@@ -58,16 +60,15 @@ fn send(c: &Created, session: SessionId, body: &str) -> SendRequest {
         message: body.to_owned(),
         action_type: ActionType::Info,
         files_involved: vec![],
+        to: None,
+        reply_to: None,
     }
 }
 
 async fn create(b: &Bridge<SqliteStore>) -> Created {
-    b.create_conversation(CreateRequest {
-        my_role: "backend".into(),
-        partner_role: "frontend".into(),
-    })
-    .await
-    .unwrap()
+    b.create_conversation(CreateRequest::pair("backend", "frontend"))
+        .await
+        .unwrap()
 }
 
 async fn count(path: &Path, sql: &str) -> i64 {
@@ -179,13 +180,13 @@ async fn a_token_is_bound_to_its_conversation_and_seat() {
     let c1 = create(&b).await;
     let c2 = create(&b).await;
     let mut wrong_seat = auth(&c1, SessionId::B);
-    wrong_seat.token = SessionToken::from_presented(&c1.session_a_token);
+    wrong_seat.token = SessionToken::from_presented(c1.session_a_token.as_deref().unwrap());
     assert_eq!(
         b.check_messages(wrong_seat).await.unwrap_err().code(),
         "invalid_token"
     );
     let mut other_conv = auth(&c1, SessionId::A);
-    other_conv.token = SessionToken::from_presented(&c2.session_a_token);
+    other_conv.token = SessionToken::from_presented(c2.session_a_token.as_deref().unwrap());
     assert_eq!(
         b.check_messages(other_conv).await.unwrap_err().code(),
         "invalid_token"
@@ -209,7 +210,7 @@ async fn a_token_is_bound_to_its_conversation_and_seat() {
         &db,
         &format!(
             "SELECT count(*) FROM audit WHERE detail LIKE '%{}%'",
-            &c1.session_a_token[5..20]
+            &c1.session_a_token.as_deref().unwrap()[5..20]
         ),
     )
     .await;

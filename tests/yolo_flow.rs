@@ -54,10 +54,7 @@ async fn fixture(dry_run: bool) -> Fixture {
         state_files: vec![db.clone(), dir.path().join("b.db.key")],
     }));
     let conv = bridge
-        .create_conversation(CreateRequest {
-            my_role: "dev".into(),
-            partner_role: "reviewer".into(),
-        })
+        .create_conversation(CreateRequest::pair("dev", "reviewer"))
         .await
         .unwrap();
     Fixture {
@@ -70,11 +67,12 @@ async fn fixture(dry_run: bool) -> Fixture {
 }
 
 fn auth(c: &Created, s: SessionId) -> Auth {
-    let token = if s == SessionId::A {
-        &c.session_a_token
-    } else {
-        &c.session_b_token
-    };
+    let token = c
+        .seats
+        .iter()
+        .find(|seat| seat.session_id == s)
+        .and_then(|seat| seat.token.as_deref())
+        .expect("a token seat");
     Auth {
         conversation_id: c.conversation_id.clone(),
         session_id: s,

@@ -98,5 +98,16 @@ test('ajv strict: every tool\'s structured success results validate against its 
   await success(A, 'read_history', { ...ca, limit: 1 }); // more: true
   await success(A, 'read_history', { ...ca, after_seq: 0, limit: 100 });
 
+  // Teams: a conversation of three, addressed messages, receipts.
+  const t3 = await success(A, 'create_conversation', { my_role: 'lead', partner_roles: ['dev', 'qa'] });
+  const ta = { conversation_id: t3.conversation_id, session_id: 'a', token: t3.seats[0].token };
+  const tb = { conversation_id: t3.conversation_id, session_id: 'b', token: t3.seats[1].token };
+  const sent = await success(A, 'send_message', { ...ta, message: 'dev only', to: ['dev'] });
+  await success(A, 'message_status', { ...ta, message_id: sent.message_id }); // read_at null
+  await success(B, 'check_messages', tb);
+  await success(B, 'send_message', { ...tb, message: 'done', reply_to: sent.message_id, action_type: 'answer' });
+  await success(A, 'message_status', { ...ta, message_id: sent.message_id }); // read_at set
+  await success(A, 'list_participants', ta);
+
   assert.deepEqual([...seen].sort(), TOOL_NAMES, 'every tool was exercised');
 });

@@ -92,6 +92,8 @@ test('typescript sdk: every error an agent can cause arrives as an isError resul
     await expectError(B, 'check_messages', { ...conv.b, token: conv.a.token }, 'invalid_token', 'token');
   });
   await t.test('a seat the conversation does not have', async () => {
+    await expectError(B, 'check_partner_status', { ...conv.b, session_id: 'q' }, 'invalid_argument', 'session_id');
+    // 'c' has a seat's shape (teams have up to 16) but a conversation of two has no seat c.
     await expectError(B, 'check_partner_status', { ...conv.b, session_id: 'c' }, 'invalid_argument', 'session_id');
   });
   await t.test('unknown conversation', async () => {

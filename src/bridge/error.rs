@@ -65,6 +65,43 @@ pub enum Error {
         /// Milliseconds until it has room again.
         retry_after_ms: i64,
     },
+    /// A role in `to` is not a participant of the conversation. The
+    /// caller's value is not repeated (it could be anything); the valid
+    /// roles, which passed validation when the conversation was created, are.
+    #[error("{field} names no participant of this conversation; the other participants' roles are: {}", valid.join(", "))]
+    UnknownRecipient {
+        /// `to[i]`.
+        field: String,
+        /// The roles the caller may address.
+        valid: Vec<String>,
+    },
+    /// A per-conversation quota is used up.
+    #[error(
+        "this conversation has reached its quota of {limit} {unit} ({quota}); nothing was stored. Start a new conversation, or ask the overseer to raise {quota}"
+    )]
+    QuotaExceeded {
+        /// The setting: `max_messages_per_conversation` or `max_bytes_per_conversation`.
+        quota: &'static str,
+        /// Its value.
+        limit: u64,
+        /// `messages` or `bytes`.
+        unit: &'static str,
+    },
+    /// No message with this id that the caller sent.
+    #[error(
+        "no message with this message_id was sent by you in this conversation; message_status answers only the sender"
+    )]
+    MessageNotFound,
+    /// The calling agent holds no seat in the conversation.
+    #[error(
+        "your agent holds no seat in this conversation; call my_conversations for yours, or pass the seat's session_id and token"
+    )]
+    NotAParticipant,
+    /// The agent's credential was revoked or rotated by the overseer.
+    #[error(
+        "this agent's credential was revoked or replaced by the overseer; ask them for a new one (mcp-bridge agent rotate) and restart the client"
+    )]
+    AgentRevoked,
     /// The database stayed locked past the busy timeout.
     #[error("the database is busy; retry in a moment")]
     Busy,
@@ -149,6 +186,11 @@ impl Error {
             Error::ConversationExpired { .. } => "conversation_expired",
             Error::ConversationClosed => "conversation_closed",
             Error::RateLimited { .. } => "rate_limited",
+            Error::UnknownRecipient { .. } => "unknown_recipient",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
+            Error::MessageNotFound => "message_not_found",
+            Error::NotAParticipant => "not_a_participant",
+            Error::AgentRevoked => "agent_revoked",
             Error::Busy => "busy",
             Error::YoloDisabled => "yolo_disabled",
             Error::ProposalNotFound => "proposal_not_found",
@@ -170,6 +212,9 @@ impl Error {
             Error::InvalidArgument { field, .. } => Some(field),
             Error::MessageTooLarge { .. } => Some("message"),
             Error::InvalidToken { .. } | Error::SessionRevoked { .. } => Some("token"),
+            Error::UnknownRecipient { field, .. } => Some(field),
+            Error::MessageNotFound => Some("message_id"),
+            Error::NotAParticipant => Some("conversation_id"),
             Error::ConversationNotFound | Error::ConversationExpired { .. } | Error::ConversationClosed => {
                 Some("conversation_id")
             }

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::handoff::{Handed, InHand, Receipt, Recipient};
 use super::{
-    ActionType, Auth, Bridge, DeliveredMessage, Error, History, Inbox, RateClass, Result, Sent, Waited,
-    validate,
+    ActionType, Auth, Bridge, Caller, DeliveredMessage, Error, History, Inbox, RateClass, Result, Stored,
+    Waited, validate,
 };
 use crate::clock::rfc3339;
 use crate::store::{Message, NewMessage, Store, Tx};
@@ -24,16 +24,35 @@ pub struct SendRequest {
     pub action_type: ActionType,
     /// Paths the message concerns; redacted too.
     pub files_involved: Vec<String>,
+    /// The roles to address; `None` is every other participant.
+    pub to: Option<Vec<String>>,
+    /// The id of a message of this conversation this one answers.
+    pub reply_to: Option<i64>,
+}
+
+impl SendRequest {
+    /// A message to every other participant, as `send_to_partner` sends.
+    pub fn to_all(auth: Auth, message: impl Into<String>) -> Self {
+        Self {
+            auth,
+            message: message.into(),
+            action_type: ActionType::default(),
+            files_involved: Vec::new(),
+            to: None,
+            reply_to: None,
+        }
+    }
 }
 
 impl<S: Store> Bridge<S> {
-    /// Stores a redacted message for every other participant.
-    pub async fn send_message(&self, req: SendRequest) -> Result<Sent> {
+    /// Stores a redacted message for its recipients (every other
+    /// participant unless `to` names some) and says for whom it was stored.
+    pub async fn send_message(&self, req: SendRequest) -> Result<Stored> {
         let result = self.send_inner(&req).await;
         self.audited("message.send", &req.auth, result).await
     }
 
-    async fn send_inner(&self, req: &SendRequest) -> Result<Sent> {
+    async fn send_inner(&self, req: &SendRequest) -> Result<Stored> {
         let mut tx = self.store.begin_write().await?;
         // Read the clock once the write lock is held, so timestamps follow
         // commit order across processes.
@@ -42,6 +61,10 @@ impl<S: Store> Bridge<S> {
         self.rate(&mut tx, &caller, RateClass::Send, now).await?;
         validate::message(&req.message, &self.limits)?;
         validate::files(&req.files_involved, &self.limits)?;
+        let recipients = caller.recipients(req.to.as_deref())?;
+        if let Some(seq) = req.reply_to {
+            self.ensure_visible(&mut tx, &caller, seq).await?;
+        }
 
         // Redaction runs before anything is written: the clear text of a
         // secret never reaches the database, the log or the audit trail.
@@ -55,22 +78,19 @@ impl<S: Store> Bridge<S> {
         }
         kinds.sort();
         kinds.dedup();
+        let message = NewMessage {
+            conversation_id: caller.conversation.id.clone(),
+            sender: caller.participant.session_id.clone(),
+            body: body.text.into_owned(),
+            action_type: req.action_type.as_str().to_owned(),
+            files,
+            redactions: kinds.clone(),
+            reply_to: req.reply_to,
+            created_at: now,
+        };
+        self.check_quotas(&mut tx, &caller, &message).await?;
 
-        let recipients = caller.others();
-        let seq = tx
-            .insert_message(
-                &NewMessage {
-                    conversation_id: caller.conversation.id.clone(),
-                    sender: caller.participant.session_id.clone(),
-                    body: body.text.into_owned(),
-                    action_type: req.action_type.as_str().to_owned(),
-                    files,
-                    redactions: kinds.clone(),
-                    created_at: now,
-                },
-                &recipients,
-            )
-            .await?;
+        let seq = tx.insert_message(&message, &recipients).await?;
         self.audit_caller(
             &mut tx,
             now,
@@ -83,15 +103,68 @@ impl<S: Store> Bridge<S> {
                 "files": req.files_involved.len(),
                 "redacted": kinds,
                 "to": recipients,
+                "reply_to": req.reply_to,
             }),
         )
         .await?;
         tx.commit().await?;
-        Ok(Sent {
+        let roles = caller.roles();
+        Ok(Stored {
             message_id: seq,
+            recipients: recipients.iter().map(|s| role_of(&roles, s)).collect(),
             redacted: kinds,
-            sent_at: rfc3339(now),
+            stored_at: rfc3339(now),
         })
+    }
+
+    /// Refuses a message that would take the conversation past a quota.
+    async fn check_quotas(&self, tx: &mut S::Tx, caller: &Caller, m: &NewMessage) -> Result<()> {
+        let (max_messages, max_bytes) = (
+            self.limits.max_messages_per_conversation,
+            self.limits.max_bytes_per_conversation,
+        );
+        if max_messages.is_none() && max_bytes.is_none() {
+            return Ok(());
+        }
+        let usage = tx.usage(&caller.conversation.id).await?;
+        if let Some(limit) = max_messages
+            && usage.messages as u64 >= limit
+        {
+            return Err(Error::QuotaExceeded {
+                quota: "max_messages_per_conversation",
+                limit,
+                unit: "messages",
+            });
+        }
+        let adding = m.body.len() + serde_json::to_string(&m.files).map_or(0, |s| s.len());
+        if let Some(limit) = max_bytes
+            && usage.bytes as u64 + adding as u64 > limit
+        {
+            return Err(Error::QuotaExceeded {
+                quota: "max_bytes_per_conversation",
+                limit,
+                unit: "bytes",
+            });
+        }
+        Ok(())
+    }
+
+    /// `reply_to` must name a message of this conversation the caller sent
+    /// or received; anything else is refused without saying which.
+    async fn ensure_visible(&self, tx: &mut S::Tx, caller: &Caller, seq: i64) -> Result<()> {
+        let me = &caller.participant.session_id;
+        let visible = tx
+            .message(&caller.conversation.id, seq)
+            .await?
+            .is_some_and(|m| &m.sender == me || m.recipients.contains(me));
+        if visible {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "reply_to",
+                "names no message of this conversation that you sent or received; pass the seq of one",
+            ))
+        }
     }
 
     /// Returns the caller's unread messages, oldest first, and marks them
@@ -189,7 +262,12 @@ impl<S: Store> Bridge<S> {
         let limit = limit.clamp(1, self.limits.max_batch);
         // One extra row tells whether more follow, without a count query.
         let mut rows = tx
-            .history_after(&caller.conversation.id, after_seq, limit + 1)
+            .history_of(
+                &caller.conversation.id,
+                &caller.participant.session_id,
+                after_seq,
+                limit + 1,
+            )
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
@@ -366,11 +444,23 @@ enum Read {
 fn delivered(m: Message, roles: &HashMap<String, String>) -> DeliveredMessage {
     DeliveredMessage {
         seq: m.seq,
-        from_role: roles.get(&m.sender).cloned().unwrap_or_else(|| m.sender.clone()),
+        from_role: role_of(roles, &m.sender),
+        to: m.recipients.iter().map(|s| role_of(roles, s)).collect(),
+        reply_to: m.reply_to,
+        conversation_id: m.conversation_id,
         message: m.body,
         action_type: m.action_type,
         files_involved: m.files,
         sent_at: rfc3339(m.created_at),
         redacted: m.redactions,
     }
+}
+
+/// A seat's role; the seat itself if the role is unknown (never happens
+/// for a seat of the conversation).
+fn role_of(roles: &HashMap<String, String>, session_id: &str) -> String {
+    roles
+        .get(session_id)
+        .cloned()
+        .unwrap_or_else(|| session_id.to_owned())
 }

@@ -27,6 +27,7 @@ mod error;
 pub mod handoff;
 mod messages;
 mod status;
+mod team;
 pub mod types;
 mod validate;
 pub mod yolo;
@@ -37,7 +38,7 @@ pub use admin::{
     ExportParticipant, ExportStatus, HeadFileState, ImportRequest, Imported, IssuedToken, ListFilter,
     LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView, Stats,
 };
-pub use conversation::CreateRequest;
+pub use conversation::{CreateRequest, MAX_PARTNERS};
 pub use error::{Error, retry_after_secs};
 pub use handoff::{Handed, InHand, Receipt, Recipient, ReturnReason};
 pub use messages::SendRequest;
@@ -101,6 +102,43 @@ impl Caller {
             .collect()
     }
 
+    /// The seats a message goes to: every other participant, or the roles
+    /// named in `to` (exact spelling), in seat order. A role that names no
+    /// participant, or the caller itself, is refused.
+    fn recipients(&self, to: Option<&[String]>) -> Result<Vec<String>> {
+        let Some(to) = to else {
+            return Ok(self.others());
+        };
+        let me = &self.participant.session_id;
+        let mut seats = Vec::with_capacity(to.len());
+        for (i, role) in to.iter().enumerate() {
+            let field = format!("to[{i}]");
+            match self.participants.iter().find(|p| &p.role == role) {
+                Some(p) if &p.session_id == me => {
+                    return Err(Error::invalid(
+                        field,
+                        "is your own role; a message goes to other participants (leave `to` out to address all of them)",
+                    ));
+                }
+                Some(p) => seats.push(p.session_id.clone()),
+                None => {
+                    return Err(Error::UnknownRecipient {
+                        field,
+                        valid: self
+                            .participants
+                            .iter()
+                            .filter(|p| &p.session_id != me)
+                            .map(|p| p.role.clone())
+                            .collect(),
+                    });
+                }
+            }
+        }
+        seats.sort();
+        seats.dedup();
+        Ok(seats)
+    }
+
     /// Role by session id, to label messages.
     fn roles(&self) -> std::collections::HashMap<String, String> {
         self.participants
@@ -160,12 +198,19 @@ impl<S: Store> Bridge<S> {
         let invalid = || Error::InvalidToken {
             session_id: auth.session_id.as_str().to_owned(),
         };
+        // A seat the conversation does not have is a mistake in the
+        // argument, as it was when only `a` and `b` existed; saying so
+        // tells nothing beyond how many seats there are.
         let participant = participants
             .iter()
             .find(|p| p.session_id == auth.session_id.as_str())
             .cloned()
-            .ok_or_else(invalid)?;
-        if !self.key.verify_token(&auth.token, &participant.token_hash) {
+            .ok_or_else(|| no_such_seat(auth.session_id, participants.len()))?;
+        let token_ok = participant
+            .token_hash
+            .as_ref()
+            .is_some_and(|h| self.key.verify_token(&auth.token, h));
+        if !token_ok {
             return Err(invalid());
         }
         if participant.revoked_at.is_some() {
@@ -313,7 +358,13 @@ impl<S: Store> Bridge<S> {
                 }
                 _ => None,
             };
-            let actor = refusal_actor(&actor, conversation_id.as_deref());
+            let mut actor = refusal_actor(&actor, conversation_id.as_deref());
+            // A seat letter the conversation does not have is made up too.
+            if let (Some(c), Some((_, seat))) = (conversation_id.as_deref(), actor.split_once('/'))
+                && tx.participant(c, seat).await?.is_none()
+            {
+                actor = "unauthenticated".to_owned();
+            }
             let key = RefusalKey {
                 actor: actor.clone(),
                 action: format!("{action}.refused"),
@@ -439,6 +490,15 @@ fn refusal_field(err: &Error) -> Option<String> {
     } else {
         "(not recorded)".into()
     })
+}
+
+/// The refusal of a seat letter beyond the conversation's last seat.
+fn no_such_seat(seat: SessionId, seats: usize) -> Error {
+    let last = SessionId::nth(seats.saturating_sub(1)).unwrap_or(SessionId::B);
+    Error::invalid(
+        "session_id",
+        format!("this conversation has no seat \"{seat}\"; its seats are \"a\" to \"{last}\""),
+    )
 }
 
 /// Refuses a closed or expired conversation: every agent call and every

@@ -78,6 +78,15 @@ impl<S: Store> Bridge<S> {
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
+        if caller.participants.len() > 2 {
+            return Err(Error::invalid(
+                "conversation_id",
+                format!(
+                    "this conversation has {} participants, so there is no single partner; call list_participants for everyone's status",
+                    caller.participants.len()
+                ),
+            ));
+        }
         let partner = caller
             .participants
             .iter()

@@ -7,38 +7,74 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A participant's seat in a conversation. The original bridge's two seats
-/// are `a` (the creator) and `b` (the partner).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionId {
-    /// The creator of the conversation.
-    A,
-    /// The partner.
-    B,
-}
+/// A participant's seat in a conversation: `a` (the creator), `b`, `c`,
+/// ... up to `p`, so a conversation holds at most [`SessionId::MAX`]
+/// participants. The original bridge's two seats are `a` and `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(u8);
+
+/// The spelling of every seat, in order.
+const SEAT_NAMES: [&str; SessionId::MAX] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p",
+];
 
 impl SessionId {
-    /// Every seat, in order.
-    pub const ALL: [SessionId; 2] = [SessionId::A, SessionId::B];
+    /// The creator's seat.
+    pub const A: SessionId = SessionId(0);
+    /// The first partner's seat.
+    pub const B: SessionId = SessionId(1);
+    /// Seats per conversation, the creator's included.
+    pub const MAX: usize = 16;
+
+    /// The seat at `index` (0 is `a`), if a conversation can have it.
+    pub fn nth(index: usize) -> Option<Self> {
+        (index < Self::MAX).then_some(SessionId(index as u8))
+    }
 
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SessionId::A => "a",
-            SessionId::B => "b",
-        }
+        SEAT_NAMES[self.0 as usize]
     }
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+        SEAT_NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| SessionId(i as u8))
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        SessionId::parse(&s).ok_or_else(|| serde::de::Error::custom("a seat is one letter from a to p"))
+    }
+}
+
+/// A seat is one lowercase letter, `a` to `p`: a pattern, shorter in every
+/// tool listing than an enum of sixteen values.
+impl JsonSchema for SessionId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("SessionId")
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "pattern": "^[a-p]$" })
     }
 }
 
@@ -147,7 +183,6 @@ macro_rules! string_enum_schema {
 
 pub(crate) use string_enum_schema;
 
-string_enum_schema!(SessionId, "SessionId");
 string_enum_schema!(ActionType, "ActionType");
 string_enum_schema!(StatusKind, "StatusKind");
 
@@ -156,16 +191,29 @@ string_enum_schema!(StatusKind, "StatusKind");
 pub struct Created {
     /// `conv_` followed by 32 hex characters.
     pub conversation_id: String,
-    /// The creator's token (session `a`). Keep it secret; it is never shown again.
-    pub session_a_token: crate::auth::ShownToken,
-    /// The partner's token (session `b`). Hand it to the partner agent through a trusted channel.
-    pub session_b_token: crate::auth::ShownToken,
+    /// The creator's token (session `a`); null when a registered agent holds the seat. Keep it secret; it is never shown again.
+    pub session_a_token: Option<crate::auth::ShownToken>,
+    /// The token of session `b`; null when a registered agent holds the seat. Hand it to that agent through a trusted channel.
+    pub session_b_token: Option<crate::auth::ShownToken>,
     /// When the conversation stops accepting calls (RFC 3339, UTC).
     pub expires_at: String,
     /// The creator's role (session `a`).
     pub my_role: String,
-    /// The partner's role (session `b`).
+    /// The role of session `b`, the first partner.
     pub partner_role: String,
+    /// Every seat in order: `a` (the creator), `b`, `c`, ...
+    pub seats: Vec<Seat>,
+}
+
+/// One seat of a new conversation.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Seat {
+    /// `a`, `b`, ...
+    pub session_id: SessionId,
+    /// The role the seat plays.
+    pub role: String,
+    /// The seat's token, shown this once; null for a seat held by a registered agent (it needs none).
+    pub token: Option<crate::auth::ShownToken>,
 }
 
 /// What `send_to_partner` returns.
@@ -173,21 +221,53 @@ pub struct Created {
 pub struct Sent {
     /// The message's position in the global order (`seq` on the receiving side).
     pub message_id: i64,
+    /// The roles it was stored for (not yet read by them: see message_status).
+    pub recipients: Vec<String>,
     /// Kinds of secrets replaced by placeholders before storage (never the values).
     pub redacted: Vec<String>,
     /// When it was stored (RFC 3339, UTC).
     pub sent_at: String,
 }
 
+/// What `send_message` returns: stored, and for whom; never "delivered".
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Stored {
+    /// The message's id (`seq` on the receiving side; `reply_to` and message_status take it).
+    pub message_id: i64,
+    /// The roles it was stored for; message_status tells which have read it.
+    pub recipients: Vec<String>,
+    /// Kinds of secrets replaced by placeholders before storage (never the values).
+    pub redacted: Vec<String>,
+    /// When it was stored (RFC 3339, UTC).
+    pub stored_at: String,
+}
+
+impl From<Stored> for Sent {
+    fn from(s: Stored) -> Self {
+        Sent {
+            message_id: s.message_id,
+            recipients: s.recipients,
+            redacted: s.redacted,
+            sent_at: s.stored_at,
+        }
+    }
+}
+
 /// One delivered message.
 #[derive(Debug, Serialize, JsonSchema, Clone)]
 pub struct DeliveredMessage {
-    /// Global order; increases with every message sent.
+    /// Global order; increases with every message sent. Also the message's id.
     pub seq: i64,
+    /// The conversation it belongs to.
+    pub conversation_id: String,
     /// The body, with secrets replaced by `[REDACTED:kind]`.
     pub message: String,
     /// The sender's role.
     pub from_role: String,
+    /// The roles it was addressed to.
+    pub to: Vec<String>,
+    /// The id of the message it answers, or null.
+    pub reply_to: Option<i64>,
     /// info, question, proposal, review_request or answer.
     pub action_type: String,
     /// Paths the message concerns.
@@ -232,7 +312,7 @@ impl Waited {
 /// What `read_history` returns.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct History {
-    /// Messages of the conversation after the cursor, both directions, in order.
+    /// Messages after the cursor that you sent or that were addressed to you, in order.
     pub messages: Vec<DeliveredMessage>,
     /// Pass this as `after_seq` to continue.
     pub next_after_seq: i64,
@@ -272,4 +352,56 @@ pub struct PartnerStatus {
     pub heartbeat_window_seconds: u64,
     /// Messages the caller sent that the partner has not read yet.
     pub unread_by_partner: i64,
+}
+
+/// One participant, as `list_participants` shows it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ParticipantView {
+    /// The seat.
+    pub session_id: SessionId,
+    /// The role.
+    pub role: String,
+    /// working, waiting, blocked or complete; null if never reported.
+    pub status: Option<String>,
+    /// The participant's note (redacted), if any.
+    pub note: Option<String>,
+    /// Its last heartbeat (RFC 3339, UTC), or null.
+    pub last_heartbeat: Option<String>,
+    /// Whether the last heartbeat is within the heartbeat window.
+    pub alive: bool,
+    /// Seconds since the last heartbeat, or null.
+    pub seconds_since_heartbeat: Option<i64>,
+    /// Messages addressed to it that it has not read yet.
+    pub unread: i64,
+    /// Whether a registered agent holds the seat (it needs no token).
+    pub agent: bool,
+    /// Whether the overseer revoked the seat.
+    pub revoked: bool,
+}
+
+/// What `list_participants` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Participants {
+    /// Every participant, in seat order, the caller included.
+    pub participants: Vec<ParticipantView>,
+    /// The heartbeat window in seconds that `alive` is judged by.
+    pub heartbeat_window_seconds: u64,
+}
+
+/// One recipient's receipt.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecipientReceipt {
+    /// The recipient's role.
+    pub role: String,
+    /// When it was handed the message (RFC 3339, UTC); null until then.
+    pub read_at: Option<String>,
+}
+
+/// What `message_status` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MessageStatus {
+    /// The message.
+    pub message_id: i64,
+    /// Every recipient and whether it has read the message.
+    pub recipients: Vec<RecipientReceipt>,
 }

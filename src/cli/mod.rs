@@ -124,6 +124,12 @@ struct ServeArgs {
     /// needed to create one, so this bounds a looping agent) [default: 300].
     #[arg(long, env = "MCP_BRIDGE_MAX_CREATES_PER_MINUTE", value_name = "N")]
     max_creates_per_minute: Option<u32>,
+    /// Most messages one conversation stores, or "off" [default: 10000].
+    #[arg(long, env = "MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION", value_name = "N")]
+    max_messages_per_conversation: Option<String>,
+    /// Most bytes of messages one conversation stores, or "off" [default: 67108864].
+    #[arg(long, env = "MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION", value_name = "BYTES")]
+    max_bytes_per_conversation: Option<String>,
 }
 
 /// `audit` shows entries; its subcommands verify and export.
@@ -160,6 +166,8 @@ impl Cli {
             o.heartbeat_window = s.heartbeat_window.clone();
             o.max_message_bytes = s.max_message_bytes;
             o.max_creates_per_minute = s.max_creates_per_minute;
+            o.max_messages_per_conversation = s.max_messages_per_conversation.clone();
+            o.max_bytes_per_conversation = s.max_bytes_per_conversation.clone();
         }
         if let Command::Admin(admin::AdminCommand::Import { limits, .. }) = &self.command {
             o.max_import_bytes = limits.max_import_bytes;

@@ -108,6 +108,9 @@ fn shape_of(field: &str) -> &'static str {
         "token" => {
             "must be \"mcpb_\" followed by 43 base64url characters, exactly as create_conversation returned it for your seat"
         }
+        "session_id" => {
+            "must be your seat's letter: \"a\", \"b\", ... up to \"p\", as create_conversation assigned it"
+        }
         "proposal_id" => {
             "must be \"prop_\" followed by 32 lowercase hex characters, exactly as propose_command returned it"
         }
@@ -221,8 +224,8 @@ mod tests {
 
     #[test]
     fn names_a_missing_field() {
-        let e = err(CREATE_CONVERSATION, json!({"my_role": "a"}));
-        assert_eq!(e.field(), Some("partner_role"));
+        let e = err(CREATE_CONVERSATION, json!({"partner_role": "a"}));
+        assert_eq!(e.field(), Some("my_role"));
         assert!(e.to_string().contains("required"));
     }
 

@@ -20,7 +20,7 @@ use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 
 use crate::auth::SessionToken;
-use crate::bridge::{self, Auth, Bridge, CreateRequest, SendRequest, StatusRequest};
+use crate::bridge::{self, Auth, Bridge, CreateRequest, SendRequest, Sent, StatusRequest};
 use crate::store::Store;
 use crate::store::yolo::YoloTx;
 
@@ -112,23 +112,17 @@ where
             return Some(error_result(&e));
         }
         let outcome = match name {
-            CREATE_CONVERSATION => match args::deserialize::<CreateConversationArgs>(value) {
-                Ok(a) => render(
-                    self.bridge
-                        .create_conversation(CreateRequest {
-                            my_role: a.my_role,
-                            partner_role: a.partner_role,
-                        })
-                        .await,
-                    |c| {
-                        format!(
-                            "Conversation {} created; you are session \"a\" ({}), your partner is session \"b\" ({}). Expires {}. The tokens below are shown only this once: keep session_a_token, hand conversation_id and session_b_token to your partner through the human.",
-                            c.conversation_id, c.my_role, c.partner_role, c.expires_at
-                        )
-                    },
-                ),
-                Err(e) => error_result(&e),
-            },
+            CREATE_CONVERSATION => {
+                match args::deserialize::<CreateConversationArgs>(value).and_then(create_request) {
+                    Ok(req) => render(self.bridge.create_conversation(req).await, created_summary),
+                    Err(e) => {
+                        self.bridge
+                            .record_invalid_call("conversation.create", None, &e)
+                            .await;
+                        error_result(&e)
+                    }
+                }
+            }
             SEND_TO_PARTNER => match args::deserialize::<SendToPartnerArgs>(value) {
                 Ok(a) => render(
                     self.bridge
@@ -137,20 +131,54 @@ where
                             message: a.message,
                             action_type: a.action_type,
                             files_involved: a.files_involved,
+                            to: None,
+                            reply_to: None,
+                        })
+                        .await
+                        .map(Sent::from),
+                    |s| sent_summary(s.message_id, &s.recipients, &s.redacted),
+                ),
+                Err(e) => error_result(&e),
+            },
+            SEND_MESSAGE => match args::deserialize::<SendMessageArgs>(value) {
+                Ok(a) => render(
+                    self.bridge
+                        .send_message(SendRequest {
+                            auth: credentials(a.conversation_id, a.session_id, &a.token),
+                            message: a.message,
+                            action_type: a.action_type,
+                            files_involved: a.files_involved,
+                            to: a.to,
+                            reply_to: a.reply_to,
                         })
                         .await,
-                    |s| {
-                        if s.redacted.is_empty() {
-                            format!("Sent as message {}.", s.message_id)
-                        } else {
-                            format!(
-                                "Sent as message {}; redacted before storage: {}.",
-                                s.message_id,
-                                s.redacted.join(", ")
-                            )
-                        }
-                    },
+                    |s| sent_summary(s.message_id, &s.recipients, &s.redacted),
                 ),
+                Err(e) => error_result(&e),
+            },
+            LIST_PARTICIPANTS => match args::deserialize::<SessionArgs>(value) {
+                Ok(a) => render(self.bridge.list_participants(auth(a)).await, |p| {
+                    let roles: Vec<String> = p
+                        .participants
+                        .iter()
+                        .map(|v| format!("{} ({}, {} unread)", v.role, v.session_id, v.unread))
+                        .collect();
+                    format!("{} participants: {}.", roles.len(), roles.join(", "))
+                }),
+                Err(e) => error_result(&e),
+            },
+            MESSAGE_STATUS => match args::deserialize::<MessageStatusArgs>(value) {
+                Ok(a) => {
+                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
+                    render(self.bridge.message_status(auth, a.message_id).await, |m| {
+                        let read = m.recipients.iter().filter(|r| r.read_at.is_some()).count();
+                        format!(
+                            "Message {}: read by {read} of {} recipient(s).",
+                            m.message_id,
+                            m.recipients.len()
+                        )
+                    })
+                }
                 Err(e) => error_result(&e),
             },
             CHECK_MESSAGES => self.check(value, context).await,
@@ -268,6 +296,52 @@ fn pipe_stdio() -> Option<(tokio::net::unix::pipe::Receiver, tokio::net::unix::p
     let rx = tokio::net::unix::pipe::Receiver::from_file(stdin).ok()?;
     let tx = tokio::net::unix::pipe::Sender::from_file(stdout).ok()?;
     Some((rx, tx))
+}
+
+/// The request `create_conversation`'s arguments make: exactly one of
+/// `partner_role` (the original bridge's pair) and `partner_roles` (a team).
+fn create_request(a: CreateConversationArgs) -> Result<CreateRequest, bridge::Error> {
+    match (a.partner_role, a.partner_roles) {
+        (Some(one), None) => Ok(CreateRequest::pair(a.my_role, one)),
+        (None, Some(many)) => Ok(CreateRequest::team(a.my_role, many)),
+        (Some(_), Some(_)) => Err(bridge::Error::invalid(
+            "partner_roles",
+            "give partner_role (one partner) or partner_roles (a team), not both",
+        )),
+        (None, None) => Err(bridge::Error::invalid("partner_role", "is required")),
+    }
+}
+
+fn created_summary(c: &bridge::Created) -> String {
+    if c.seats.len() == 2 {
+        return format!(
+            "Conversation {} created; you are session \"a\" ({}), your partner is session \"b\" ({}). Expires {}. The tokens below are shown only this once: keep session_a_token, hand conversation_id and session_b_token to your partner through the human.",
+            c.conversation_id, c.my_role, c.partner_role, c.expires_at
+        );
+    }
+    let seats: Vec<String> = c
+        .seats
+        .iter()
+        .map(|s| format!("{} = {}", s.session_id, s.role))
+        .collect();
+    format!(
+        "Conversation {} created with {} seats ({}); you are session \"a\". Expires {}. The tokens in `seats` are shown only this once: keep yours, hand each partner conversation_id, its session_id and its token through the human.",
+        c.conversation_id,
+        c.seats.len(),
+        seats.join(", "),
+        c.expires_at
+    )
+}
+
+fn sent_summary(message_id: i64, recipients: &[String], redacted: &[String]) -> String {
+    let mut text = format!(
+        "Stored as message {message_id} for {} (not yet read; message_status shows receipts).",
+        recipients.join(", ")
+    );
+    if !redacted.is_empty() {
+        text.push_str(&format!(" Redacted before storage: {}.", redacted.join(", ")));
+    }
+    text
 }
 
 /// `conv_` + 32 lowercase hex: only such ids are copied from a refused

@@ -135,8 +135,6 @@ pub trait AdminTx: Tx {
         &mut self,
         conversation_id: &str,
     ) -> impl Future<Output = Result<(i64, Option<Millis>)>> + Send;
-    /// Status rows of one conversation, by session id.
-    fn statuses(&mut self, conversation_id: &str) -> impl Future<Output = Result<Vec<Status>>> + Send;
 
     /// Up to `limit` audit entries matching `filter` with seq > `after`, ascending.
     fn audit_filtered(

@@ -86,8 +86,11 @@ pub struct Participant {
     pub session_id: String,
     /// The role name the participant plays.
     pub role: String,
-    /// Keyed hash of the session token.
-    pub token_hash: TokenHash,
+    /// Keyed hash of the session token; `None` for a seat held by a
+    /// registered agent, which proves itself with its credential instead.
+    pub token_hash: Option<TokenHash>,
+    /// The registered agent holding the seat, if one does.
+    pub agent_id: Option<i64>,
     /// When the current token was issued.
     pub token_created_at: Millis,
     /// Set when access was revoked.
@@ -109,6 +112,8 @@ pub struct NewMessage {
     pub files: Vec<String>,
     /// Kinds redacted from body, files or both.
     pub redactions: Vec<String>,
+    /// The message of this conversation it answers, if any.
+    pub reply_to: Option<i64>,
     /// Send time.
     pub created_at: Millis,
 }
@@ -130,8 +135,39 @@ pub struct Message {
     pub files: Vec<String>,
     /// Kinds redacted.
     pub redactions: Vec<String>,
+    /// The recipients' session ids, in seat order.
+    pub recipients: Vec<String>,
+    /// The message of this conversation it answers, if any.
+    pub reply_to: Option<i64>,
     /// Send time.
     pub created_at: Millis,
+}
+
+/// What a conversation holds so far, for its quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Messages stored.
+    pub messages: i64,
+    /// Bytes of message bodies and paths stored (after redaction).
+    pub bytes: i64,
+}
+
+/// One recipient's delivery state of a message: the receipt its sender sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    /// The recipient's session id.
+    pub recipient: String,
+    /// When the recipient was handed the message; `None` while unread.
+    pub read_at: Option<Millis>,
+}
+
+/// A seat held by a registered agent, with its conversation.
+#[derive(Debug, Clone)]
+pub struct AgentSeat {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// The agent's seat in it.
+    pub participant: Participant,
 }
 
 /// A participant's self-reported status and heartbeat.
@@ -281,6 +317,33 @@ pub trait Tx: Send {
         after: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// Up to `limit` messages with seq > `after` that `member` sent or that
+    /// were addressed to it, in order: one participant's view of the history.
+    fn history_of(
+        &mut self,
+        conversation_id: &str,
+        member: &str,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// One message of a conversation.
+    fn message(
+        &mut self,
+        conversation_id: &str,
+        seq: i64,
+    ) -> impl Future<Output = Result<Option<Message>>> + Send;
+    /// Every recipient of a message with its delivery state, in seat order.
+    fn receipts(&mut self, seq: i64) -> impl Future<Output = Result<Vec<DeliveryState>>> + Send;
+    /// Unread messages per recipient of a conversation (recipients with
+    /// none are left out).
+    fn unread_by_recipient(
+        &mut self,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// Messages and bytes the conversation holds.
+    fn usage(&mut self, conversation_id: &str) -> impl Future<Output = Result<Usage>> + Send;
+    /// Every seat the registered agent holds, oldest conversation first.
+    fn agent_seats(&mut self, agent_id: i64) -> impl Future<Output = Result<Vec<AgentSeat>>> + Send;
     /// How many messages still wait for the recipient.
     fn count_unread(
         &mut self,
@@ -290,6 +353,8 @@ pub trait Tx: Send {
 
     /// Inserts or replaces a participant's status.
     fn upsert_status(&mut self, s: &Status) -> impl Future<Output = Result<()>> + Send;
+    /// Every status reported in a conversation, by session id.
+    fn statuses(&mut self, conversation_id: &str) -> impl Future<Output = Result<Vec<Status>>> + Send;
     /// A participant's status, if ever reported.
     fn status(
         &mut self,

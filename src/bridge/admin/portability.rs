@@ -352,7 +352,8 @@ impl<S: AdminStore> Bridge<S> {
                 conversation_id: id.clone(),
                 session_id: seat.session.as_str().to_owned(),
                 role: seat.role.clone(),
-                token_hash: self.key.hash_token(&token),
+                token_hash: Some(self.key.hash_token(&token)),
+                agent_id: None,
                 token_created_at: now,
                 revoked_at: seat.revoked_at,
             })
@@ -484,6 +485,7 @@ impl<S: AdminStore> Bridge<S> {
             }
             messages.push(MessagePlan {
                 message: store::NewMessage {
+                    reply_to: None,
                     conversation_id: String::new(),
                     sender: m.sender.clone(),
                     body,

@@ -300,6 +300,7 @@ where
         let message_id = tx
             .insert_message(
                 &NewMessage {
+                    reply_to: None,
                     conversation_id: p.conversation_id.clone(),
                     sender: p.proposer.clone(),
                     body,

@@ -210,6 +210,7 @@ where
         let message_id = tx
             .insert_message(
                 &NewMessage {
+                    reply_to: None,
                     conversation_id: caller.conversation.id.clone(),
                     sender: caller.participant.session_id.clone(),
                     body,

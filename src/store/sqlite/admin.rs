@@ -95,14 +95,6 @@ impl AdminTx for SqliteTx {
             .unwrap_or((0, None)))
     }
 
-    async fn statuses(&mut self, conversation_id: &str) -> Result<Vec<Status>> {
-        self.rows(
-            "SELECT * FROM status WHERE conversation_id = +?1 ORDER BY session_id",
-            [conversation_id],
-            status,
-        )
-    }
-
     async fn audit_filtered(
         &mut self,
         filter: &AuditFilter,

@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "refusal tally",
         sql: include_str!("../../../migrations/sqlite/0004_refusal_tally.sql"),
     },
+    Migration {
+        version: 6,
+        description: "teams",
+        sql: include_str!("../../../migrations/sqlite/0006_teams.sql"),
+    },
 ];
 
 /// The record table, exactly as the `sqlx` migrator created it.

@@ -40,6 +40,7 @@ mod files;
 mod migrate;
 mod rows;
 mod schema;
+mod teams;
 mod tx;
 mod yolo;
 

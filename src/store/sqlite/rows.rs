@@ -31,7 +31,8 @@ pub(super) fn participant(r: &Row<'_>) -> rusqlite::Result<Participant> {
         conversation_id: r.get("conversation_id")?,
         session_id: r.get("session_id")?,
         role: r.get("role")?,
-        token_hash: TokenHash(r.get("token_hash")?),
+        token_hash: r.get::<_, Option<Vec<u8>>>("token_hash")?.map(TokenHash),
+        agent_id: r.get("agent_id")?,
         token_created_at: r.get("token_created_at")?,
         revoked_at: r.get("revoked_at")?,
     })
@@ -56,6 +57,8 @@ pub(super) fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
         action_type: r.get("action_type")?,
         files: list(&r.get::<_, String>("files")?),
         redactions: list(&r.get::<_, String>("redactions")?),
+        recipients: list(&r.get::<_, String>("recipients")?),
+        reply_to: r.get("reply_to")?,
         created_at: r.get("created_at")?,
     })
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, Params, Row, params};
 
 use super::conn::Held;
-use super::rows::{audit_entry, conversation, json_list, message, participant, status};
+use super::rows::{audit_entry, conversation, message, participant, status};
 use crate::audit::{self, Head, HeadFile};
 use crate::clock::Millis;
 use crate::store::{
-    Conversation, Message, NewMessage, Participant, RefusalKey, RefusalTally, Result, Status, Tx,
+    AgentSeat, Conversation, DeliveryState, Message, NewMessage, Participant, RefusalKey, RefusalTally,
+    Result, Status, Tx, Usage,
 };
 
 /// A SQLite transaction on this process's connection; rolls back on drop.
@@ -203,13 +204,15 @@ impl Tx for SqliteTx {
 
     async fn insert_participant(&mut self, p: &Participant) -> Result<()> {
         self.exec(
-            "INSERT INTO participants (conversation_id, session_id, role, token_hash, token_created_at, revoked_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO participants \
+             (conversation_id, session_id, role, token_hash, agent_id, token_created_at, revoked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 p.conversation_id,
                 p.session_id,
                 p.role,
-                p.token_hash.0,
+                p.token_hash.as_ref().map(|h| &h.0),
+                p.agent_id,
                 p.token_created_at,
                 p.revoked_at
             ],
@@ -234,29 +237,7 @@ impl Tx for SqliteTx {
     }
 
     async fn insert_message(&mut self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
-        let seq = self
-            .row(
-                "INSERT INTO messages (conversation_id, sender, body, action_type, files, redactions, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
-                params![
-                    m.conversation_id,
-                    m.sender,
-                    m.body,
-                    m.action_type,
-                    json_list(&m.files),
-                    json_list(&m.redactions),
-                    m.created_at
-                ],
-                |r| r.get::<_, i64>(0),
-            )?
-            .ok_or_else(|| crate::store::Error::internal("INSERT ... RETURNING gave no row"))?;
-        for r in recipients {
-            self.exec(
-                "INSERT INTO deliveries (message_seq, conversation_id, recipient) VALUES (?1, ?2, ?3)",
-                params![seq, m.conversation_id, r],
-            )?;
-        }
-        Ok(seq)
+        self.insert_message_to(m, recipients)
     }
 
     async fn take_unread(
@@ -322,6 +303,44 @@ impl Tx for SqliteTx {
             "SELECT * FROM messages WHERE conversation_id = +?1 AND seq > +?2 ORDER BY seq LIMIT +?3",
             params![conversation_id, after, limit as i64],
             message,
+        )
+    }
+
+    async fn history_of(
+        &mut self,
+        conversation_id: &str,
+        member: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        self.member_history(conversation_id, member, after, limit)
+    }
+
+    async fn message(&mut self, conversation_id: &str, seq: i64) -> Result<Option<Message>> {
+        self.one_message(conversation_id, seq)
+    }
+
+    async fn receipts(&mut self, seq: i64) -> Result<Vec<DeliveryState>> {
+        self.delivery_states(seq)
+    }
+
+    async fn unread_by_recipient(&mut self, conversation_id: &str) -> Result<Vec<(String, i64)>> {
+        self.pending_per_recipient(conversation_id)
+    }
+
+    async fn usage(&mut self, conversation_id: &str) -> Result<Usage> {
+        self.conversation_usage(conversation_id)
+    }
+
+    async fn agent_seats(&mut self, agent_id: i64) -> Result<Vec<AgentSeat>> {
+        self.seats_of_agent(agent_id)
+    }
+
+    async fn statuses(&mut self, conversation_id: &str) -> Result<Vec<Status>> {
+        self.rows(
+            "SELECT * FROM status WHERE conversation_id = +?1 ORDER BY session_id",
+            [conversation_id],
+            status,
         )
     }
 
@@ -500,7 +519,8 @@ mod tests {
                 conversation_id: id.clone(),
                 session_id: seat.into(),
                 role: format!("role-{seat}"),
-                token_hash: TokenHash(vec![1; 32]),
+                token_hash: Some(TokenHash(vec![1; 32])),
+                agent_id: None,
                 token_created_at: 1,
                 revoked_at: None,
             })
@@ -519,6 +539,7 @@ mod tests {
             tx.rate_events("send:x", 0).await.unwrap();
             tx.record_rate_event("send:x", now, 0).await.unwrap();
             let message = NewMessage {
+                reply_to: None,
                 conversation_id: id.clone(),
                 sender: "a".into(),
                 body: "hello".into(),
