@@ -189,10 +189,10 @@ class Seat:
     conv_id: str
 
     def args(self, **extra: Any) -> dict[str, Any]:
-        out = {"conversation_id": self.conv_id, "session_id": self.session_id, **extra}
+        out = {"conversation_id": self.conv_id, "session_id": self.session_id}
         if self.token is not None:
             out["token"] = self.token
-        return out
+        return {**out, **extra}
 
 
 @dataclass
