@@ -253,6 +253,8 @@ const SAMPLES: &[(&str, &str)] = &[
         "k8s_secret",
         "apiVersion: v1\nkind: Secret\ndata:\n  DB_URL: <<{b64:40}>>\n",
     ),
+    // Appended, not inserted: each row's seed is its index.
+    ("bridge_agent_credential", "<<mcpa_{b64u:43}>>"),
 ];
 
 /// Benign words and punctuation the secrets are embedded among: developer

@@ -128,6 +128,7 @@ fn servers_starting_together_on_a_new_file_all_answer() {
         let applied: i64 = conn
             .query_row("SELECT count(*) FROM _sqlx_migrations", [], |r| r.get(0))
             .unwrap();
+        // One record per embedded migration file, whatever their number.
         let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
             .unwrap()
             .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))

@@ -162,3 +162,28 @@ test('typescript sdk: a wait the client gave up on (request timeout, then notifi
   assert.deepEqual(inbox.messages.map((m) => m.message), ['sent after B gave up waiting'],
     'the abandoned wait must not have taken (and marked read) the message');
 });
+
+test('typescript sdk: listPrompts and getPrompt round trip, a missing argument is -32602 naming it', async (t) => {
+  const env = tempBridge(t);
+  const a = await connectAgent(t, env, 'A');
+  assert.ok(a.client.getServerCapabilities()?.prompts, 'the prompts capability is not advertised');
+  const { prompts } = await a.client.listPrompts();
+  assert.deepEqual(prompts.map((p) => p.name), [
+    'start_team', 'join_conversation', 'api_first', 'security_review', 'specialised_expertise', 'parallel_problem_solving',
+  ]);
+  const start = prompts.find((p) => p.name === 'start_team');
+  assert.deepEqual(start.arguments.filter((x) => x.required).map((x) => x.name), ['goal']);
+
+  const got = await a.client.getPrompt({ name: 'start_team', arguments: { goal: 'ship it', roles: 'backend,frontend' } });
+  assert.equal(got.messages.length, 1);
+  assert.equal(got.messages[0].role, 'user');
+  const text = got.messages[0].content.text;
+  assert.ok(text.includes('create_conversation {"my_role":"lead","partner_roles":["backend","frontend"]}'), text);
+  assert.ok(text.includes('"ship it"') && text.includes('wait_for_messages'), text);
+
+  await assert.rejects(a.client.getPrompt({ name: 'start_team', arguments: {} }), (e) => {
+    assert.equal(e.code, -32602, String(e));
+    assert.match(e.message, /missing argument goal/);
+    return true;
+  });
+});

@@ -10,7 +10,7 @@ CREATE TABLE participants_v6 (
     session_id       TEXT NOT NULL,
     role             TEXT NOT NULL,
     token_hash       BLOB,
-    agent_id         INTEGER,  -- agents(id); agents are revoked, never deleted
+    agent_id         INTEGER REFERENCES agents(id),
     token_created_at INTEGER NOT NULL,
     revoked_at       INTEGER,
     PRIMARY KEY (conversation_id, session_id),

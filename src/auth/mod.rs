@@ -1,4 +1,4 @@
-//! Session tokens and their keyed hashes.
+//! Session tokens, agent credentials (in `credential`) and their keyed hashes.
 //!
 //! A token is 256 random bits, base64url, prefixed `mcpb_` so that secret
 //! scanners (ours included) recognise one pasted where it should not be. It
@@ -20,6 +20,10 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::config::KeySource;
+
+mod credential;
+
+pub use credential::{AgentCredential, CREDENTIAL_LEN, CREDENTIAL_PREFIX, ShownCredential};
 
 /// Why the server key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]

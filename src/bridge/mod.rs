@@ -33,10 +33,11 @@ mod validate;
 pub mod yolo;
 
 pub use admin::{
-    AdminError, AdminResult, AuditCheck, CleanupReport, CleanupRequest, ConversationDetail,
-    ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export, ExportConversation, ExportMessage,
-    ExportParticipant, ExportStatus, HeadFileState, ImportRequest, Imported, IssuedToken, ListFilter,
-    LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView, Stats,
+    AdminError, AdminResult, AgentAdded, AgentRevoked, AgentRotated, AgentView, AuditCheck, CleanupReport,
+    CleanupRequest, ConversationDetail, ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export,
+    ExportConversation, ExportMessage, ExportParticipant, ExportStatus, HeadFileState, ImportRequest,
+    Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView,
+    Stats,
 };
 pub use conversation::{CreateRequest, MAX_PARTNERS};
 pub use error::{Error, retry_after_secs};

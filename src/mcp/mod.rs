@@ -26,6 +26,7 @@ use crate::store::yolo::YoloTx;
 
 pub mod args;
 pub mod delivery;
+pub mod prompts;
 pub mod render;
 pub mod schema;
 pub mod tools;
@@ -405,7 +406,12 @@ where
     S::Tx: YoloTx,
 {
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_prompts()
+                .enable_tools()
+                .build(),
+        );
         // The preferred answer for clients that ask for a version we do not
         // know; clients asking for 2025-06-18 or 2025-11-25 get exactly that.
         info.protocol_version = ProtocolVersion::V_2025_11_25;
@@ -439,6 +445,24 @@ where
         } else {
             listing
         })
+    }
+
+    // The prompts catalogue (`prompts.rs`). A bad argument is a JSON-RPC
+    // invalid-params error, as the spec asks of prompts/get.
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, McpError> {
+        Ok(prompts::list(context.protocol_version()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, McpError> {
+        Ok(prompts::get(&request.name, request.arguments)?.into())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

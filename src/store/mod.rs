@@ -14,6 +14,7 @@ use crate::auth::TokenHash;
 use crate::clock::Millis;
 
 pub mod admin;
+pub mod agents;
 pub mod sqlite;
 pub mod wake;
 pub mod yolo;
@@ -219,7 +220,7 @@ pub struct RefusalTally {
 /// A database: hands out transactions.
 pub trait Store: Clone + Send + Sync + 'static {
     /// The transaction type.
-    type Tx: Tx;
+    type Tx: Tx + agents::AgentTx;
 
     /// Starts a transaction that will write. On SQLite this is
     /// `BEGIN IMMEDIATE`: the write lock is taken up front, so two processes

@@ -4,7 +4,8 @@
 //! - `lifecycle`: `cleanup`, `close`, `revoke`, `rotate`;
 //! - `portability`: `export`, `import` and the file format;
 //! - `safety`: `backup`, and `restore`'s last steps;
-//! - `integrity`: the trail's full check, for `audit verify` and `restore`.
+//! - `integrity`: the trail's full check, for `audit verify` and `restore`;
+//! - `agents`: registered agents' identities (`agent add|list|rotate|revoke`).
 //!
 //! Same rules as the agents' use cases: every state change commits in ONE
 //! `begin_write` transaction together with its audit entry (actor `cli`),
@@ -19,12 +20,14 @@ use crate::clock::Millis;
 use crate::store;
 use crate::store::admin::AdminStore;
 
+mod agents;
 mod integrity;
 mod lifecycle;
 mod observing;
 mod portability;
 mod safety;
 
+pub use agents::{AgentAdded, AgentRevoked, AgentRotated, AgentView};
 pub use integrity::{AuditCheck, HeadFileState, RestoreCheck};
 pub use lifecycle::{CleanupReport, CleanupRequest, Ended, Rotated};
 pub use observing::{
@@ -122,6 +125,34 @@ pub enum AdminError {
     /// The head file cannot be read or does not verify.
     #[error(transparent)]
     HeadFile(audit::head::Error),
+    /// An agent name breaks the rules of names (those of roles).
+    #[error("invalid agent name: {reason}")]
+    InvalidAgentName {
+        /// What is wrong and what is accepted (never the name itself).
+        reason: String,
+    },
+    /// `agent add` with a name already registered (revoked agents keep theirs).
+    #[error(
+        "an agent named {name:?} already exists; choose another name, or `mcp-bridge agent rotate {name}` to issue it a new credential"
+    )]
+    AgentExists {
+        /// The (validated) name.
+        name: String,
+    },
+    /// No agent has this name.
+    #[error("no agent is named {name:?}; `mcp-bridge agent list` shows the names")]
+    NoSuchAgent {
+        /// The (validated) name.
+        name: String,
+    },
+    /// `agent rotate` on a revoked agent: revocation is final.
+    #[error(
+        "agent {name:?} is revoked and stays revoked; register a new agent under another name with `mcp-bridge agent add`"
+    )]
+    AgentRevoked {
+        /// The (validated) name.
+        name: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] store::Error),

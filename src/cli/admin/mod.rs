@@ -10,7 +10,8 @@
 //!
 //! One module per concern: `observing` (list, show, stats), `audit`
 //! (audit, audit export), `lifecycle` (cleanup, rotate, revoke, close),
-//! `portability` (export, import) and `safety` (backup, restore). This one
+//! `portability` (export, import), `safety` (backup, restore) and `agents`
+//! (agent add, list, rotate, revoke). This one
 //! holds the command line, the dispatch and the output helpers they share.
 
 use std::io::Write;
@@ -28,6 +29,7 @@ use crate::cli::{Cli, open_bridge};
 use crate::config::{Config, parse_duration};
 use crate::store::sqlite::{OpenMode, SqliteStore};
 
+mod agents;
 mod audit;
 mod lifecycle;
 mod observing;
@@ -153,6 +155,8 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Registered agents: add (prints a credential once), list, rotate, revoke.
+    Agent(agents::AgentArgs),
     /// Print a shell completion script, e.g. `mcp-bridge completions bash > ...`.
     Completions {
         /// The shell.
@@ -235,6 +239,7 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
         AdminCommand::Backup { path, with_key } => safety::backup(&config, &path, with_key).await,
         AdminCommand::Restore { path, with_key } => safety::restore(&config, &path, with_key).await,
         AdminCommand::Stats { json } => observing::stats(config, json, style).await,
+        AdminCommand::Agent(args) => agents::run(config, args, style).await,
         AdminCommand::Completions { shell } => completions(shell),
     }
 }

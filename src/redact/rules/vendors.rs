@@ -68,12 +68,22 @@ pub(super) fn c(
 
 /// The vendor rules in priority order.
 pub fn rules() -> Vec<RuleSpec> {
-    let mut out = vec![g(
-        "bridge_token",
-        r"\b(mcpb_[A-Za-z0-9_\-]{43})(?:[^A-Za-z0-9_\-]|$)",
-        &["mcpb_"],
-        not_placeholder,
-    )];
+    let mut out = vec![
+        g(
+            "bridge_token",
+            r"\b(mcpb_[A-Za-z0-9_\-]{43})(?:[^A-Za-z0-9_\-]|$)",
+            &["mcpb_"],
+            not_placeholder,
+        ),
+        // A registered agent's credential (`auth::AgentCredential`): it
+        // belongs in a client's configuration, never in a stored message.
+        g(
+            "bridge_agent_credential",
+            r"\b(mcpa_[A-Za-z0-9_\-]{43})(?:[^A-Za-z0-9_\-]|$)",
+            &["mcpa_"],
+            not_placeholder,
+        ),
+    ];
     out.extend(ai());
     out.extend(code_hosting_and_ci());
     out.extend(cloud());

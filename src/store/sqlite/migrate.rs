@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0004_refusal_tally.sql"),
     },
     Migration {
+        version: 5,
+        description: "agents",
+        sql: include_str!("../../../migrations/sqlite/0005_agents.sql"),
+    },
+    Migration {
         version: 6,
         description: "teams",
         sql: include_str!("../../../migrations/sqlite/0006_teams.sql"),

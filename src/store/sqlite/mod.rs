@@ -35,6 +35,7 @@ use super::{Error, Result, Store};
 use crate::audit::HeadFile;
 
 mod admin;
+mod agents;
 mod conn;
 mod files;
 mod migrate;
