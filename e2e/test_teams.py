@@ -571,16 +571,9 @@ async def test_prompts_start_a_team_join_and_the_four_use_cases(bridge):
         texts = {}
         for p in prompts:
             args = {}
-            for arg in p.arguments or []:
-                n = arg.name.lower()
-                if "conversation" in n or n == "id":
-                    args[arg.name] = conv_id
-                elif "agent" in n:
-                    args[arg.name] = "worker1, worker2"
-                elif "role" in n:
-                    args[arg.name] = "backend, frontend"
-                else:
-                    args[arg.name] = "build the login page"
+            for arg in p.arguments or []:  # required arguments only: optional ones have grammars of their own
+                if arg.required:
+                    args[arg.name] = conv_id if "conversation" in arg.name.lower() else "build the login page"
             got = await a.session.get_prompt(p.name, args)
             assert got.messages, f"prompt {p.name} has no messages"
             text = "\n".join(m.content.text for m in got.messages if getattr(m.content, "text", None))
