@@ -113,7 +113,7 @@ async fn create(b: &Bridge<SqliteStore>) -> Created {
 
 async fn send(b: &Bridge<SqliteStore>, c: &Created, s: SessionId, body: &str) {
     b.send_message(SendRequest {
-        auth: auth(c, s),
+        auth: auth(c, s).into(),
         message: body.into(),
         action_type: ActionType::Question,
         files_involved: vec!["src/lib.rs".into()],
@@ -154,7 +154,7 @@ async fn list_and_show_report_counts_unread_and_read_state() {
     b.check_messages(auth(&c, SessionId::B)).await.unwrap();
     send(&b, &c, SessionId::A, "third").await;
     b.update_status(StatusRequest {
-        auth: auth(&c, SessionId::B),
+        auth: auth(&c, SessionId::B).into(),
         status: StatusKind::Working,
         note: Some("on it".into()),
     })
@@ -352,7 +352,7 @@ async fn cleanup_purges_ended_conversations_and_keeps_the_chain() {
     let gone = create(&old).await;
     send(&old, &gone, SessionId::A, "old news").await;
     old.update_status(StatusRequest {
-        auth: auth(&gone, SessionId::B),
+        auth: auth(&gone, SessionId::B).into(),
         status: StatusKind::Complete,
         note: None,
     })

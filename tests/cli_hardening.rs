@@ -101,7 +101,8 @@ async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) {
             conversation_id: c.conversation_id.clone(),
             session_id: SessionId::A,
             token: SessionToken::from_presented(c.session_a_token.as_deref().unwrap()),
-        },
+        }
+        .into(),
         message: body.into(),
         action_type: ActionType::Info,
         files_involved: vec![],
@@ -321,7 +322,8 @@ async fn audit_shows_how_many_refusals_an_entry_counts() {
                 conversation_id: c.conversation_id.clone(),
                 session_id: SessionId::A,
                 token: SessionToken::from_presented("mcpb_wrong"),
-            },
+            }
+            .into(),
             message: "x".into(),
             action_type: ActionType::Info,
             files_involved: vec![],

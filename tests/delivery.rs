@@ -69,7 +69,7 @@ async fn converse(b: &Bridge<SqliteStore>) -> Created {
 
 async fn send(b: &Bridge<SqliteStore>, c: &Created, body: &str) -> i64 {
     b.send_message(SendRequest {
-        auth: auth(c, SessionId::A),
+        auth: auth(c, SessionId::A).into(),
         message: body.into(),
         action_type: ActionType::Info,
         files_involved: vec![],

@@ -46,7 +46,7 @@ fn auth_raw(conversation_id: &str, session: SessionId, token: &str) -> Auth {
 
 fn send_as(auth: Auth) -> SendRequest {
     SendRequest {
-        auth,
+        auth: auth.into(),
         message: "hello".into(),
         action_type: ActionType::Info,
         files_involved: vec![],

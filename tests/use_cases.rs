@@ -56,7 +56,7 @@ fn auth(c: &Created, session: SessionId) -> Auth {
 
 fn send(c: &Created, session: SessionId, body: &str) -> SendRequest {
     SendRequest {
-        auth: auth(c, session),
+        auth: auth(c, session).into(),
         message: body.to_owned(),
         action_type: ActionType::Info,
         files_involved: vec![],
@@ -234,7 +234,7 @@ async fn secrets_are_redacted_before_storage() {
         .unwrap();
     assert_eq!(sent.redacted, vec!["aws_access_key".to_owned()]);
     b.update_status(StatusRequest {
-        auth: auth(&c, SessionId::A),
+        auth: auth(&c, SessionId::A).into(),
         status: StatusKind::Blocked,
         note: Some(format!("need {key}")),
     })
@@ -270,7 +270,7 @@ async fn liveness_follows_the_heartbeat_window() {
     let before = b.partner_status(auth(&c, SessionId::A)).await.unwrap();
     assert_eq!((before.status, before.alive), (None, false));
     b.update_status(StatusRequest {
-        auth: auth(&c, SessionId::B),
+        auth: auth(&c, SessionId::B).into(),
         status: StatusKind::Working,
         note: None,
     })

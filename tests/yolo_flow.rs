@@ -83,7 +83,7 @@ fn auth(c: &Created, s: SessionId) -> Auth {
 async fn propose(f: &Fixture, command: &str, mode: Mode) -> Result<String, mcp_bridge::bridge::Error> {
     f.bridge
         .propose_command(ProposeRequest {
-            auth: auth(&f.conv, SessionId::A),
+            auth: auth(&f.conv, SessionId::A).into(),
             command: command.into(),
             mode,
             cwd: None,
@@ -254,7 +254,7 @@ async fn execution_tools_refuse_without_the_opt_in() {
     let plain = f.bridge.clone().with_yolo(None);
     let err = plain
         .propose_command(ProposeRequest {
-            auth: auth(&f.conv, SessionId::A),
+            auth: auth(&f.conv, SessionId::A).into(),
             command: "ls".into(),
             mode: Mode::Safe,
             cwd: None,
@@ -318,7 +318,7 @@ async fn proposals_with_control_characters_are_refused_naming_the_field() {
         let err = f
             .bridge
             .propose_command(ProposeRequest {
-                auth: auth(&f.conv, SessionId::A),
+                auth: auth(&f.conv, SessionId::A).into(),
                 command: "ls".into(),
                 mode: Mode::Safe,
                 cwd: cwd.map(str::to_owned),

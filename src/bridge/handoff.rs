@@ -53,18 +53,26 @@ impl Recipient for InHand {
 }
 
 /// Which deliveries one response carries: enough to take them back, and
-/// nothing secret (no token, no body).
+/// nothing secret (no token, no body). A wait across an agent's
+/// conversations hands over messages of several seats at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
+    /// The deliveries, one part per seat.
+    pub parts: Vec<ReceiptPart>,
+    /// The `delivered_at` stamp the delivery wrote; only rows still carrying
+    /// it are returned.
+    pub delivered_at: Millis,
+}
+
+/// The messages one seat was handed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptPart {
     /// The conversation.
     pub conversation_id: String,
     /// The recipient's session.
     pub session_id: String,
     /// The messages delivered, in order.
     pub seqs: Vec<i64>,
-    /// The `delivered_at` stamp the delivery wrote; only rows still carrying
-    /// it are returned.
-    pub delivered_at: Millis,
 }
 
 /// A use case's result plus the receipt of the deliveries it marked read,
@@ -109,29 +117,35 @@ impl<S: Store> Bridge<S> {
     pub async fn return_unread(&self, receipt: &Receipt, reason: ReturnReason) -> Result<u64> {
         let mut tx = self.store.begin_write().await?;
         let now = self.now();
-        let returned = tx
-            .return_unread(
-                &receipt.conversation_id,
-                &receipt.session_id,
-                &receipt.seqs,
-                receipt.delivered_at,
-            )
-            .await?;
-        if returned == 0 {
-            return Ok(0);
+        let mut total = 0;
+        for part in &receipt.parts {
+            let returned = tx
+                .return_unread(
+                    &part.conversation_id,
+                    &part.session_id,
+                    &part.seqs,
+                    receipt.delivered_at,
+                )
+                .await?;
+            if returned == 0 {
+                continue;
+            }
+            total += returned;
+            let entry = NewEntry {
+                actor: format!("{}/{}", part.conversation_id, part.session_id),
+                action: "message.returned".to_owned(),
+                conversation_id: Some(part.conversation_id.clone()),
+                detail: json!({
+                    "returned": part.seqs,
+                    "count": returned,
+                    "reason": reason.as_str(),
+                }),
+            };
+            self.audit(&mut tx, now, entry).await?;
         }
-        let entry = NewEntry {
-            actor: format!("{}/{}", receipt.conversation_id, receipt.session_id),
-            action: "message.returned".to_owned(),
-            conversation_id: Some(receipt.conversation_id.clone()),
-            detail: json!({
-                "returned": receipt.seqs,
-                "count": returned,
-                "reason": reason.as_str(),
-            }),
-        };
-        self.audit(&mut tx, now, entry).await?;
-        tx.commit().await?;
-        Ok(returned)
+        if total > 0 {
+            tx.commit().await?;
+        }
+        Ok(total)
     }
 }

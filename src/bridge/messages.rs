@@ -1,14 +1,13 @@
 //! Sending and receiving messages.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_json::json;
 
-use super::handoff::{Handed, InHand, Receipt, Recipient};
+use super::handoff::{Handed, InHand, Receipt, ReceiptPart, Recipient};
 use super::{
-    ActionType, Auth, Bridge, Caller, DeliveredMessage, Error, History, Inbox, RateClass, Result, Stored,
-    Waited, validate,
+    Access, ActionType, Bridge, Caller, DeliveredMessage, Error, History, Inbox, RateClass, Result, Stored,
+    validate,
 };
 use crate::clock::rfc3339;
 use crate::store::{Message, NewMessage, Store, Tx};
@@ -17,7 +16,7 @@ use crate::store::{Message, NewMessage, Store, Tx};
 #[derive(Debug)]
 pub struct SendRequest {
     /// Who sends.
-    pub auth: Auth,
+    pub auth: Access,
     /// The body, in clear; redacted before anything is stored.
     pub message: String,
     /// What the message is for.
@@ -32,9 +31,9 @@ pub struct SendRequest {
 
 impl SendRequest {
     /// A message to every other participant, as `send_to_partner` sends.
-    pub fn to_all(auth: Auth, message: impl Into<String>) -> Self {
+    pub fn to_all(auth: impl Into<Access>, message: impl Into<String>) -> Self {
         Self {
-            auth,
+            auth: auth.into(),
             message: message.into(),
             action_type: ActionType::default(),
             files_involved: Vec::new(),
@@ -171,7 +170,8 @@ impl<S: Store> Bridge<S> {
     /// read in the same transaction: each message is delivered exactly once.
     /// For callers that hold the result in hand; a transport uses
     /// [`Bridge::check_messages_for`].
-    pub async fn check_messages(&self, auth: Auth) -> Result<Inbox> {
+    pub async fn check_messages(&self, auth: impl Into<Access>) -> Result<Inbox> {
+        let auth: Access = auth.into();
         Ok(self.check_messages_for(auth, &InHand).await?.value)
     }
 
@@ -179,82 +179,41 @@ impl<S: Store> Bridge<S> {
     /// has gone by the time the messages would be marked read, nothing is
     /// marked and [`Error::CallerGone`] is returned. The receipt lets the
     /// transport take the delivery back if it cannot write the response.
-    pub async fn check_messages_for(&self, auth: Auth, to: &impl Recipient) -> Result<Handed<Inbox>> {
+    pub async fn check_messages_for(
+        &self,
+        auth: impl Into<Access>,
+        to: &impl Recipient,
+    ) -> Result<Handed<Inbox>> {
+        let auth: Access = auth.into();
         self.read_inbox(&auth, Read::Take, true, "message.check", to)
             .await
     }
 
     /// Returns the caller's unread messages without marking them read: a
     /// later `check_messages` still delivers them.
-    pub async fn peek_messages(&self, auth: Auth) -> Result<Inbox> {
+    pub async fn peek_messages(&self, auth: impl Into<Access>) -> Result<Inbox> {
+        let auth: Access = auth.into();
         Ok(self
             .read_inbox(&auth, Read::Peek, true, "message.peek", &InHand)
             .await?
             .value)
     }
 
-    /// Like [`Bridge::check_messages_for`], but when nothing is waiting it
-    /// waits up to `timeout` for a message to arrive instead of returning
-    /// empty: an agent needs no polling loop.
-    ///
-    /// The wait sleeps on the store's wake source ([`Store::changes`]) and
-    /// re-reads the pending count when woken; a slow fallback poll covers a
-    /// lost wake-up. It writes nothing while waiting: only the final
-    /// delivery is audited, and only the first check counts against the
-    /// read rate. It stops at once, marking nothing, when `to` goes.
-    pub async fn wait_for_messages(
-        &self,
-        auth: Auth,
-        timeout: Duration,
-        to: &impl Recipient,
-    ) -> Result<Handed<Waited>> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        // Subscribe before the first read, so a commit that lands between
-        // that read and the first sleep still wakes the wait.
-        let mut changes = self.store.changes();
-        let first = self
-            .read_inbox(&auth, Read::Take, true, "message.wait", to)
-            .await?;
-        if !first.value.messages.is_empty() {
-            return Ok(waited(first, false));
-        }
-        let mut poll = FallbackPoll::default();
-        loop {
-            let fallback = poll.next(changes.is_live());
-            let woken = tokio::select! {
-                biased;
-                () = to.gone() => return Err(Error::CallerGone),
-                () = tokio::time::sleep_until(deadline) => return Ok(waited(first, true)),
-                () = changes.changed() => true,
-                () = tokio::time::sleep(fallback) => false,
-            };
-            let pending = {
-                let mut tx = self.store.begin_read().await?;
-                tx.count_unread(&auth.conversation_id, auth.session_id.as_str())
-                    .await?
-            };
-            if pending > 0 {
-                let inbox = self
-                    .read_inbox(&auth, Read::Take, false, "message.wait", to)
-                    .await?;
-                if !inbox.value.messages.is_empty() {
-                    return Ok(waited(inbox, false));
-                }
-            } else if woken {
-                poll.settle();
-            }
-        }
-    }
-
     /// The conversation's messages after a cursor, in both directions and
     /// whatever their delivery state; changes nothing but the audit trail.
     /// Lets an agent that restarted recover the context it already consumed.
-    pub async fn read_history(&self, auth: Auth, after_seq: i64, limit: usize) -> Result<History> {
+    pub async fn read_history(
+        &self,
+        auth: impl Into<Access>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<History> {
+        let auth: Access = auth.into();
         let result = self.history_inner(&auth, after_seq, limit).await;
         self.audited("message.history", &auth, result).await
     }
 
-    async fn history_inner(&self, auth: &Auth, after_seq: i64, limit: usize) -> Result<History> {
+    async fn history_inner(&self, auth: &Access, after_seq: i64, limit: usize) -> Result<History> {
         let mut tx = self.store.begin_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
@@ -290,9 +249,9 @@ impl<S: Store> Bridge<S> {
         })
     }
 
-    async fn read_inbox(
+    pub(super) async fn read_inbox(
         &self,
-        auth: &Auth,
+        auth: &Access,
         read: Read,
         count_rate: bool,
         action: &str,
@@ -303,8 +262,7 @@ impl<S: Store> Bridge<S> {
             // Not a refusal: the caller left; nothing changed.
             Err(Error::CallerGone) | Ok(_) => {}
             Err(e) => {
-                let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-                self.audit_refusal(action, Some(&auth.conversation_id), actor, e)
+                self.audit_refusal(action, Some(auth.conversation_id()), auth.claimed_actor(), e)
                     .await;
             }
         }
@@ -313,7 +271,7 @@ impl<S: Store> Bridge<S> {
 
     async fn read_inbox_inner(
         &self,
-        auth: &Auth,
+        auth: &Access,
         read: Read,
         count_rate: bool,
         action: &str,
@@ -356,9 +314,11 @@ impl<S: Store> Bridge<S> {
         )
         .await?;
         let receipt = (read == Read::Take && !taken.is_empty()).then(|| Receipt {
-            conversation_id: caller.conversation.id.clone(),
-            session_id: me.clone(),
-            seqs: taken.iter().map(|m| m.seq).collect(),
+            parts: vec![ReceiptPart {
+                conversation_id: caller.conversation.id.clone(),
+                session_id: me.clone(),
+                seqs: taken.iter().map(|m| m.seq).collect(),
+            }],
             delivered_at: now,
         });
         // The last moment to change our mind: marking read for a caller who
@@ -375,73 +335,16 @@ impl<S: Store> Bridge<S> {
     }
 }
 
-/// How long a wait sleeps between checks when no wake-up comes.
-///
-/// With a live wake source the poll is only a safety net for a lost
-/// wake-up, so it is slow ([`FallbackPoll::LIVE`]); right after a wake that
-/// found nothing it re-checks once soon ([`FallbackPoll::SETTLE`]), because
-/// a file-write wake can arrive a moment before the writer's commit is
-/// visible to readers. Without a wake source it backs off from 5 ms to
-/// 250 ms, as every wait did before wake sources existed.
-#[derive(Debug)]
-struct FallbackPoll {
-    backoff: Duration,
-    settle: bool,
-}
-
-impl Default for FallbackPoll {
-    fn default() -> Self {
-        Self {
-            backoff: Self::FIRST,
-            settle: false,
-        }
-    }
-}
-
-impl FallbackPoll {
-    /// The safety-net interval while a wake source is live: one indexed
-    /// count per second per waiting process.
-    const LIVE: Duration = Duration::from_secs(1);
-    /// The re-check after a wake that found nothing yet.
-    const SETTLE: Duration = Duration::from_millis(5);
-    /// First and last step of the backoff without a wake source.
-    const FIRST: Duration = Duration::from_millis(5);
-    const LAST: Duration = Duration::from_millis(250);
-
-    fn next(&mut self, live: bool) -> Duration {
-        if std::mem::take(&mut self.settle) {
-            return Self::SETTLE;
-        }
-        if live {
-            return Self::LIVE;
-        }
-        let d = self.backoff;
-        self.backoff = (d * 2).min(Self::LAST);
-        d
-    }
-
-    fn settle(&mut self) {
-        self.settle = true;
-    }
-}
-
-fn waited(inbox: Handed<Inbox>, timed_out: bool) -> Handed<Waited> {
-    Handed {
-        value: Waited::from_inbox(inbox.value, timed_out),
-        receipt: inbox.receipt,
-    }
-}
-
 /// Whether reading marks messages delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Read {
+pub(super) enum Read {
     /// Deliver: mark read in the same transaction (exactly once).
     Take,
     /// Look only.
     Peek,
 }
 
-fn delivered(m: Message, roles: &HashMap<String, String>) -> DeliveredMessage {
+pub(super) fn delivered(m: Message, roles: &HashMap<String, String>) -> DeliveredMessage {
     DeliveredMessage {
         seq: m.seq,
         from_role: role_of(roles, &m.sender),

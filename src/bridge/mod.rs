@@ -21,6 +21,7 @@ use crate::limits::{self, Decision};
 use crate::redact::Redactor;
 use crate::store::{self, Conversation, Participant, RefusalKey, Store, Tx};
 
+mod access;
 mod admin;
 mod conversation;
 mod error;
@@ -30,8 +31,10 @@ mod status;
 mod team;
 pub mod types;
 mod validate;
+mod waiting;
 pub mod yolo;
 
+pub use access::{Access, AgentIdentity};
 pub use admin::{
     AdminError, AdminResult, AgentAdded, AgentRevoked, AgentRotated, AgentView, AuditCheck, CleanupReport,
     CleanupRequest, ConversationDetail, ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export,
@@ -41,7 +44,7 @@ pub use admin::{
 };
 pub use conversation::{CreateRequest, MAX_PARTNERS};
 pub use error::{Error, retry_after_secs};
-pub use handoff::{Handed, InHand, Receipt, Recipient, ReturnReason};
+pub use handoff::{Handed, InHand, Receipt, ReceiptPart, Recipient, ReturnReason};
 pub use messages::SendRequest;
 pub use status::StatusRequest;
 pub use types::*;
@@ -188,32 +191,57 @@ impl<S: Store> Bridge<S> {
         self.clock.now_ms()
     }
 
-    /// Checks conversation, expiry, participant, token and revocation, in
-    /// that order. The token is compared in constant time.
-    async fn authenticate(&self, tx: &mut S::Tx, auth: &Auth, now: Millis) -> Result<Caller> {
+    /// Checks conversation, expiry, seat and credential, in that order: a
+    /// seat's token (compared in constant time) and the seat's revocation,
+    /// or a registered agent's seat and the agent's standing.
+    async fn authenticate(&self, tx: &mut S::Tx, access: &Access, now: Millis) -> Result<Caller> {
         let (conversation, participants) = tx
-            .conversation_with_participants(&auth.conversation_id)
+            .conversation_with_participants(access.conversation_id())
             .await?
             .ok_or(Error::ConversationNotFound)?;
         ensure_open(&conversation, now)?;
-        let invalid = || Error::InvalidToken {
-            session_id: auth.session_id.as_str().to_owned(),
+        let participant = match access {
+            Access::Seat(auth) => {
+                // A seat the conversation does not have is a mistake in the
+                // argument, as it was when only `a` and `b` existed; saying
+                // so tells nothing beyond how many seats there are.
+                let participant = participants
+                    .iter()
+                    .find(|p| p.session_id == auth.session_id.as_str())
+                    .cloned()
+                    .ok_or_else(|| no_such_seat(auth.session_id, participants.len()))?;
+                let token_ok = participant
+                    .token_hash
+                    .as_ref()
+                    .is_some_and(|h| self.key.verify_token(&auth.token, h));
+                if !token_ok {
+                    return Err(Error::InvalidToken {
+                        session_id: auth.session_id.as_str().to_owned(),
+                    });
+                }
+                participant
+            }
+            Access::Agent { agent, seat, .. } => {
+                self.ensure_agent_live(tx, agent).await?;
+                let participant = participants
+                    .iter()
+                    .find(|p| p.agent_id == Some(agent.id))
+                    .cloned()
+                    .ok_or(Error::NotAParticipant)?;
+                if let Some(seat) = seat
+                    && seat.as_str() != participant.session_id
+                {
+                    return Err(Error::invalid(
+                        "session_id",
+                        format!(
+                            "your agent holds seat \"{}\" in this conversation, not \"{seat}\"; leave session_id out",
+                            participant.session_id
+                        ),
+                    ));
+                }
+                participant
+            }
         };
-        // A seat the conversation does not have is a mistake in the
-        // argument, as it was when only `a` and `b` existed; saying so
-        // tells nothing beyond how many seats there are.
-        let participant = participants
-            .iter()
-            .find(|p| p.session_id == auth.session_id.as_str())
-            .cloned()
-            .ok_or_else(|| no_such_seat(auth.session_id, participants.len()))?;
-        let token_ok = participant
-            .token_hash
-            .as_ref()
-            .is_some_and(|h| self.key.verify_token(&auth.token, h));
-        if !token_ok {
-            return Err(invalid());
-        }
         if participant.revoked_at.is_some() {
             return Err(Error::SessionRevoked {
                 session_id: participant.session_id.clone(),
@@ -233,15 +261,26 @@ impl<S: Store> Bridge<S> {
             RateClass::Send => (&self.limits.send_rate, "send"),
             RateClass::Read => (&self.limits.read_rate, "read"),
         };
+        self.rate_key(tx, &format!("{prefix}:{}", caller.actor()), limit, now)
+            .await
+    }
+
+    /// Counts one event under `key` against `limit`, inside `tx`.
+    async fn rate_key(
+        &self,
+        tx: &mut S::Tx,
+        key: &str,
+        limit: &limits::RateLimit,
+        now: Millis,
+    ) -> Result<()> {
         if limit.is_off() {
             return Ok(());
         }
-        let key = format!("{prefix}:{}", caller.actor());
         let horizon = now - limit.horizon().as_millis() as i64;
-        let events = tx.rate_events(&key, horizon).await?;
+        let events = tx.rate_events(key, horizon).await?;
         match limits::check(limit, &events, now) {
             Decision::Allow => {
-                tx.record_rate_event(&key, now, horizon).await?;
+                tx.record_rate_event(key, now, horizon).await?;
                 Ok(())
             }
             Decision::Deny {
@@ -396,10 +435,9 @@ impl<S: Store> Bridge<S> {
 
     /// Passes `result` through, recording it as a refusal of `action` by the
     /// caller named in `auth` when it is an error.
-    async fn audited<T>(&self, action: &str, auth: &Auth, result: Result<T>) -> Result<T> {
+    async fn audited<T>(&self, action: &str, access: &Access, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
-            let actor = format!("{}/{}", auth.conversation_id, auth.session_id);
-            self.audit_refusal(action, Some(&auth.conversation_id), actor, e)
+            self.audit_refusal(action, Some(access.conversation_id()), access.claimed_actor(), e)
                 .await;
         }
         result
@@ -445,6 +483,16 @@ const FIXED_ACTORS: [&str; 3] = ["anonymous", "unauthenticated", OVERSEER];
 /// caller and becomes `unauthenticated`.
 fn refusal_actor(actor: &str, conversation_id: Option<&str>) -> String {
     if FIXED_ACTORS.contains(&actor) {
+        return actor.to_owned();
+    }
+    // An agent's name comes from the agents table, validated when the
+    // overseer registered it; the caller cannot choose it.
+    if let Some(name) = actor.strip_prefix("agent:")
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return actor.to_owned();
     }
     match (actor.split_once('/'), conversation_id) {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Auth, Bridge, Error, PartnerStatus, RateClass, Result, StatusKind, StatusUpdated, validate};
+use super::{Access, Bridge, Error, PartnerStatus, RateClass, Result, StatusKind, StatusUpdated, validate};
 use crate::clock::rfc3339;
 use crate::store::{Status, Store, Tx};
 
@@ -10,7 +10,7 @@ use crate::store::{Status, Store, Tx};
 #[derive(Debug)]
 pub struct StatusRequest {
     /// Who reports.
-    pub auth: Auth,
+    pub auth: Access,
     /// The new state.
     pub status: StatusKind,
     /// Optional free text; redacted before storage.
@@ -66,12 +66,13 @@ impl<S: Store> Bridge<S> {
     }
 
     /// The partner's role, status, note and liveness.
-    pub async fn partner_status(&self, auth: Auth) -> Result<PartnerStatus> {
+    pub async fn partner_status(&self, auth: impl Into<Access>) -> Result<PartnerStatus> {
+        let auth: Access = auth.into();
         let result = self.partner_inner(&auth).await;
         self.audited("status.check", &auth, result).await
     }
 
-    async fn partner_inner(&self, auth: &Auth) -> Result<PartnerStatus> {
+    async fn partner_inner(&self, auth: &Access) -> Result<PartnerStatus> {
         let mut tx = self.store.begin_write().await?;
         // Read the clock once the write lock is held, so timestamps follow
         // commit order across processes.

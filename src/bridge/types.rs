@@ -405,3 +405,29 @@ pub struct MessageStatus {
     /// Every recipient and whether it has read the message.
     pub recipients: Vec<RecipientReceipt>,
 }
+
+/// One conversation a registered agent holds a seat in.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MyConversation {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Your role in it.
+    pub role: String,
+    /// Your seat in it.
+    pub session_id: SessionId,
+    /// Every participant's role, in seat order.
+    pub participants: Vec<String>,
+    /// Messages addressed to you that you have not read.
+    pub unread: i64,
+    /// When it stops accepting calls (RFC 3339, UTC).
+    pub expires_at: String,
+    /// active, closed or expired.
+    pub state: String,
+}
+
+/// What `my_conversations` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MyConversations {
+    /// Your conversations, newest first (at most 100).
+    pub conversations: Vec<MyConversation>,
+}

@@ -282,14 +282,54 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .context("recording the YOLO opt-in")?;
         tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
     }
+    let mut server = BridgeServer::new(bridge.clone());
+    if let Some(agent) = agent_identity(&bridge).await? {
+        tracing::info!(agent = %agent.name, "acting as a registered agent");
+        server = server.with_identity(agent);
+    }
     tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
-    let served = BridgeServer::new(bridge.clone()).serve_stdio().await;
+    let served = server.serve_stdio().await;
     // Refusal counts still open go to the trail before the process ends.
     if let Err(e) = bridge.flush_refusal_counts().await {
         tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
     }
     served
 }
+
+/// The registered agent named by `MCP_BRIDGE_AGENT`, when it is set. A
+/// credential that is malformed, unknown, rotated away or revoked stops the
+/// server with one line naming the variable (never its value), which the
+/// client shows the human; a bad credential never degrades to token mode.
+async fn agent_identity(
+    bridge: &crate::bridge::Bridge<crate::store::SqliteStore>,
+) -> anyhow::Result<Option<std::sync::Arc<crate::bridge::AgentIdentity>>> {
+    let Some(raw) = std::env::var_os(AGENT_ENV) else {
+        return Ok(None);
+    };
+    let credential = raw
+        .to_str()
+        .and_then(crate::auth::AgentCredential::parse)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{AGENT_ENV} is not an agent credential (\"mcpa_\" and 43 more characters); copy it again from the output of `mcp-bridge agent add` or `agent rotate`"
+            )
+        })?;
+    match bridge.identify_agent(&credential).await {
+        Ok(agent) if agent.role == crate::store::agents::AgentRole::Agent => Ok(Some(agent)),
+        Ok(agent) => anyhow::bail!(
+            "{AGENT_ENV} holds the credential of {}, an {} identity; the tools need an agent credential (`mcp-bridge agent add NAME`)",
+            agent.name,
+            agent.role
+        ),
+        Err(crate::bridge::Error::AgentRevoked) => anyhow::bail!(
+            "{AGENT_ENV} holds a credential this database does not accept (unknown, rotated or revoked); ask the overseer for a new one (`mcp-bridge agent rotate NAME`) and put it in this client's configuration"
+        ),
+        Err(e) => Err(e).context("checking the agent credential in MCP_BRIDGE_AGENT"),
+    }
+}
+
+/// The environment variable an agent's client configuration sets.
+const AGENT_ENV: &str = "MCP_BRIDGE_AGENT";
 
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
 async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {

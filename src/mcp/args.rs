@@ -13,25 +13,51 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::tools::{TOOLS, YOLO_TOOLS};
+use super::tools::{AGENT_TOOLS, TOOLS, YOLO_SEAT_TOOLS, YOLO_TOOLS};
 use crate::bridge::Error;
 
-static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
-    TOOLS
+/// One validator per listed tool schema, for each of the two listings.
+fn validators(tools: &[rmcp::model::Tool]) -> HashMap<String, jsonschema::Validator> {
+    tools
         .iter()
-        .chain(YOLO_TOOLS.iter())
         .map(|t| {
             let schema = Value::Object((*t.input_schema).clone());
             let v = jsonschema::validator_for(&schema).expect("tool input schemas are valid JSON Schema");
             (t.name.to_string(), v)
         })
         .collect()
+}
+
+static SEAT_VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
+    validators(
+        &TOOLS
+            .iter()
+            .chain(YOLO_SEAT_TOOLS.iter())
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
 });
 
-/// Checks arguments against tool `name`'s input schema; the first violation
-/// becomes an `invalid_argument` error naming the field and the rule.
-pub fn check(name: &str, value: &Value) -> Result<(), Error> {
-    match VALIDATORS.get(name).and_then(|v| v.iter_errors(value).next()) {
+static AGENT_VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
+    validators(
+        &AGENT_TOOLS
+            .iter()
+            .chain(YOLO_TOOLS.iter())
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+});
+
+/// Checks arguments against tool `name`'s input schema as listed to this
+/// caller (`agent`: a server acting as a registered agent); the first
+/// violation becomes an `invalid_argument` error naming the field and the rule.
+pub fn check(name: &str, value: &Value, agent: bool) -> Result<(), Error> {
+    let set = if agent {
+        &*AGENT_VALIDATORS
+    } else {
+        &*SEAT_VALIDATORS
+    };
+    match set.get(name).and_then(|v| v.iter_errors(value).next()) {
         Some(err) => Err(describe(name, err.kind(), err.instance_path().as_str())),
         None => Ok(()),
     }
@@ -74,7 +100,7 @@ fn safe_key(key: &str) -> String {
 }
 
 fn accepted_fields(tool: &str) -> String {
-    TOOLS
+    AGENT_TOOLS
         .iter()
         .chain(YOLO_TOOLS.iter())
         .find(|t| t.name == tool)
@@ -190,7 +216,7 @@ mod tests {
         let mut args = args.unwrap_or_default();
         super::super::schema::drop_null_arguments(&mut args);
         let value = Value::Object(args);
-        check(name, &value)?;
+        check(name, &value, false)?;
         deserialize(value)
     }
 

@@ -19,20 +19,22 @@ use rmcp::service::RequestContext;
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 
-use crate::auth::SessionToken;
-use crate::bridge::{self, Auth, Bridge, CreateRequest, SendRequest, Sent, StatusRequest};
+use std::sync::Arc;
+
+use crate::bridge::{AgentIdentity, Bridge};
 use crate::store::Store;
 use crate::store::yolo::YoloTx;
 
 pub mod args;
 pub mod delivery;
+mod dispatch;
 pub mod prompts;
 pub mod render;
 pub mod schema;
 pub mod tools;
 mod wait;
 
-use render::{Refusal, error_result, render};
+use render::Refusal;
 use tools::*;
 
 /// The rmcp handler over one [`Bridge`].
@@ -42,6 +44,9 @@ pub struct BridgeServer<S: Store> {
     /// The connection's deliveries awaiting their response write; fresh for
     /// every connection [`BridgeServer::serve_transport`] serves.
     ledger: delivery::Ledger,
+    /// The registered agent this server acts as, when its client's
+    /// configuration gave it a credential: then no tool needs a token.
+    identity: Option<Arc<AgentIdentity>>,
 }
 
 impl<S: Store> BridgeServer<S>
@@ -51,7 +56,29 @@ where
     /// Wraps a bridge.
     pub fn new(bridge: Bridge<S>) -> Self {
         let ledger = delivery::Ledger::new(bridge.clone());
-        Self { bridge, ledger }
+        Self {
+            bridge,
+            ledger,
+            identity: None,
+        }
+    }
+
+    /// Acts as `agent` on every call that carries no seat token.
+    pub fn with_identity(mut self, agent: Arc<AgentIdentity>) -> Self {
+        self.identity = Some(agent);
+        self
+    }
+
+    /// The tools this server lists and accepts: the seat-token set, or the
+    /// agent set when it acts as a registered agent; the execution tools
+    /// only when the human enabled them.
+    fn tools(&self) -> Vec<Tool> {
+        let yolo = self.bridge.yolo_settings().is_some();
+        let (base, exec) = match self.identity {
+            Some(_) => (&*AGENT_TOOLS, &*YOLO_TOOLS),
+            None => (&*TOOLS, &*YOLO_SEAT_TOOLS),
+        };
+        base.iter().chain(exec.iter().filter(|_| yolo)).cloned().collect()
     }
 
     /// Serves MCP on stdin/stdout until the client closes the pipe.
@@ -84,199 +111,6 @@ where
         ledger.settle().await;
         served
     }
-
-    async fn dispatch(
-        &self,
-        name: &str,
-        arguments: Option<rmcp::model::JsonObject>,
-        context: &RequestContext<RoleServer>,
-    ) -> Option<CallToolResult> {
-        // Without the opt-in the execution tools are not listed; a client
-        // that calls them anyway learns how the human can enable them.
-        if (name == PROPOSE_COMMAND || name == EXECUTE_APPROVED) && self.bridge.yolo_settings().is_none() {
-            return Some(error_result(&bridge::Error::YoloDisabled));
-        }
-        // Every call is checked against the tool's schema before it reaches
-        // the bridge; a refusal is recorded like any other, with the
-        // conversation it claimed when that id is well-formed.
-        let mut arguments = arguments.unwrap_or_default();
-        schema::drop_null_arguments(&mut arguments);
-        let value = serde_json::Value::Object(arguments);
-        if let Some(action) = tools::audit_action(name)
-            && let Err(e) = args::check(name, &value)
-        {
-            let claimed = value
-                .get("conversation_id")
-                .and_then(serde_json::Value::as_str)
-                .filter(|c| looks_like_conversation_id(c));
-            self.bridge.record_invalid_call(action, claimed, &e).await;
-            return Some(error_result(&e));
-        }
-        let outcome = match name {
-            CREATE_CONVERSATION => {
-                match args::deserialize::<CreateConversationArgs>(value).and_then(create_request) {
-                    Ok(req) => render(self.bridge.create_conversation(req).await, created_summary),
-                    Err(e) => {
-                        self.bridge
-                            .record_invalid_call("conversation.create", None, &e)
-                            .await;
-                        error_result(&e)
-                    }
-                }
-            }
-            SEND_TO_PARTNER => match args::deserialize::<SendToPartnerArgs>(value) {
-                Ok(a) => render(
-                    self.bridge
-                        .send_message(SendRequest {
-                            auth: credentials(a.conversation_id, a.session_id, &a.token),
-                            message: a.message,
-                            action_type: a.action_type,
-                            files_involved: a.files_involved,
-                            to: None,
-                            reply_to: None,
-                        })
-                        .await
-                        .map(Sent::from),
-                    |s| sent_summary(s.message_id, &s.recipients, &s.redacted),
-                ),
-                Err(e) => error_result(&e),
-            },
-            SEND_MESSAGE => match args::deserialize::<SendMessageArgs>(value) {
-                Ok(a) => render(
-                    self.bridge
-                        .send_message(SendRequest {
-                            auth: credentials(a.conversation_id, a.session_id, &a.token),
-                            message: a.message,
-                            action_type: a.action_type,
-                            files_involved: a.files_involved,
-                            to: a.to,
-                            reply_to: a.reply_to,
-                        })
-                        .await,
-                    |s| sent_summary(s.message_id, &s.recipients, &s.redacted),
-                ),
-                Err(e) => error_result(&e),
-            },
-            LIST_PARTICIPANTS => match args::deserialize::<SessionArgs>(value) {
-                Ok(a) => render(self.bridge.list_participants(auth(a)).await, |p| {
-                    let roles: Vec<String> = p
-                        .participants
-                        .iter()
-                        .map(|v| format!("{} ({}, {} unread)", v.role, v.session_id, v.unread))
-                        .collect();
-                    format!("{} participants: {}.", roles.len(), roles.join(", "))
-                }),
-                Err(e) => error_result(&e),
-            },
-            MESSAGE_STATUS => match args::deserialize::<MessageStatusArgs>(value) {
-                Ok(a) => {
-                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
-                    render(self.bridge.message_status(auth, a.message_id).await, |m| {
-                        let read = m.recipients.iter().filter(|r| r.read_at.is_some()).count();
-                        format!(
-                            "Message {}: read by {read} of {} recipient(s).",
-                            m.message_id,
-                            m.recipients.len()
-                        )
-                    })
-                }
-                Err(e) => error_result(&e),
-            },
-            CHECK_MESSAGES => self.check(value, context).await,
-            WAIT_FOR_MESSAGES => self.wait(value, context).await,
-            READ_HISTORY => match args::deserialize::<HistoryArgs>(value) {
-                Ok(a) => {
-                    let (after, limit) = (a.after_seq, a.limit as usize);
-                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
-                    render(self.bridge.read_history(auth, after, limit).await, |h| {
-                        let mut text = format!(
-                            "{} message(s) after seq {after}, in `messages` below; nothing was marked read.",
-                            h.messages.len()
-                        );
-                        if h.more {
-                            text.push_str(&format!(
-                                " More follow: continue with after_seq={}.",
-                                h.next_after_seq
-                            ));
-                        }
-                        text
-                    })
-                }
-                Err(e) => error_result(&e),
-            },
-            UPDATE_MY_STATUS => match args::deserialize::<UpdateStatusArgs>(value) {
-                Ok(a) => render(
-                    self.bridge
-                        .update_status(StatusRequest {
-                            auth: credentials(a.conversation_id, a.session_id, &a.token),
-                            status: a.status,
-                            note: a.note,
-                        })
-                        .await,
-                    |s| format!("Status set to {} at {}.", s.status, s.heartbeat_at),
-                ),
-                Err(e) => error_result(&e),
-            },
-            CHECK_PARTNER_STATUS => match args::deserialize::<SessionArgs>(value) {
-                Ok(a) => render(self.bridge.partner_status(auth(a)).await, |p| {
-                    let alive = if p.alive { "alive" } else { "not seen recently" };
-                    match p.status.as_deref() {
-                        Some(state) => format!("Partner {} is {} ({}).", p.partner_role, state, alive),
-                        None => format!(
-                            "Partner {} has not reported a status yet ({}).",
-                            p.partner_role, alive
-                        ),
-                    }
-                }),
-                Err(e) => error_result(&e),
-            },
-            PROPOSE_COMMAND => match args::deserialize::<ProposeCommandArgs>(value) {
-                Ok(a) => render(
-                    self.bridge
-                        .propose_command(crate::bridge::yolo::ProposeRequest {
-                            auth: credentials(a.conversation_id, a.session_id, &a.token),
-                            command: a.command,
-                            mode: a.mode,
-                            cwd: a.cwd,
-                            reason: a.reason,
-                        })
-                        .await,
-                    |p| {
-                        format!(
-                            "Proposal {}: {} ({}). {}",
-                            p.proposal_id, p.state, p.verdict, p.next_step
-                        )
-                    },
-                ),
-                Err(e) => error_result(&e),
-            },
-            EXECUTE_APPROVED => match args::deserialize::<ExecuteApprovedArgs>(value) {
-                Ok(a) => {
-                    let auth = credentials(a.conversation_id, a.session_id, &a.token);
-                    render(self.bridge.execute_approved(auth, &a.proposal_id).await, |x| {
-                        if x.dry_run {
-                            return format!(
-                                "Dry run: would run `{}`; nothing ran and the approval is unused.",
-                                x.plan
-                            );
-                        }
-                        let status = match (x.exit_code, x.timed_out) {
-                            (_, true) => "timed out".to_owned(),
-                            (Some(c), _) => format!("exit status {c}"),
-                            (None, _) => format!("signal {}", x.signal.unwrap_or_default()),
-                        };
-                        format!(
-                            "Ran `{}`: {status} in {} ms; stdout and stderr are below.",
-                            x.plan, x.duration_ms
-                        )
-                    })
-                }
-                Err(e) => error_result(&e),
-            },
-            _ => return None,
-        };
-        Some(outcome)
-    }
 }
 
 /// stdin and stdout as non-blocking pipes driven by the runtime's reactor,
@@ -299,52 +133,6 @@ fn pipe_stdio() -> Option<(tokio::net::unix::pipe::Receiver, tokio::net::unix::p
     Some((rx, tx))
 }
 
-/// The request `create_conversation`'s arguments make: exactly one of
-/// `partner_role` (the original bridge's pair) and `partner_roles` (a team).
-fn create_request(a: CreateConversationArgs) -> Result<CreateRequest, bridge::Error> {
-    match (a.partner_role, a.partner_roles) {
-        (Some(one), None) => Ok(CreateRequest::pair(a.my_role, one)),
-        (None, Some(many)) => Ok(CreateRequest::team(a.my_role, many)),
-        (Some(_), Some(_)) => Err(bridge::Error::invalid(
-            "partner_roles",
-            "give partner_role (one partner) or partner_roles (a team), not both",
-        )),
-        (None, None) => Err(bridge::Error::invalid("partner_role", "is required")),
-    }
-}
-
-fn created_summary(c: &bridge::Created) -> String {
-    if c.seats.len() == 2 {
-        return format!(
-            "Conversation {} created; you are session \"a\" ({}), your partner is session \"b\" ({}). Expires {}. The tokens below are shown only this once: keep session_a_token, hand conversation_id and session_b_token to your partner through the human.",
-            c.conversation_id, c.my_role, c.partner_role, c.expires_at
-        );
-    }
-    let seats: Vec<String> = c
-        .seats
-        .iter()
-        .map(|s| format!("{} = {}", s.session_id, s.role))
-        .collect();
-    format!(
-        "Conversation {} created with {} seats ({}); you are session \"a\". Expires {}. The tokens in `seats` are shown only this once: keep yours, hand each partner conversation_id, its session_id and its token through the human.",
-        c.conversation_id,
-        c.seats.len(),
-        seats.join(", "),
-        c.expires_at
-    )
-}
-
-fn sent_summary(message_id: i64, recipients: &[String], redacted: &[String]) -> String {
-    let mut text = format!(
-        "Stored as message {message_id} for {} (not yet read; message_status shows receipts).",
-        recipients.join(", ")
-    );
-    if !redacted.is_empty() {
-        text.push_str(&format!(" Redacted before storage: {}.", redacted.join(", ")));
-    }
-    text
-}
-
 /// `conv_` + 32 lowercase hex: only such ids are copied from a refused
 /// call into the audit trail.
 fn looks_like_conversation_id(id: &str) -> bool {
@@ -355,20 +143,6 @@ fn looks_like_conversation_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn auth(a: SessionArgs) -> Auth {
-    credentials(a.conversation_id, a.session_id, &a.token)
-}
-
-/// The credentials every authenticated tool carries, with the token held in
-/// a zeroizing wrapper from here on.
-fn credentials(conversation_id: String, session_id: bridge::SessionId, token: &str) -> Auth {
-    Auth {
-        conversation_id,
-        session_id,
-        token: SessionToken::from_presented(token),
-    }
-}
-
 /// How long a 2026-07-28 client may reuse the tool list: an hour. The list
 /// cannot change while this process runs; a restarted server is a new
 /// connection, listed anew.
@@ -376,12 +150,8 @@ const TOOLS_TTL_MS: u64 = 60 * 60 * 1000;
 
 /// The refusal of a tool name this server does not offer, listing the ones
 /// it does (the execution tools only when enabled) and never the name sent.
-fn unknown_tool(yolo: bool) -> CallToolResult {
-    let names: Vec<&str> = TOOLS
-        .iter()
-        .chain(YOLO_TOOLS.iter().filter(|_| yolo))
-        .map(|t| t.name.as_ref())
-        .collect();
+fn unknown_tool(offered: &[Tool]) -> CallToolResult {
+    let names: Vec<&str> = offered.iter().map(|t| t.name.as_ref()).collect();
     Refusal {
         code: "unknown_tool",
         message: format!(
@@ -425,11 +195,7 @@ where
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let mut tools = TOOLS.clone();
-        if self.bridge.yolo_settings().is_some() {
-            tools.extend(YOLO_TOOLS.iter().cloned());
-        }
-        let listing = ListToolsResult::with_all_items(tools);
+        let listing = ListToolsResult::with_all_items(self.tools());
         // 2026-07-28 clients (Claude Code among them) drop the tools of a
         // listing without cache hints. The list is fixed for the life of the
         // process, but which tools it holds depends on this server's start
@@ -466,12 +232,7 @@ where
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        let yolo = self.bridge.yolo_settings().is_some();
-        TOOLS
-            .iter()
-            .chain(YOLO_TOOLS.iter().filter(|_| yolo))
-            .find(|t| t.name == name)
-            .cloned()
+        self.tools().into_iter().find(|t| t.name == name)
     }
 
     async fn call_tool(
@@ -485,7 +246,7 @@ where
                 // The agent's mistake, not the server's: debug, and never the
                 // name it sent (it may be anything, control characters included).
                 tracing::debug!("call to an unknown tool refused");
-                Ok(unknown_tool(self.bridge.yolo_settings().is_some()).into())
+                Ok(unknown_tool(&self.tools()).into())
             }
         }
     }
@@ -504,12 +265,13 @@ mod tests {
 
     #[test]
     fn an_unknown_tool_is_a_tool_error_naming_the_tools_on_offer() {
-        let plain = unknown_tool(false);
+        let plain = unknown_tool(&TOOLS);
         assert_eq!(plain.is_error, Some(true));
         assert!(plain.structured_content.is_none());
         let t = text(&plain);
         assert!(t.starts_with("unknown_tool: "), "{t}");
         assert!(t.contains("read_history") && !t.contains(PROPOSE_COMMAND), "{t}");
-        assert!(text(&unknown_tool(true)).contains(EXECUTE_APPROVED));
+        let all: Vec<Tool> = TOOLS.iter().chain(YOLO_TOOLS.iter()).cloned().collect();
+        assert!(text(&unknown_tool(&all)).contains(EXECUTE_APPROVED));
     }
 }

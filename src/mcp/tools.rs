@@ -24,8 +24,9 @@ fn bare(schema: &mut schemars::Schema) {
 #[serde(deny_unknown_fields)]
 pub struct CreateConversationArgs {
     /// Your role, e.g. "backend".
+    #[serde(default)]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
-    pub my_role: String,
+    pub my_role: Option<String>,
     /// Your partner's role; as my_role, so no description.
     #[serde(default)]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"), transform = bare)]
@@ -37,7 +38,19 @@ pub struct CreateConversationArgs {
         inner(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))
     )]
     pub partner_roles: Option<Vec<String>>,
+    /// Registered agents to seat (their role is their name); they need no token.
+    #[serde(default)]
+    #[schemars(
+        length(min = 1, max = 15),
+        inner(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))
+    )]
+    pub with_agents: Option<Vec<String>>,
 }
+
+/// Arguments of `my_conversations`: none.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
 
 /// Arguments of `send_message`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -47,11 +60,13 @@ pub struct SendMessageArgs {
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
     /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// At most 51,200 bytes by default.
     #[schemars(length(min = 1))]
     pub message: String,
@@ -81,11 +96,13 @@ pub struct MessageStatusArgs {
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
     /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// The message_id send_message returned.
     #[schemars(range(min = 1))]
     pub message_id: i64,
@@ -98,12 +115,14 @@ pub struct SendToPartnerArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// At most 51,200 bytes by default.
     #[schemars(length(min = 1))]
     pub message: String,
@@ -124,12 +143,14 @@ pub struct SessionArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
 }
 
 /// Arguments of `check_messages`.
@@ -139,12 +160,14 @@ pub struct CheckMessagesArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// Look without marking read; the tool's description says it, so no description here.
     #[serde(default)]
     #[schemars(transform = bare)]
@@ -156,14 +179,18 @@ pub struct CheckMessagesArgs {
 #[serde(deny_unknown_fields)]
 pub struct WaitArgs {
     /// From create_conversation; its pattern says it all, so no description.
+    /// A registered agent may leave it out to wait on all its conversations.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
-    pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    pub conversation_id: Option<String>,
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// Seconds; the name and bounds say it, so no description. At most 55,
     /// below the 60 s after which common clients give up on a request.
     #[serde(default = "default_wait")]
@@ -182,12 +209,14 @@ pub struct HistoryArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// Start after this seq; the tool's description says it, so no description here.
     #[serde(default)]
     #[schemars(range(min = 0), transform = bare)]
@@ -209,12 +238,14 @@ pub struct UpdateStatusArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// Your state; the enum says it, so no description.
     #[schemars(transform = bare)]
     pub status: StatusKind,
@@ -231,12 +262,14 @@ pub struct ProposeCommandArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat; the enum says it, so no description.
+    /// Your seat; the pattern says it, so no description.
+    #[serde(default)]
     #[schemars(transform = bare)]
-    pub session_id: SessionId,
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// The command line, at most 4096 bytes. Simple commands, pipelines, && and || only; it is parsed, never handed to a shell. Never put secrets in it.
     #[schemars(length(min = 1))]
     pub command: String,
@@ -258,11 +291,13 @@ pub struct ExecuteApprovedArgs {
     /// From create_conversation; its pattern says it all, so no description.
     #[schemars(regex(pattern = r"^conv_[0-9a-f]{32}$"), transform = bare)]
     pub conversation_id: String,
-    /// Your seat: "a" or "b" (the proposer's).
-    pub session_id: SessionId,
+    /// Your seat (the proposer's).
+    #[serde(default)]
+    pub session_id: Option<SessionId>,
     /// Your seat's token; its pattern says it all, so no description.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^mcpb_[A-Za-z0-9_-]{43}$"), transform = bare)]
-    pub token: String,
+    pub token: Option<String>,
     /// From propose_command, approved by a human.
     #[schemars(regex(pattern = r"^prop_[0-9a-f]{32}$"))]
     pub proposal_id: String,
@@ -289,6 +324,7 @@ pub fn audit_action(tool: &str) -> Option<&'static str> {
         SEND_MESSAGE => "message.send",
         LIST_PARTICIPANTS => "participants.list",
         MESSAGE_STATUS => "message.status",
+        MY_CONVERSATIONS => "conversations.mine",
         PROPOSE_COMMAND => "command.propose",
         EXECUTE_APPROVED => "command.execute",
         _ => return None,
@@ -341,6 +377,8 @@ pub const SEND_MESSAGE: &str = "send_message";
 pub const LIST_PARTICIPANTS: &str = "list_participants";
 /// See [`CREATE_CONVERSATION`].
 pub const MESSAGE_STATUS: &str = "message_status";
+/// See [`CREATE_CONVERSATION`]; listed only to a registered agent.
+pub const MY_CONVERSATIONS: &str = "my_conversations";
 
 /// A JSON schema for `T`, with every subschema inlined (some clients still
 /// do not resolve `$ref` in tool schemas), made portable and compact by
@@ -384,9 +422,61 @@ fn tool<I: JsonSchema, O: JsonSchema>(
         .with_annotations(ann)
 }
 
-/// Every tool, built once per process. Each description says when to use
+/// Every tool as a client without an agent identity sees it: `session_id`
+/// and `token` required wherever they appear, and no `with_agents`. Built
+/// once per process.
+pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| base_tools().into_iter().map(for_seats).collect());
+
+/// Every tool as a registered agent's server lists it: the seat
+/// credentials optional (the process's identity stands in for them),
+/// `with_agents` offered, and `my_conversations` added.
+pub static AGENT_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+    let mut tools = base_tools();
+    tools.push(tool::<NoArgs, crate::bridge::MyConversations>(
+        MY_CONVERSATIONS,
+        "My conversations",
+        "The conversations your agent holds a seat in, with your role and unread count. Start here after a restart.",
+        annotations(true, true),
+    ));
+    tools
+});
+
+/// The execution tools as a client without an agent identity sees them.
+pub static YOLO_SEAT_TOOLS: LazyLock<Vec<Tool>> =
+    LazyLock::new(|| YOLO_TOOLS.iter().cloned().map(for_seats).collect());
+
+/// Makes a tool's schema what a caller proving itself with a seat token
+/// must send: `conversation_id`, `session_id` and `token` required where
+/// they appear, `my_role` required, `with_agents` not offered.
+fn for_seats(mut tool: Tool) -> Tool {
+    let mut schema = (*tool.input_schema).clone();
+    let props: Vec<String> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Some(serde_json::Value::Object(p)) = schema.get_mut("properties") {
+        p.remove("with_agents");
+    }
+    let mut required: Vec<serde_json::Value> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for name in ["conversation_id", "session_id", "token", "my_role"] {
+        let wanted = serde_json::Value::String(name.into());
+        if props.iter().any(|p| p == name) && !required.contains(&wanted) {
+            required.push(wanted);
+        }
+    }
+    schema.insert("required".into(), serde_json::Value::Array(required));
+    tool.input_schema = Arc::new(schema);
+    tool
+}
+
+/// The tools common to both listings. Each description says when to use
 /// the tool and what its result means; the output schemas carry only shape.
-pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+fn base_tools() -> Vec<Tool> {
     vec![
         tool::<CreateConversationArgs, Created>(
             CREATE_CONVERSATION,
@@ -449,7 +539,7 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
             annotations(true, true),
         ),
     ]
-});
+}
 
 /// The budget for the default tools' `tools/list` result, in characters of
 /// its JSON: every agent pays for the listing on every turn (issue 11).

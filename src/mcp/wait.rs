@@ -16,7 +16,7 @@ use rmcp::service::RequestContext;
 
 use super::render::{error_result, inbox_summary, render};
 use super::tools::{CheckMessagesArgs, WaitArgs};
-use super::{BridgeServer, args, credentials};
+use super::{BridgeServer, args};
 use crate::bridge::{self, Handed};
 use crate::store::Store;
 use crate::store::yolo::YoloTx;
@@ -46,7 +46,10 @@ where
             Ok(a) => a,
             Err(e) => return error_result(&e),
         };
-        let auth = credentials(a.conversation_id, a.session_id, &a.token);
+        let auth = match self.access(a.conversation_id, a.session_id, a.token) {
+            Ok(auth) => auth,
+            Err(e) => return error_result(&e),
+        };
         if a.peek {
             let result = self.bridge.peek_messages(auth).await;
             return render(result, |inbox| {
@@ -75,9 +78,20 @@ where
         // The schema already refuses more; this keeps the cap if it changes.
         let seconds = a.timeout_seconds.min(MAX_WAIT_SECONDS);
         let timeout = Duration::from_secs(u64::from(seconds));
-        let auth = credentials(a.conversation_id, a.session_id, &a.token);
         let to = self.ledger.recipient(context.id.clone(), context.ct.clone());
-        let wait = self.bridge.wait_for_messages(auth, timeout, &to);
+        let wait = async {
+            match (a.conversation_id, &self.identity) {
+                (Some(id), _) => {
+                    let auth = self.access(id, a.session_id, a.token)?;
+                    self.bridge.wait_for_messages(auth, timeout, &to).await
+                }
+                // A registered agent may wait on every conversation it is in.
+                (None, Some(agent)) if a.token.is_none() => {
+                    self.bridge.wait_for_any(agent, timeout, &to).await
+                }
+                (None, _) => Err(bridge::Error::invalid("conversation_id", "is required")),
+            }
+        };
         let result = match context.meta.get_progress_token() {
             None => wait.await,
             Some(token) => {

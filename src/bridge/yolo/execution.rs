@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{approval_seal_input, names_state, plan_hash};
-use crate::bridge::{ActionType, Auth, Bridge, Error, RateClass, Result};
+use crate::bridge::Access;
+use crate::bridge::{ActionType, Bridge, Error, RateClass, Result};
 use crate::clock::rfc3339;
 use crate::config::Yolo;
 use crate::exec::{self, Mode, Outcome, SandboxStatus, text};
@@ -108,12 +109,13 @@ where
     S::Tx: YoloTx,
 {
     /// Stage 4: consumes the approval and runs the command once.
-    pub async fn execute_approved(&self, auth: Auth, proposal_id: &str) -> Result<Executed> {
+    pub async fn execute_approved(&self, auth: impl Into<Access>, proposal_id: &str) -> Result<Executed> {
+        let auth: Access = auth.into();
         let result = self.execute_inner(&auth, proposal_id).await;
         self.audited("command.execute", &auth, result).await
     }
 
-    async fn execute_inner(&self, auth: &Auth, proposal_id: &str) -> Result<Executed> {
+    async fn execute_inner(&self, auth: &Access, proposal_id: &str) -> Result<Executed> {
         let yolo = self.yolo()?.clone();
         let mut tx = self.store.begin_write().await?;
         let now = self.now();

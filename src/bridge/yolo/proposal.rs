@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{MAX_COMMAND_BYTES, MAX_CWD_CHARS, MAX_REASON_CHARS, names_state, plan_hash};
-use crate::bridge::{ActionType, Auth, Bridge, Error, RateClass, Result};
+use crate::bridge::Access;
+use crate::bridge::{ActionType, Bridge, Error, RateClass, Result};
 use crate::exec::{self, Mode, text};
 use crate::store::yolo::{Proposal, YoloTx};
 use crate::store::{NewMessage, Store, Tx};
@@ -19,7 +20,7 @@ use crate::store::{NewMessage, Store, Tx};
 #[derive(Debug)]
 pub struct ProposeRequest {
     /// Who proposes.
-    pub auth: Auth,
+    pub auth: Access,
     /// The command line, parsed by a real shell parser; never run by a shell.
     pub command: String,
     /// The policy to judge it by.

@@ -1,0 +1,115 @@
+//! Who is calling: a seat's token (the original bridge's flow) or a
+//! registered agent's identity, proven once when its server process
+//! started (or, over HTTP, by its bearer credential) and re-checked
+//! against the agents table on every call, so a revocation or rotation by
+//! the overseer takes effect at the next call.
+
+use std::sync::Arc;
+
+use super::{Auth, Bridge, Error, Result, SessionId};
+use crate::auth::{AgentCredential, TokenHash};
+use crate::store::Store;
+use crate::store::agents::{AgentRole, AgentTx};
+
+/// A registered agent, as its credential proved it. Holds the credential's
+/// keyed hash (never the credential): a rotation changes the stored hash,
+/// and every call compares the two.
+#[derive(Clone)]
+pub struct AgentIdentity {
+    /// Row id in `agents`.
+    pub id: i64,
+    /// The agent's name (validated like a role when it was registered).
+    pub name: String,
+    /// What the agent may do.
+    pub role: AgentRole,
+    credential_hash: TokenHash,
+}
+
+impl std::fmt::Debug for AgentIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentIdentity")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The credentials of one call.
+#[derive(Debug)]
+pub enum Access {
+    /// A seat's token.
+    Seat(Auth),
+    /// The process's (or the request's) registered agent, in one of its
+    /// conversations. `seat`, when the caller named one, must be the
+    /// agent's own.
+    Agent {
+        /// The conversation.
+        conversation_id: String,
+        /// The seat the caller named, if any.
+        seat: Option<SessionId>,
+        /// Who.
+        agent: Arc<AgentIdentity>,
+    },
+}
+
+impl From<Auth> for Access {
+    fn from(a: Auth) -> Self {
+        Access::Seat(a)
+    }
+}
+
+impl Access {
+    /// The conversation the call concerns.
+    pub fn conversation_id(&self) -> &str {
+        match self {
+            Access::Seat(a) => &a.conversation_id,
+            Access::Agent { conversation_id, .. } => conversation_id,
+        }
+    }
+
+    /// The actor a refused call is recorded under before it is known
+    /// whether the caller holds a seat: the seat claimed, or the agent.
+    pub(super) fn claimed_actor(&self) -> String {
+        match self {
+            Access::Seat(a) => format!("{}/{}", a.conversation_id, a.session_id),
+            Access::Agent { agent, .. } => agent_actor(&agent.name),
+        }
+    }
+}
+
+/// An agent's actor name in the audit trail.
+pub(super) fn agent_actor(name: &str) -> String {
+    format!("agent:{name}")
+}
+
+impl<S: Store> Bridge<S> {
+    /// Proves an agent credential: the agent it belongs to, unless it is
+    /// unknown, rotated away or revoked (all three are [`Error::AgentRevoked`]:
+    /// a caller learns nothing about which).
+    pub async fn identify_agent(&self, credential: &AgentCredential) -> Result<Arc<AgentIdentity>> {
+        let hash = self.key.hash_agent_credential(credential);
+        let mut tx = self.store.begin_read().await?;
+        let agent = tx
+            .agent_by_credential(&hash)
+            .await?
+            .filter(|a| a.revoked_at.is_none())
+            .ok_or(Error::AgentRevoked)?;
+        Ok(Arc::new(AgentIdentity {
+            id: agent.id,
+            name: agent.name,
+            role: agent.role,
+            credential_hash: agent.credential_hash,
+        }))
+    }
+
+    /// Refuses an agent whose credential was revoked or replaced since it
+    /// was proven, inside the call's own transaction.
+    pub(super) async fn ensure_agent_live(&self, tx: &mut S::Tx, agent: &AgentIdentity) -> Result<()> {
+        let stored = tx.agent(agent.id).await?;
+        match stored {
+            Some(a) if a.revoked_at.is_none() && a.credential_hash == agent.credential_hash => Ok(()),
+            _ => Err(Error::AgentRevoked),
+        }
+    }
+}
