@@ -521,3 +521,57 @@ async def test_a_credential_pasted_into_a_message_is_not_stored(bridge):
         assert_absent(secret_needles(creds), {"received": json.dumps(m).encode(), "send result": json.dumps(sent).encode()},
                       "what the agents see")
     assert_credentials_nowhere(bridge, creds)
+
+
+async def test_a_wait_in_flight_delivers_nothing_after_the_revoke(bridge):
+    await init_db(bridge)
+    creds = {"lead": agent_add(bridge, "lead"), "worker": agent_add(bridge, "worker")}
+    async with spawn(bridge, "lead", agent_credential=creds["lead"], **OFF) as lead, \
+            spawn(bridge, "worker", agent_credential=creds["worker"], **OFF) as worker:
+        cid = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        outcome = {}
+
+        async def wait():
+            outcome["result"] = await worker.call("wait_for_messages", {"timeout_seconds": 6})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(1.0)
+            ok(await anyio.to_thread.run_sync(lambda: run(bridge, "agent", "revoke", "worker")))
+            await anyio.sleep(0.3)
+            await lead.ok("send_message", conversation_id=cid, message="after the revoke")
+        r = outcome["result"]
+        if r.is_error:
+            assert json.loads(r.content[0].text.rsplit("\n", 1)[-1])["error"]["code"] == "agent_revoked", r
+        else:
+            assert r.structured_content["messages"] == [], f"a revoked agent's wait delivered: {r.structured_content!r}"
+        lp = await lead.ok("list_participants", conversation_id=cid)
+        assert {p["role"]: p["unread"] for p in lp["participants"]}["worker"] == 1, "the message was marked read"
+        st = await lead.ok("message_status", conversation_id=cid, message_id=bridge.query("SELECT max(seq) FROM messages")[0][0])
+        assert st["recipients"] == [{"role": "worker", "read_at": None}], st
+
+
+async def test_with_agents_limits_and_hostile_names(bridge):
+    await init_db(bridge)
+    names = [f"a{i:02d}" for i in range(16)]
+    creds = {n: agent_add(bridge, n) for n in ["boss", *names]}
+    async with spawn(bridge, "boss", agent_credential=creds["boss"], **OFF) as boss, spawn(bridge, "plain") as plain:
+        n_conv = bridge.count("conversations")
+        for args in ({"with_agents": names},                                  # 17 seats
+                     {"with_agents": names[:15], "partner_roles": ["extra"]},  # 17 seats
+                     {"with_agents": names[:14], "partner_roles": ["x", "y"]},
+                     {"with_agents": ["a00"], "partner_roles": ["a00"]},      # one role twice
+                     {"with_agents": ["a00\x1b[2J"]},
+                     {"with_agents": []}):
+            r = await boss.call("create_conversation", args)
+            assert r.is_error, f"create_conversation accepted {args!r}: {r.structured_content!r}"
+            assert "\x1b" not in r.content[0].text
+        assert bridge.count("conversations") == n_conv
+        full = await boss.ok("create_conversation", with_agents=names[:14], partner_roles=["last"])
+        assert [s["session_id"] for s in full["seats"]] == list("abcdefghijklmnop")
+        assert [s["token"] is None for s in full["seats"]] == [True] * 15 + [False]
+        assert TOKEN.match(full["seats"][15]["token"])
+        # an agent credential pasted as a seat token: refused by shape, never echoed
+        conv = await create_conv(plain)
+        r = await plain.call("check_messages", conv.b(token=creds["a00"]))
+        assert r.is_error and creds["a00"][5:] not in r.content[0].text, r
