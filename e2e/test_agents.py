@@ -575,3 +575,35 @@ async def test_with_agents_limits_and_hostile_names(bridge):
         conv = await create_conv(plain)
         r = await plain.call("check_messages", conv.b(token=creds["a00"]))
         assert r.is_error and creds["a00"][5:] not in r.content[0].text, r
+
+
+async def test_my_conversations_and_waits_after_close_and_expiry(bridge):
+    await init_db(bridge)
+    creds = {"lead": agent_add(bridge, "lead"), "worker": agent_add(bridge, "worker")}
+    env = {**OFF, "MCP_BRIDGE_CONVERSATION_TTL": "2s"}
+    async with spawn(bridge, "lead", agent_credential=creds["lead"], **env) as lead, \
+            spawn(bridge, "worker", agent_credential=creds["worker"], **env) as worker:
+        closed = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        expiring = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        await lead.ok("send_message", conversation_id=closed, message="unread in the closed one")
+        ok(run(bridge, "close", closed))
+        await anyio.sleep(2.5)
+        states = {c["conversation_id"]: c["state"] for c in (await worker.ok("my_conversations"))["conversations"]}
+        assert states.get(closed, "closed") == "closed", states
+        assert states.get(expiring, "expired") == "expired", states
+        # an agent's wait across its conversations neither fails nor delivers from an ended one
+        w = await worker.ok("wait_for_messages", timeout_seconds=1)
+        assert w["messages"] == [] and w["timed_out"] is True, w
+        await worker.err("send_message", "conversation_closed", {"conversation_id": closed, "message": "x"})
+        await worker.err("send_message", "conversation_expired", {"conversation_id": expiring, "message": "x"})
+
+
+async def test_agent_mode_instructions_do_not_send_tokens_through_the_human(bridge):
+    """The issue: with identities "no token ever passes through the human or a prompt". The server's
+    `instructions` are what a client puts in front of the model first."""
+    await init_db(bridge)
+    cred = agent_add(bridge, "lead")
+    async with spawn(bridge, "lead", agent_credential=cred) as lead:
+        text = lead.init.instructions or ""
+        assert "through the human" not in text and "session_b_token" not in text, (
+            f"in agent mode the instructions still tell the model to hand a seat token to the human: {text[:300]!r}")
