@@ -634,3 +634,19 @@ async def test_one_seat_read_by_two_processes_gets_each_message_once(bridge):
         assert [m["message"] for m in got["z"]] == [f"b{i}" for i in range(n)]
         assert (await x.ok_args("check_messages", w1.args()))["messages"] == []
         assert (await z.ok_args("check_messages", w2.args()))["messages"] == []
+
+
+@pytest.mark.parametrize("value", ["2", 2])
+async def test_message_quota_from_the_config_file(bridge, value):
+    """`[limits] max_messages_per_conversation` in the config file (the contract names the key, not its
+    TOML type: a string like the other limits, and a plain integer, are both tried)."""
+    cfg = bridge.tmp / "mcp-bridge.toml"
+    rendered = f'"{value}"' if isinstance(value, str) else str(value)
+    cfg.write_text(f"[limits]\nmax_messages_per_conversation = {rendered}\nrate_limit = \"off\"\n")
+    async with spawn(bridge, "A", MCP_BRIDGE_CONFIG=str(cfg), MCP_BRIDGE_READ_RATE_LIMIT="off") as a:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        await a.ok("send_message", **team.by_role("lead").args(message="one"))
+        await a.ok("send_message", **team.by_role("w1").args(message="two"))
+        error = await a.err("send_message", "quota_exceeded", team.by_role("w2").args(message="three"))
+        assert re.search(r"\b2\b", error["message"]), error
+    assert bridge.count("messages") == 2
