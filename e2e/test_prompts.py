@@ -231,17 +231,25 @@ def test_2026_07_28_client_gets_prompts_with_cache_hints(bridge):
 @pytest.mark.anyio
 async def test_each_create_conversation_a_prompt_suggests_fits_the_tool_schema(bridge):
     """The prompts speak the Teams API (partner_roles, with_agents): every create_conversation call
-    they write must validate against the schema the server advertises for that tool."""
+    they write must validate against the schema the server advertises for that tool. `with_agents`
+    is offered only to a server running as a registered agent, so calls using it are checked
+    against that server's listing."""
     async with bridge.agent("lead") as a:
         tools = {t.name: t for t in (await a.session.list_tools()).tools}
-        schema = tools["create_conversation"].input_schema
+        seat_schema = tools["create_conversation"].input_schema
         texts = {name: prompt_text(await a.session.get_prompt(name, arguments))
                  for name, (arguments, _) in EXAMPLES.items()}
-    if "partner_roles" not in schema.get("properties", {}):
-        pytest.skip("this build's create_conversation predates the Teams API (issue 18)")
+    added = bridge.cli("--db", str(bridge.db), "agent", "add", "lead", "--json")
+    assert added.returncode == 0, added.stderr
+    credential = json.loads(added.stdout)["credential"]
+    async with bridge.agent("lead-agent", MCP_BRIDGE_AGENT=credential) as a:
+        tools = {t.name: t for t in (await a.session.list_tools()).tools}
+        agent_schema = tools["create_conversation"].input_schema
+    assert "with_agents" in agent_schema["properties"] and "with_agents" not in seat_schema["properties"]
     calls = [(name, call) for name, text in texts.items() for call in re.findall(r"create_conversation (\{.*?\})", text)]
     assert len(calls) == len(EXAMPLES) - 1, calls  # every prompt but join_conversation creates one
     for name, call in calls:
+        schema = agent_schema if "with_agents" in call else seat_schema
         try:
             jsonschema.validate(json.loads(call), schema)
         except jsonschema.ValidationError as e:

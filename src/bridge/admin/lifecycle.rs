@@ -146,6 +146,12 @@ impl<S: AdminStore> Bridge<S> {
                 id: id.to_owned(),
                 session: session.as_str().to_owned(),
             })?;
+        if p.agent_id.is_some() {
+            return Err(AdminError::AgentSeat {
+                id: id.to_owned(),
+                session: session.as_str().to_owned(),
+            });
+        }
         let token = SessionToken::generate();
         tx.replace_token(id, session.as_str(), &self.key.hash_token(&token), now)
             .await?;

@@ -59,6 +59,16 @@ pub enum AdminError {
         /// The session asked for.
         session: String,
     },
+    /// The seat is held by a registered agent, which has no token.
+    #[error(
+        "session {session:?} of conversation {id} is held by a registered agent, which has no token; rotate or revoke the agent's credential with `mcp-bridge agent rotate` / `agent revoke`, or revoke the seat"
+    )]
+    AgentSeat {
+        /// The conversation.
+        id: String,
+        /// The seat.
+        session: String,
+    },
     /// The conversation has ended, so the action would achieve nothing.
     #[error("conversation {id} is {state}; {what} only applies to a live conversation")]
     Ended {

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{CommandFactory, Subcommand, ValueEnum};
+use clap::{CommandFactory, Subcommand};
 use serde::Serialize;
 
 use crate::bridge::{Bridge, SessionId};
@@ -81,8 +81,8 @@ pub enum AdminCommand {
     Rotate {
         /// The conversation id.
         id: String,
-        /// The seat whose token to replace.
-        #[arg(long, value_enum)]
+        /// The seat whose token to replace: a (the creator), b, ... p.
+        #[arg(long, value_name = "SEAT")]
         session: Seat,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -92,8 +92,8 @@ pub enum AdminCommand {
     Revoke {
         /// The conversation id.
         id: String,
-        /// The seat to revoke.
-        #[arg(long, value_enum)]
+        /// The seat to revoke: a (the creator), b, ... p.
+        #[arg(long, value_name = "SEAT")]
         session: Seat,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -165,21 +165,23 @@ pub enum AdminCommand {
     },
 }
 
-/// A seat on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Seat {
-    /// The creator's seat.
-    A,
-    /// The partner's seat.
-    B,
+/// A seat on the command line: `a` (the creator), `b`, ... `p`.
+#[derive(Debug, Clone, Copy)]
+pub struct Seat(SessionId);
+
+impl std::str::FromStr for Seat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SessionId::parse(s)
+            .map(Seat)
+            .ok_or_else(|| "a seat is one letter from a (the creator) to p".to_owned())
+    }
 }
 
 impl From<Seat> for SessionId {
     fn from(s: Seat) -> Self {
-        match s {
-            Seat::A => SessionId::A,
-            Seat::B => SessionId::B,
-        }
+        s.0
     }
 }
 
