@@ -607,3 +607,39 @@ async def test_agent_mode_instructions_do_not_send_tokens_through_the_human(brid
         text = lead.init.instructions or ""
         assert "through the human" not in text and "session_b_token" not in text, (
             f"in agent mode the instructions still tell the model to hand a seat token to the human: {text[:300]!r}")
+
+
+async def test_overseer_seat_rotate_and_revoke_in_a_mixed_team(bridge):
+    """`mcp-bridge rotate|revoke CONV --session X` for any seat a..p; an agent's seat has no token to rotate."""
+    await init_db(bridge)
+    cred = agent_add(bridge, "lead")
+    async with spawn(bridge, "lead", agent_credential=cred, **OFF) as lead, spawn(bridge, "plain", **OFF) as plain:
+        created = await lead.ok("create_conversation", partner_roles=["w1", "w2", "w3"])
+        cid = created["conversation_id"]
+        seats = {s["session_id"]: s for s in created["seats"]}
+        assert seats["a"]["token"] is None and all(TOKEN.match(seats[x]["token"]) for x in "bcd")
+        assert created["my_role"] == "lead" and created["partner_role"] == "w1"
+        assert created["session_a_token"] is None and created["session_b_token"] == seats["b"]["token"], created
+        await lead.ok("send_message", conversation_id=cid, message="hello d", to=["w3"])
+
+        proc = run(bridge, "rotate", cid, "--session", "d", "--json")
+        new_d = json.loads(ok(proc))["token"]
+        assert TOKEN.match(new_d) and new_d != seats["d"]["token"]
+        await plain.err("check_messages", "invalid_token", {"conversation_id": cid, "session_id": "d", "token": seats["d"]["token"]})
+        m, = (await plain.ok("check_messages", conversation_id=cid, session_id="d", token=new_d))["messages"]
+        assert m["message"] == "hello d"
+
+        ok(run(bridge, "revoke", cid, "--session", "c"))
+        await plain.err("check_messages", "session_revoked", {"conversation_id": cid, "session_id": "c", "token": seats["c"]["token"]})
+        # the other seats are untouched
+        await plain.ok("check_messages", conversation_id=cid, session_id="b", token=seats["b"]["token"])
+
+        # the agent's seat: no token to rotate; refused, nothing printed that looks like a secret
+        proc = run(bridge, "rotate", cid, "--session", "a", "--json")
+        assert proc.returncode != 0, "rotating a registered agent's seat printed a token"
+        assert not ANY_TOKEN.search(proc.stdout + proc.stderr) and not ANY_CREDENTIAL.search(proc.stdout + proc.stderr)
+        assert "agent" in proc.stderr.decode().lower(), proc.stderr
+        await lead.ok("check_messages", conversation_id=cid)
+        # a seat letter the conversation lacks
+        assert run(bridge, "rotate", cid, "--session", "e").returncode != 0
+    assert_credentials_nowhere(bridge, {"lead": cred})
