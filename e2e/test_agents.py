@@ -9,6 +9,7 @@ Written from the issue and /work/wt/TEAMS-API.md only (not from the implementati
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -72,8 +73,12 @@ def assert_credentials_nowhere(bridge, creds: dict[str, str], extra: dict[str, b
     assert_absent(needles, bridge.raw_db_bytes(), "database files")
     for label, c in creds.items():
         raw = base64.urlsafe_b64decode(c[5:] + "=")
+        # "stored as a keyed hash like tokens": neither the decoded bytes nor an unkeyed SHA-256 of them
+        unkeyed = [hashlib.sha256(x).digest() for x in (c.encode(), c[5:].encode(), raw)]
         for name, blob in bridge.raw_db_bytes().items():
             assert raw not in blob and raw.hex().encode() not in blob, f"{label} stored decoded in {name}"
+            for h in unkeyed:
+                assert h not in blob and h.hex().encode() not in blob, f"{label}: an unkeyed SHA-256 of it is in {name}"
     export = ok(run(bridge, "audit", "export", "--format", "jsonl"))
     assert_absent(needles, {"audit export": export.encode()}, "audit export")
     assert_absent(needles, {"stderr logs": bridge.logs().encode()}, "server stderr")
@@ -643,3 +648,24 @@ async def test_overseer_seat_rotate_and_revoke_in_a_mixed_team(bridge):
         # a seat letter the conversation lacks
         assert run(bridge, "rotate", cid, "--session", "e").returncode != 0
     assert_credentials_nowhere(bridge, {"lead": cred})
+
+
+async def test_debug_logs_never_carry_the_credential(bridge):
+    await init_db(bridge)
+    creds = {"lead": agent_add(bridge, "lead"), "worker": agent_add(bridge, "worker")}
+    env = {**OFF, "MCP_BRIDGE_LOG": "trace"}
+    async with spawn(bridge, "lead", agent_credential=creds["lead"], **env) as lead, \
+            spawn(bridge, "worker", agent_credential=creds["worker"], **env) as worker:
+        cid = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        await lead.ok("send_message", conversation_id=cid, message="logged?")
+        await worker.ok("wait_for_messages", timeout_seconds=5)
+        await worker.ok("my_conversations")
+        ok(run(bridge, "agent", "revoke", "worker"))
+        await worker.err("my_conversations", "agent_revoked", {})
+    assert bridge.logs().strip(), "MCP_BRIDGE_LOG=trace logged nothing: the test would prove nothing"
+    for value in creds.values():
+        env_bad = {"PATH": "/usr/bin:/bin"} | bridge.base_env(MCP_BRIDGE_AGENT=value, MCP_BRIDGE_LOG="trace")
+        proc = subprocess.run([str(bridge.bin), "serve", "--db", str(bridge.db)], input=INIT_LINE,
+                              capture_output=True, timeout=30, env=env_bad)
+        assert_absent(secret_needles(creds), {"trace stderr": proc.stderr, "stdout": proc.stdout}, "a refused start at trace")
+    assert_credentials_nowhere(bridge, creds)
