@@ -669,3 +669,58 @@ async def test_debug_logs_never_carry_the_credential(bridge):
                               capture_output=True, timeout=30, env=env_bad)
         assert_absent(secret_needles(creds), {"trace stderr": proc.stderr, "stdout": proc.stdout}, "a refused start at trace")
     assert_credentials_nowhere(bridge, creds)
+
+
+async def test_a_wait_started_before_the_conversation_exists_wakes_on_its_first_message(bridge):
+    """The usual start of a team: the worker is up and waiting for work before the lead creates the
+    conversation that seats it."""
+    await init_db(bridge)
+    creds = {"lead": agent_add(bridge, "lead"), "worker": agent_add(bridge, "worker")}
+    async with spawn(bridge, "lead", agent_credential=creds["lead"], **OFF) as lead, \
+            spawn(bridge, "worker", agent_credential=creds["worker"], **OFF) as worker:
+        assert (await worker.ok("my_conversations"))["conversations"] == []
+        out = {}
+
+        async def wait():
+            out["w"] = await worker.ok("wait_for_messages", timeout_seconds=20)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(1.0)
+            cid = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+            await lead.ok("send_message", conversation_id=cid, message="your first task")
+        w = out["w"]
+        assert w["timed_out"] is False and [(m["conversation_id"], m["message"]) for m in w["messages"]] == [
+            (cid, "your first task")], f"a wait begun before the conversation existed did not wake on it: {w!r}"
+
+
+async def test_one_agent_two_processes_each_message_once(bridge):
+    """One credential in two client configurations (two server processes): every message reaches the
+    agent once in all, whichever process waits."""
+    await init_db(bridge)
+    creds = {"lead": agent_add(bridge, "lead"), "worker": agent_add(bridge, "worker")}
+    n = 30
+    async with spawn(bridge, "lead", agent_credential=creds["lead"], **OFF) as lead, \
+            spawn(bridge, "worker-1", agent_credential=creds["worker"], **OFF) as w1, \
+            spawn(bridge, "worker-2", agent_credential=creds["worker"], **OFF) as w2:
+        c1 = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        c2 = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+        got: list[dict] = []
+
+        async def send():
+            for i in range(n):
+                await lead.ok("send_message", conversation_id=(c1, c2)[i % 2], message=f"m{i}")
+
+        async def recv(agent):
+            while len(got) < n:
+                got.extend((await agent.ok("wait_for_messages", timeout_seconds=1))["messages"])
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send)
+                tg.start_soon(recv, w1)
+                tg.start_soon(recv, w2)
+        bodies = [m["message"] for m in got]
+        assert sorted(bodies) == sorted(f"m{i}" for i in range(n)), f"duplicates or losses: {sorted(bodies)}"
+        for m in got:
+            assert m["conversation_id"] == (c1, c2)[int(m["message"][1:]) % 2], m
