@@ -650,3 +650,36 @@ async def test_message_quota_from_the_config_file(bridge, value):
         error = await a.err("send_message", "quota_exceeded", team.by_role("w2").args(message="three"))
         assert re.search(r"\b2\b", error["message"]), error
     assert bridge.count("messages") == 2
+
+
+# --------------------------------------------------------------------------- per-recipient paging and counts
+
+
+async def test_history_pages_and_remaining_count_only_the_callers_messages(bridge):
+    async with spawn(bridge, "lead", **OFF) as a, spawn(bridge, "w", **OFF) as w:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead, w1, w2 = (team.by_role(r) for r in ("lead", "w1", "w2"))
+        for i in range(105):
+            await a.ok("send_message", **lead.args(message=f"w1-{i}", to=["w1"]))
+            if i % 35 == 0:
+                await a.ok("send_message", **lead.args(message=f"w2-{i}", to=["w2"]))
+        # history in small pages: exactly the caller's messages, in order, and the cursor ends
+        seen, after, pages = [], 0, 0
+        while True:
+            page = await w.ok("read_history", **w2.args(after_seq=after, limit=2))
+            pages += 1
+            assert pages < 60, "read_history's cursor does not end"
+            seen += [m["message"] for m in page["messages"]]
+            if not page["more"]:
+                break
+            assert page["next_after_seq"] > after, page
+            after = page["next_after_seq"]
+        assert seen == ["w2-0", "w2-35", "w2-70"], seen
+        # check_messages: at most 100, and `remaining` counts what is left for this caller only
+        first = await w.ok("check_messages", **w1.args())
+        assert len(first["messages"]) == 100 and first["remaining"] == 5, (len(first["messages"]), first["remaining"])
+        second = await w.ok("check_messages", **w1.args())
+        assert [m["message"] for m in second["messages"]] == [f"w1-{i}" for i in range(100, 105)]
+        assert second["remaining"] == 0
+        got = await w.ok("check_messages", **w2.args())
+        assert [m["message"] for m in got["messages"]] == ["w2-0", "w2-35", "w2-70"] and got["remaining"] == 0
