@@ -683,3 +683,24 @@ async def test_history_pages_and_remaining_count_only_the_callers_messages(bridg
         assert second["remaining"] == 0
         got = await w.ok("check_messages", **w2.args())
         assert [m["message"] for m in got["messages"]] == ["w2-0", "w2-35", "w2-70"] and got["remaining"] == 0
+
+
+async def test_refused_sends_use_no_quota_and_missing_seat_letters_are_refused(bridge):
+    env = {**OFF, "MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION": "3"}
+    async with spawn(bridge, "lead", **env) as a:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead = team.by_role("lead")
+        await a.ok("send_message", **lead.args(message="one"))
+        await a.ok("send_message", **lead.args(message="two"))
+        for _ in range(4):
+            await a.err("send_message", "unknown_recipient", lead.args(message="x", to=["ghost"]))
+            await a.err("send_message", "invalid_argument", lead.args(message="x", to=["lead"]))
+            await a.err("send_message", "invalid_argument", lead.args(message="x", reply_to=999_999))
+        await a.ok("send_message", **lead.args(message="three"))
+        await a.err("send_message", "quota_exceeded", lead.args(message="four"))
+        # seat letters: d does not exist in a 3-seat conversation, q never does
+        for sid in ("d", "q"):
+            error = await a.err("check_messages", "invalid_argument",
+                                {"conversation_id": team.id, "session_id": sid, "token": lead.token})
+            assert error.get("field") == "session_id", error
+    assert [r[2] for r in message_rows(bridge)] == ["one", "two", "three"]
