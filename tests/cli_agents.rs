@@ -364,14 +364,21 @@ async fn a_taken_or_unknown_name_is_refused_clearly() {
     );
 }
 
+/// `agent add` is the first step of a team's set-up: with no database it
+/// creates one and its key; `agent list` never creates anything; and an
+/// existing database without its key is never given a new one.
 #[tokio::test]
-async fn no_database_or_key_is_ever_created() {
+async fn only_agent_add_creates_a_database_and_never_a_key_for_an_existing_one() {
     let env = Env::bare();
-    let out = env.cli(&["agent", "add", "worker"]);
+    let out = env.cli(&["agent", "list"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no such file"), "{}", stderr(&out));
     assert!(!env.db.exists());
+    let out = env.cli(&["agent", "add", "worker"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.db.exists() && key_path_for(&env.db).exists());
 
+    let env = Env::bare();
     drop(
         SqliteStore::open(&env.db, OpenMode::CreateIfMissing)
             .await

@@ -104,11 +104,21 @@ impl<S: Store> Bridge<S> {
     }
 
     /// Refuses an agent whose credential was revoked or replaced since it
-    /// was proven, inside the call's own transaction.
+    /// was proven, inside the call's own transaction, and an identity that
+    /// is not an `agent` (an observer or admin credential reads and
+    /// administers; it does not take part in conversations).
     pub(super) async fn ensure_agent_live(&self, tx: &mut S::Tx, agent: &AgentIdentity) -> Result<()> {
         let stored = tx.agent(agent.id).await?;
         match stored {
-            Some(a) if a.revoked_at.is_none() && a.credential_hash == agent.credential_hash => Ok(()),
+            Some(a) if a.revoked_at.is_none() && a.credential_hash == agent.credential_hash => {
+                if a.role == AgentRole::Agent {
+                    Ok(())
+                } else {
+                    Err(Error::NotAnAgent {
+                        role: a.role.as_str(),
+                    })
+                }
+            }
             _ => Err(Error::AgentRevoked),
         }
     }

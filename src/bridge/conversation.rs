@@ -289,6 +289,25 @@ impl<S: Store> Bridge<S> {
                 agent_id: None,
             });
         }
+        // A registered agent's name is its identity: no other seat may play
+        // it, or a worker could pose as the lead (one real incident: a
+        // worker sending as "HumanOverseer").
+        for (i, seat) in seats.iter().enumerate() {
+            if let Some(owner) = tx.agent_by_name(&seat.role).await?
+                && owner.revoked_at.is_none()
+                && seat.agent_id != Some(owner.id)
+            {
+                let field = match i {
+                    0 => "my_role".to_owned(),
+                    _ if i <= req.with_agents.len() => format!("with_agents[{}]", i - 1),
+                    _ => partner_field(req, i - 1 - req.with_agents.len()),
+                };
+                return Err(Error::invalid(
+                    field,
+                    "is the name of a registered agent, and only that agent may play it; choose another role",
+                ));
+            }
+        }
         Ok(seats)
     }
 }

@@ -102,6 +102,14 @@ pub enum Error {
         "this agent's credential was revoked or replaced by the overseer; ask them for a new one (mcp-bridge agent rotate) and restart the client"
     )]
     AgentRevoked,
+    /// The identity is an observer or an admin, not an agent.
+    #[error(
+        "this identity is an {role} credential; taking part in conversations needs an agent credential (`mcp-bridge agent add NAME`)"
+    )]
+    NotAnAgent {
+        /// `observer` or `admin`.
+        role: &'static str,
+    },
     /// The database stayed locked past the busy timeout.
     #[error("the database is busy; retry in a moment")]
     Busy,
@@ -191,6 +199,7 @@ impl Error {
             Error::MessageNotFound => "message_not_found",
             Error::NotAParticipant => "not_a_participant",
             Error::AgentRevoked => "agent_revoked",
+            Error::NotAnAgent { .. } => "forbidden",
             Error::Busy => "busy",
             Error::YoloDisabled => "yolo_disabled",
             Error::ProposalNotFound => "proposal_not_found",

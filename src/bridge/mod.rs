@@ -113,6 +113,12 @@ impl Caller {
         let Some(to) = to else {
             return Ok(self.others());
         };
+        if to.is_empty() {
+            return Err(Error::invalid(
+                "to",
+                "names no recipient; name at least one role, or leave `to` out to address every other participant",
+            ));
+        }
         let me = &self.participant.session_id;
         let mut seats = Vec::with_capacity(to.len());
         for (i, role) in to.iter().enumerate() {

@@ -17,8 +17,11 @@ pub fn is_conversation_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The role of the human overseer's messages, which no seat may take.
+pub const OVERSEER_ROLE: &str = "overseer";
+
 /// Roles are identifiers agents put in prompts: 1..=64 of `[A-Za-z0-9_-]`,
-/// and never something redaction would change.
+/// never the overseer's, and never something redaction would change.
 ///
 /// A role is stored and shown verbatim (it names the seat in every
 /// message, export and audit entry), and `[A-Za-z0-9_-]{1,64}` fits
@@ -40,6 +43,12 @@ pub fn role(field: &str, value: &str, limits: &Limits, redactor: &Redactor) -> R
         return Err(Error::invalid(
             field,
             "may contain only letters, digits, '-' and '_' (e.g. \"backend\", \"security-reviewer\")",
+        ));
+    }
+    if value.eq_ignore_ascii_case(OVERSEER_ROLE) {
+        return Err(Error::invalid(
+            field,
+            "\"overseer\" is reserved for the human overseer, whom no agent can play; choose another role",
         ));
     }
     if redactor.redact(value).changed() {

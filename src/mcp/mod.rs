@@ -164,11 +164,24 @@ fn unknown_tool(offered: &[Tool]) -> CallToolResult {
     .into_result()
 }
 
-const INSTRUCTIONS: &str = "mcp-bridge lets two agents coordinate through a shared, audited channel. \
-One agent calls create_conversation and passes session_b_token to the partner through the human. \
-Then: send_to_partner to talk, wait_for_messages (or check_messages) to receive (each message \
-arrives once; read_history re-reads the conversation), update_my_status as a heartbeat, \
-check_partner_status to see whether the partner is alive. \
+const INSTRUCTIONS: &str = "mcp-bridge lets agents coordinate through a shared, audited channel. \
+One agent calls create_conversation (partner_role, or partner_roles for a team) and passes each \
+partner its session_id and token through the human. \
+Then: send_to_partner or send_message (to: [roles]) to talk, wait_for_messages (or check_messages) \
+to receive (each message arrives once; read_history re-reads what you sent and received), \
+update_my_status as a heartbeat, list_participants or check_partner_status to see who is alive, \
+message_status for receipts. \
+Never paste secrets: they are redacted, and the bridge never executes anything.";
+
+/// The instructions of a server acting as a registered agent: no token
+/// exists to hand over, so none is mentioned.
+const AGENT_INSTRUCTIONS: &str = "mcp-bridge lets agents coordinate through a shared, audited channel. \
+This server acts as your registered agent: no tool needs a token or session_id. \
+Start a team with create_conversation {\"with_agents\": [names]}; find your conversations with \
+my_conversations, and wait_for_messages without conversation_id to receive from all of them \
+(each message arrives once and names its conversation_id). Talk with send_message (to: [roles], \
+reply_to), check receipts with message_status, see everyone with list_participants, and call \
+update_my_status as a heartbeat. \
 Never paste secrets: they are redacted, and the bridge never executes anything.";
 
 impl<S: Store> ServerHandler for BridgeServer<S>
@@ -186,7 +199,12 @@ where
         // know; clients asking for 2025-06-18 or 2025-11-25 get exactly that.
         info.protocol_version = ProtocolVersion::V_2025_11_25;
         info.server_info = Implementation::new("mcp-bridge", env!("CARGO_PKG_VERSION"));
-        info.instructions = Some(INSTRUCTIONS.into());
+        let instructions = if self.identity.is_some() {
+            AGENT_INSTRUCTIONS
+        } else {
+            INSTRUCTIONS
+        };
+        info.instructions = Some(instructions.into());
         info
     }
 

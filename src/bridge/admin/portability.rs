@@ -101,6 +101,9 @@ pub struct ExportMessage {
     pub sent_at: String,
     /// Recipient session id -> delivery time (RFC 3339) or null while unread.
     pub delivered: BTreeMap<String, Option<String>>,
+    /// The `seq` (in this export) of the message it answers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
 }
 
 /// One status row of an export.
@@ -219,6 +222,10 @@ struct SeatPlan {
 struct MessagePlan {
     message: store::NewMessage,
     delivered: Vec<(String, Option<Millis>)>,
+    /// The exported seq, so a later message's `reply_to` can be mapped.
+    exported_seq: i64,
+    /// The exported seq it answers.
+    reply_to: Option<i64>,
 }
 
 /// A checked import: everything the write transaction needs, nothing left to fail on.
@@ -277,6 +284,7 @@ impl<S: AdminStore> Bridge<S> {
                 files: m.files,
                 redacted: m.redactions,
                 sent_at: rfc3339(m.created_at),
+                reply_to: m.reply_to,
             }));
         }
         let statuses = tx
@@ -364,11 +372,16 @@ impl<S: AdminStore> Bridge<S> {
                 token: seat.revoked_at.is_none().then(|| ShownToken::new(&token)),
             });
         }
+        // Seqs are assigned anew; a reply keeps pointing at its message
+        // when that message is in the import, and at nothing otherwise.
+        let mut new_seq: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
         for m in &plan.messages {
             let mut message = m.message.clone();
             message.conversation_id = id.clone();
+            message.reply_to = m.reply_to.and_then(|r| new_seq.get(&r).copied());
             let recipients: Vec<String> = m.delivered.iter().map(|(r, _)| r.clone()).collect();
             let seq = tx.insert_message(&message, &recipients).await?;
+            new_seq.insert(m.exported_seq, seq);
             for (r, at) in &m.delivered {
                 if let Some(at) = at {
                     tx.set_delivered(seq, r, *at).await?;
@@ -495,6 +508,8 @@ impl<S: AdminStore> Bridge<S> {
                     created_at: past_time("messages[].sent_at", &m.sent_at, now)?,
                 },
                 delivered,
+                exported_seq: m.seq,
+                reply_to: m.reply_to,
             });
         }
         let mut statuses = Vec::with_capacity(e.statuses.len());

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{open, print_json};
+use super::{open, open_or_create, print_json};
 use crate::bridge::{AdminError, AgentView};
 use crate::cli::render::{self, Style};
 use crate::clock::Millis;
@@ -116,7 +116,8 @@ fn is_refusal(e: &anyhow::Error) -> bool {
 }
 
 async fn add(config: Config, name: &str, role: AgentRole, json: bool) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
+    // The first command of a team's set-up: it may create the database.
+    let bridge = open_or_create(&config).await?;
     let a = bridge.add_agent(name, role).await.context("adding an agent")?;
     if json {
         return print_json(&a);

@@ -259,6 +259,19 @@ async fn open(config: &Config) -> anyhow::Result<Bridge<SqliteStore>> {
     open_bridge(config, OpenMode::MustExist).await
 }
 
+/// Opens the database, creating it and its key when there is no database
+/// yet: for `agent add`, the first step of setting up a team, before any
+/// agent runs. An existing database must come with its key, as for every
+/// other command: a new key would silently invalidate every credential.
+async fn open_or_create(config: &Config) -> anyhow::Result<Bridge<SqliteStore>> {
+    let mode = if config.db_path.exists() {
+        OpenMode::MustExist
+    } else {
+        OpenMode::CreateIfMissing
+    };
+    open_bridge(config, mode).await
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", render::json(&serde_json::to_string_pretty(value)?))?;

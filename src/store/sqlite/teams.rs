@@ -13,6 +13,10 @@ impl SqliteTx {
     /// Stores a message, one pending delivery per recipient, and moves the
     /// conversation's running totals forward, all in the caller's transaction.
     pub(super) fn insert_message_to(&self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
+        // Seat order, each once, whatever order the caller gave.
+        let mut recipients = recipients.to_vec();
+        recipients.sort();
+        recipients.dedup();
         let files = json_list(&m.files);
         let seq = self
             .row(
@@ -26,14 +30,14 @@ impl SqliteTx {
                     m.action_type,
                     files,
                     json_list(&m.redactions),
-                    json_list(recipients),
+                    json_list(&recipients),
                     m.reply_to,
                     m.created_at
                 ],
                 |r| r.get::<_, i64>(0),
             )?
             .ok_or_else(|| crate::store::Error::internal("INSERT ... RETURNING gave no row"))?;
-        for r in recipients {
+        for r in &recipients {
             self.exec(
                 "INSERT INTO deliveries (message_seq, conversation_id, recipient) VALUES (?1, ?2, ?3)",
                 params![seq, m.conversation_id, r],
