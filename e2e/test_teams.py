@@ -704,3 +704,22 @@ async def test_refused_sends_use_no_quota_and_missing_seat_letters_are_refused(b
                                 {"conversation_id": team.id, "session_id": sid, "token": lead.token})
             assert error.get("field") == "session_id", error
     assert [r[2] for r in message_rows(bridge)] == ["one", "two", "three"]
+
+
+async def test_out_of_range_ids_are_refused_cleanly(bridge):
+    """Ids past 2**63 and below 1: refused naming the field (message_id, reply_to), nothing stored."""
+    async with spawn(bridge, "lead", **OFF) as a:
+        team = await create_team(a, "lead", ["w1", "w2"])
+        lead = team.by_role("lead")
+        await a.ok("send_message", **lead.args(message="one"))
+        counts = table_counts(bridge)
+        for big in (2**63, 2**64 + 1, -1, 0):
+            r = await a.call("message_status", lead.args(message_id=big))
+            code = json_of_text(r)["error"]["code"] if r.is_error else None
+            assert code in ("message_not_found", "invalid_argument"), (big, text_of(r))
+            if code == "invalid_argument":  # "which field": the house rule for every refusal
+                assert json_of_text(r)["error"].get("field") == "message_id", (big, text_of(r))
+            r = await a.call("send_message", lead.args(message="re", reply_to=big))
+            assert r.is_error and json_of_text(r)["error"]["code"] == "invalid_argument", (big, text_of(r))
+            assert json_of_text(r)["error"].get("field") == "reply_to", text_of(r)
+        assert table_counts(bridge) == counts
