@@ -75,11 +75,13 @@ pub enum Error {
         /// The roles the caller may address.
         valid: Vec<String>,
     },
-    /// A per-conversation quota is used up.
+    /// A per-conversation quota is used up, or would be by this message.
     #[error(
-        "this conversation has reached its quota of {limit} {unit} ({quota}); nothing was stored. Start a new conversation, or ask the overseer to raise {quota}"
+        "{quota} is {limit} {unit} per conversation, and {reason}; nothing was stored. Start a new conversation, or ask the overseer to raise {quota}"
     )]
     QuotaExceeded {
+        /// Why this message does not fit.
+        reason: String,
         /// The setting: `max_messages_per_conversation` or `max_bytes_per_conversation`.
         quota: &'static str,
         /// Its value.
@@ -223,6 +225,7 @@ impl Error {
             Error::InvalidToken { .. } | Error::SessionRevoked { .. } => Some("token"),
             Error::UnknownRecipient { field, .. } => Some(field),
             Error::MessageNotFound => Some("message_id"),
+            Error::QuotaExceeded { unit: "bytes", .. } => Some("message"),
             Error::NotAParticipant => Some("conversation_id"),
             Error::ConversationNotFound | Error::ConversationExpired { .. } | Error::ConversationClosed => {
                 Some("conversation_id")

@@ -130,6 +130,7 @@ impl<S: Store> Bridge<S> {
             && usage.messages as u64 >= limit
         {
             return Err(Error::QuotaExceeded {
+                reason: format!("this conversation holds {} already", usage.messages),
                 quota: "max_messages_per_conversation",
                 limit,
                 unit: "messages",
@@ -140,6 +141,11 @@ impl<S: Store> Bridge<S> {
             && usage.bytes as u64 + adding as u64 > limit
         {
             return Err(Error::QuotaExceeded {
+                reason: format!(
+                    "this message ({adding} bytes stored) would bring the conversation from {} to {} bytes",
+                    usage.bytes,
+                    usage.bytes as u64 + adding as u64
+                ),
                 quota: "max_bytes_per_conversation",
                 limit,
                 unit: "bytes",

@@ -116,6 +116,7 @@ impl<S: Store> Bridge<S> {
                 unread: tx.count_unread(&c.id, &me.session_id).await?,
                 expires_at: rfc3339(c.expires_at),
                 state: state.into(),
+                revoked: me.revoked_at.is_some(),
             });
         }
         self.audit(

@@ -423,6 +423,8 @@ pub struct MyConversation {
     pub expires_at: String,
     /// active, closed or expired.
     pub state: String,
+    /// Whether the overseer revoked your seat in it.
+    pub revoked: bool,
 }
 
 /// What `my_conversations` returns.

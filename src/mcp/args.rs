@@ -58,7 +58,7 @@ pub fn check(name: &str, value: &Value, agent: bool) -> Result<(), Error> {
         &*SEAT_VALIDATORS
     };
     match set.get(name).and_then(|v| v.iter_errors(value).next()) {
-        Some(err) => Err(describe(name, err.kind(), err.instance_path().as_str())),
+        Some(err) => Err(describe(name, err.kind(), err.instance_path().as_str(), agent)),
         None => Ok(()),
     }
 }
@@ -99,10 +99,15 @@ fn safe_key(key: &str) -> String {
     }
 }
 
-fn accepted_fields(tool: &str) -> String {
-    AGENT_TOOLS
-        .iter()
-        .chain(YOLO_TOOLS.iter())
+/// The fields `tool` accepts in the listing its caller was given.
+fn accepted_fields(tool: &str, agent: bool) -> String {
+    let listed: Vec<&rmcp::model::Tool> = if agent {
+        AGENT_TOOLS.iter().chain(YOLO_TOOLS.iter()).collect()
+    } else {
+        TOOLS.iter().chain(YOLO_SEAT_TOOLS.iter()).collect()
+    };
+    listed
+        .into_iter()
         .find(|t| t.name == tool)
         .and_then(|t| t.input_schema.get("properties"))
         .and_then(Value::as_object)
@@ -144,7 +149,7 @@ fn shape_of(field: &str) -> &'static str {
     }
 }
 
-fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str) -> Error {
+fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str, agent: bool) -> Error {
     let field = field_name(pointer);
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -156,7 +161,10 @@ fn describe(tool: &str, kind: &ValidationErrorKind, pointer: &str) -> Error {
             };
             Error::invalid(
                 name,
-                format!("unknown field; {tool} accepts only: {}", accepted_fields(tool)),
+                format!(
+                    "unknown field; {tool} accepts only: {}",
+                    accepted_fields(tool, agent)
+                ),
             )
         }
         ValidationErrorKind::Required { property } => {

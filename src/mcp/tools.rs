@@ -432,6 +432,12 @@ pub static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| base_tools().into_iter(
 /// `with_agents` offered, and `my_conversations` added.
 pub static AGENT_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     let mut tools = base_tools();
+    if let Some(create) = tools.iter_mut().find(|t| t.name == CREATE_CONVERSATION) {
+        create.description = Some(
+            "Start here; you become session \"a\". with_agents seats registered agents, who need no token; partner_role(s) add token seats, whose tokens (shown once) go to their agents via the human."
+                .into(),
+        );
+    }
     tools.push(tool::<NoArgs, crate::bridge::MyConversations>(
         MY_CONVERSATIONS,
         "My conversations",
@@ -554,6 +560,10 @@ pub const TOOLS_LIST_BUDGET: usize = 9_000;
 /// `message_status`) on top of [`TOOLS_LIST_BUDGET`].
 pub const TEAM_TOOLS_BUDGET: usize = 4_000;
 
+/// The budget of the listing a registered agent's server sends: the same
+/// tools with optional credentials, plus `my_conversations`.
+pub const AGENT_TOOLS_BUDGET: usize = TOOLS_LIST_BUDGET + TEAM_TOOLS_BUDGET + 1_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,7 +584,15 @@ mod tests {
         }
         eprintln!("{:<22} {seven_len:>5}", "the original seven");
         eprintln!("{:<22} {total:>5}", "tools/list result");
+        let agent = rmcp::model::ListToolsResult::with_all_items(AGENT_TOOLS.clone());
+        let agent_len = serde_json::to_string(&agent).unwrap().len();
+        eprintln!("{:<22} {agent_len:>5}", "agent listing");
         for (len, value, budget) in [
+            (
+                agent_len,
+                serde_json::to_value(&agent).unwrap(),
+                AGENT_TOOLS_BUDGET,
+            ),
             (
                 seven_len,
                 serde_json::to_value(&seven).unwrap(),
