@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`config`]: every knob in one place; defaults < `mcp-bridge.toml` < `MCP_BRIDGE_*` < flags.
 //! - [`mcp`]: the rmcp server: tool schemas, argument validation, `bridge::Error` -> tool errors.
+//! - [`http`]: `serve --http`: MCP over streamable HTTP on axum, bearer authentication, health endpoints.
 //! - [`cli`]: the clap subcommands: `serve` for MCP clients, and the overseer's commands
 //!   (list, show, audit, cleanup, rotate, export, backup, approve, ...).
 //! - [`bridge`]: the use cases, one function each, each in one store transaction.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod exec;
+pub mod http;
 pub mod limits;
 pub mod mcp;
 pub mod redact;

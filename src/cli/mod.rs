@@ -46,7 +46,7 @@ struct CommonArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve MCP over stdio (what an agent's client spawns).
+    /// Serve MCP over stdio (what an agent's client spawns), or over HTTP with --http.
     Serve(ServeArgs),
     /// Show, export and verify the audit trail (without a subcommand: show entries).
     Audit(AuditArgs),
@@ -130,6 +130,33 @@ struct ServeArgs {
     /// Most bytes of messages one conversation stores, or "off" [default: 67108864].
     #[arg(long, env = "MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION", value_name = "BYTES")]
     max_bytes_per_conversation: Option<String>,
+    /// Serve MCP over streamable HTTP at IP:PORT (path /mcp) instead of stdio; every
+    /// request needs `Authorization: Bearer <agent credential>`.
+    #[arg(long, value_name = "IP:PORT")]
+    http: Option<std::net::SocketAddr>,
+    /// With --http: a further Host header value to accept (repeatable); loopback names
+    /// and the bind address are always accepted.
+    #[arg(long = "allowed-host", value_name = "HOST", requires = "http")]
+    allowed_hosts: Vec<String>,
+    /// With --http: a browser Origin to accept, e.g. https://app.example:443 (repeatable);
+    /// without one, every request carrying an Origin header is refused.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", requires = "http")]
+    allowed_origins: Vec<String>,
+    /// With --http: allow plain HTTP on a non-loopback address (TLS is not built yet).
+    #[arg(long, requires = "http")]
+    insecure_http: bool,
+}
+
+impl ServeArgs {
+    /// The HTTP options, when `--http` was given.
+    fn http(&self) -> Option<crate::http::HttpOptions> {
+        self.http.map(|addr| crate::http::HttpOptions {
+            addr,
+            allowed_hosts: self.allowed_hosts.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            insecure_http: self.insecure_http,
+        })
+    }
 }
 
 /// `audit` shows entries; its subcommands verify and export.
@@ -193,8 +220,8 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let config = Config::load(&cli.overrides()).context("loading configuration")?;
     match cli.command {
-        Command::Serve(_) => {
-            serve(config).await?;
+        Command::Serve(s) => {
+            serve(config, s.http()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => match a.command {
@@ -271,7 +298,18 @@ fn check_directory(config: &Config) {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, http: Option<crate::http::HttpOptions>) -> anyhow::Result<()> {
+    // Refuse plain HTTP on the network before touching the disk.
+    if let Some(h) = &http {
+        h.check()?;
+        // Command execution answers to agents on this machine only until
+        // HTTP has roles and audited remote approval (issue 17).
+        if config.yolo.is_some() {
+            anyhow::bail!(
+                "YOLO mode (MCP_BRIDGE_YOLO) is not available with --http yet: remote agents must not propose commands to this machine; serve YOLO over stdio"
+            );
+        }
+    }
     let bridge = open_bridge(&config, OpenMode::CreateIfMissing)
         .await?
         .with_yolo(config.yolo.clone());
@@ -281,6 +319,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .context("recording the YOLO opt-in")?;
         tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
+    }
+    if let Some(h) = http {
+        return serve_http(&config, bridge, h).await;
     }
     let mut server = BridgeServer::new(bridge.clone());
     if let Some(agent) = agent_identity(&bridge).await? {
@@ -294,6 +335,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
     }
     served
+}
+
+/// `serve --http`: each request proves its own agent by its bearer
+/// credential, so `MCP_BRIDGE_AGENT` plays no part. Stops on SIGTERM or
+/// SIGINT, then writes the refusal counts still open, as stdio does.
+async fn serve_http(
+    config: &Config,
+    bridge: Bridge<SqliteStore>,
+    options: crate::http::HttpOptions,
+) -> anyhow::Result<()> {
+    if std::env::var_os(AGENT_ENV).is_some() {
+        tracing::warn!("{AGENT_ENV} is ignored with --http: every request brings its own bearer credential");
+    }
+    tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP over HTTP");
+    let served = crate::http::serve(bridge.clone(), &options, crate::http::shutdown_signal()).await;
+    if let Err(e) = bridge.flush_refusal_counts().await {
+        tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
+    }
+    served.context("serving MCP over HTTP")
 }
 
 /// The registered agent named by `MCP_BRIDGE_AGENT`, when it is set. A

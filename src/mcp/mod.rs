@@ -73,12 +73,45 @@ where
     /// agent set when it acts as a registered agent; the execution tools
     /// only when the human enabled them.
     fn tools(&self) -> Vec<Tool> {
+        self.tools_for(self.identity.is_some())
+    }
+
+    /// [`Self::tools`] for a caller that is (or is not) a registered agent.
+    fn tools_for(&self, agent: bool) -> Vec<Tool> {
         let yolo = self.bridge.yolo_settings().is_some();
-        let (base, exec) = match self.identity {
-            Some(_) => (&*AGENT_TOOLS, &*YOLO_TOOLS),
-            None => (&*TOOLS, &*YOLO_SEAT_TOOLS),
+        let (base, exec) = if agent {
+            (&*AGENT_TOOLS, &*YOLO_TOOLS)
+        } else {
+            (&*TOOLS, &*YOLO_SEAT_TOOLS)
         };
         base.iter().chain(exec.iter().filter(|_| yolo)).cloned().collect()
+    }
+
+    /// The registered agent a call acts as: over HTTP, the one its bearer
+    /// credential proved (put into the request's extensions by
+    /// [`crate::http::auth`], handed on by rmcp as the request's
+    /// [`Parts`](axum::http::request::Parts)); else this server's own
+    /// identity (stdio). Extensions are set by the server only, never read
+    /// from the wire.
+    fn caller_identity(&self, context: &RequestContext<RoleServer>) -> Option<Arc<AgentIdentity>> {
+        context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Arc<AgentIdentity>>())
+            .cloned()
+            .or_else(|| self.identity.clone())
+    }
+
+    /// This server as the caller of `context` sees it: itself, or a copy
+    /// acting as the agent an HTTP request authenticated (the copy shares
+    /// the bridge and the ledger).
+    fn for_caller(&self, context: &RequestContext<RoleServer>) -> std::borrow::Cow<'_, Self> {
+        match self.caller_identity(context) {
+            Some(agent) if !self.identity.as_ref().is_some_and(|own| Arc::ptr_eq(own, &agent)) => {
+                std::borrow::Cow::Owned(self.clone().with_identity(agent))
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     /// Serves MCP on stdin/stdout until the client closes the pipe.
@@ -213,7 +246,8 @@ where
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let listing = ListToolsResult::with_all_items(self.tools());
+        let listing =
+            ListToolsResult::with_all_items(self.tools_for(self.caller_identity(&context).is_some()));
         // 2026-07-28 clients (Claude Code among them) drop the tools of a
         // listing without cache hints. The list is fixed for the life of the
         // process, but which tools it holds depends on this server's start
@@ -258,13 +292,14 @@ where
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        match self.dispatch(&request.name, request.arguments, &context).await {
+        let caller = self.for_caller(&context);
+        match caller.dispatch(&request.name, request.arguments, &context).await {
             Some(result) => Ok(result.into()),
             None => {
                 // The agent's mistake, not the server's: debug, and never the
                 // name it sent (it may be anything, control characters included).
                 tracing::debug!("call to an unknown tool refused");
-                Ok(unknown_tool(&self.tools()).into())
+                Ok(unknown_tool(&caller.tools()).into())
             }
         }
     }
