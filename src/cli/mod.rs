@@ -329,6 +329,10 @@ async fn serve(config: Config, http: Option<crate::http::HttpOptions>) -> anyhow
         server = server.with_identity(agent);
     }
     tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
+    let agent = server.acts_as_agent();
+    // A thread of its own, so the runtime answers `initialize` meanwhile;
+    // if it has not finished, the first `tools/list` waits for it.
+    std::thread::spawn(move || crate::mcp::args::warm(agent));
     let served = server.serve_stdio().await;
     // Refusal counts still open go to the trail before the process ends.
     if let Err(e) = bridge.flush_refusal_counts().await {

@@ -48,6 +48,21 @@ static AGENT_VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = Lazy
     )
 });
 
+/// Builds the listing and the validators of one caller kind now, so the
+/// first `tools/list` and `tools/call` find them ready: `serve` runs this
+/// on a thread of its own while the client's `initialize` round trip is
+/// in flight (about 1 ms of schema generation and compilation, which a
+/// client otherwise waits for).
+pub fn warm(agent: bool) {
+    if agent {
+        LazyLock::force(&AGENT_TOOLS);
+        LazyLock::force(&AGENT_VALIDATORS);
+    } else {
+        LazyLock::force(&TOOLS);
+        LazyLock::force(&SEAT_VALIDATORS);
+    }
+}
+
 /// Checks arguments against tool `name`'s input schema as listed to this
 /// caller (`agent`: a server acting as a registered agent); the first
 /// violation becomes an `invalid_argument` error naming the field and the rule.

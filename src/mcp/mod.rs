@@ -63,6 +63,11 @@ where
         }
     }
 
+    /// Whether this server acts as a registered agent (stdio).
+    pub fn acts_as_agent(&self) -> bool {
+        self.identity.is_some()
+    }
+
     /// Acts as `agent` on every call that carries no seat token.
     pub fn with_identity(mut self, agent: Arc<AgentIdentity>) -> Self {
         self.identity = Some(agent);
