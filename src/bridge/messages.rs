@@ -367,7 +367,7 @@ pub(super) fn delivered(m: Message, roles: &HashMap<String, String>) -> Delivere
 
 /// A seat's role; the seat itself if the role is unknown (never happens
 /// for a seat of the conversation).
-fn role_of(roles: &HashMap<String, String>, session_id: &str) -> String {
+pub(super) fn role_of(roles: &HashMap<String, String>, session_id: &str) -> String {
     roles
         .get(session_id)
         .cloned()

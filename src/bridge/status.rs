@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{Access, Bridge, Error, PartnerStatus, RateClass, Result, StatusKind, StatusUpdated, validate};
-use crate::clock::rfc3339;
+use crate::clock::{Millis, rfc3339};
 use crate::store::{Status, Store, Tx};
 
 /// What `update_my_status` needs.
@@ -107,20 +107,32 @@ impl<S: Store> Bridge<S> {
         )
         .await?;
         tx.commit().await?;
-        let window = self.limits.heartbeat_window;
-        let since = status.as_ref().map(|s| (now - s.heartbeat_at).max(0) / 1000);
+        let since = status.as_ref().map(|s| seconds_since(s.heartbeat_at, now));
         Ok(PartnerStatus {
             partner_role: partner.role,
             partner_session_id: partner.session_id,
             alive: status
                 .as_ref()
-                .is_some_and(|s| now - s.heartbeat_at <= window.as_millis() as i64),
+                .is_some_and(|s| self.is_alive(s.heartbeat_at, now)),
             last_heartbeat: status.as_ref().map(|s| rfc3339(s.heartbeat_at)),
             note: status.as_ref().and_then(|s| s.note.clone()),
             status: status.map(|s| s.status),
             seconds_since_heartbeat: since,
-            heartbeat_window_seconds: window.as_secs(),
+            heartbeat_window_seconds: self.limits.heartbeat_window.as_secs(),
             unread_by_partner,
         })
     }
+}
+
+impl<S: Store> Bridge<S> {
+    /// Whether a heartbeat at `heartbeat_at` still counts as alive at `now`:
+    /// the one judge of liveness for agents and the overseer alike.
+    pub(super) fn is_alive(&self, heartbeat_at: Millis, now: Millis) -> bool {
+        now - heartbeat_at <= self.limits.heartbeat_window.as_millis() as i64
+    }
+}
+
+/// Whole seconds from `heartbeat_at` to `now`, never negative.
+pub(super) fn seconds_since(heartbeat_at: Millis, now: Millis) -> i64 {
+    (now - heartbeat_at).max(0) / 1000
 }

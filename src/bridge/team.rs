@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::access::agent_actor;
+use super::messages::role_of;
+use super::status::seconds_since;
 use super::{
     Access, AgentIdentity, Bridge, Error, MessageStatus, MyConversation, MyConversations, ParticipantView,
     Participants, RateClass, RecipientReceipt, Result, SessionId,
@@ -42,7 +44,6 @@ impl<S: Store> Bridge<S> {
         self.audit_caller(&mut tx, now, &caller, "participants.list", json!({}))
             .await?;
         tx.commit().await?;
-        let window = self.limits.heartbeat_window;
         let participants = caller
             .participants
             .iter()
@@ -55,8 +56,8 @@ impl<S: Store> Bridge<S> {
                     status: status.map(|s| s.status.clone()),
                     note: status.and_then(|s| s.note.clone()),
                     last_heartbeat: status.map(|s| rfc3339(s.heartbeat_at)),
-                    alive: status.is_some_and(|s| now - s.heartbeat_at <= window.as_millis() as i64),
-                    seconds_since_heartbeat: status.map(|s| (now - s.heartbeat_at).max(0) / 1000),
+                    alive: status.is_some_and(|s| self.is_alive(s.heartbeat_at, now)),
+                    seconds_since_heartbeat: status.map(|s| seconds_since(s.heartbeat_at, now)),
                     unread: unread.get(&p.session_id).copied().unwrap_or(0),
                     agent: p.agent_id.is_some(),
                     revoked: p.revoked_at.is_some(),
@@ -65,7 +66,7 @@ impl<S: Store> Bridge<S> {
             .collect();
         Ok(Participants {
             participants,
-            heartbeat_window_seconds: window.as_secs(),
+            heartbeat_window_seconds: self.limits.heartbeat_window.as_secs(),
         })
     }
 
@@ -168,7 +169,7 @@ impl<S: Store> Bridge<S> {
             recipients: states
                 .into_iter()
                 .map(|d| RecipientReceipt {
-                    role: roles.get(&d.recipient).cloned().unwrap_or(d.recipient),
+                    role: role_of(&roles, &d.recipient),
                     read_at: d.read_at.map(rfc3339),
                 })
                 .collect(),

@@ -234,7 +234,6 @@ impl<S: AdminStore> Bridge<S> {
         now: Millis,
         seat_state: impl Fn(&str) -> (i64, Option<Status>),
     ) -> ConversationSummary {
-        let window = self.limits.heartbeat_window.as_millis() as i64;
         let mut last_activity = last_message_at;
         let participants = seats
             .into_iter()
@@ -243,7 +242,7 @@ impl<S: AdminStore> Bridge<S> {
                 let hb = status.as_ref().map(|s| s.heartbeat_at);
                 last_activity = last_activity.max(hb);
                 SeatView {
-                    alive: hb.is_some_and(|h| now - h <= window),
+                    alive: hb.is_some_and(|h| self.is_alive(h, now)),
                     status: status.as_ref().map(|s| s.status.clone()),
                     note: status.and_then(|s| s.note),
                     last_heartbeat: hb,
