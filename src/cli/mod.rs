@@ -15,12 +15,13 @@ use crate::auth::ServerKey;
 use crate::bridge::{AdminError, Bridge, HeadFileState};
 use crate::clock::SystemClock;
 use crate::config::{Config, Overrides, audit_head_path_for, default_db_path};
-use crate::mcp::BridgeServer;
 use crate::redact::Redactor;
 use crate::store::sqlite::{DirState, OpenMode, SqliteStore, secure_directory};
 
 mod admin;
+mod http_args;
 mod render;
+mod serve;
 mod yolo;
 
 /// mcp-bridge: a secure coordination layer for LLM agents.
@@ -47,7 +48,7 @@ struct CommonArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve MCP over stdio (what an agent's client spawns), or over HTTP with --http.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// Show, export and verify the audit trail (without a subcommand: show entries).
     Audit(AuditArgs),
     #[command(flatten)]
@@ -103,62 +104,6 @@ fn parse_mode(s: &str) -> Result<crate::exec::Mode, String> {
         .map_err(|_| "expected safe, restricted or yolo".to_owned())
 }
 
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Sends per session, e.g. "10/min,100/h,500/day", or "off".
-    #[arg(long, env = "MCP_BRIDGE_RATE_LIMIT", value_name = "SPEC")]
-    rate_limit: Option<String>,
-    /// Reads and heartbeats per session, e.g. "120/min,5000/h", or "off".
-    #[arg(long, env = "MCP_BRIDGE_READ_RATE_LIMIT", value_name = "SPEC")]
-    read_rate_limit: Option<String>,
-    /// Conversation lifetime, e.g. "3h", "90m", "600" (seconds).
-    #[arg(long, env = "MCP_BRIDGE_CONVERSATION_TTL", value_name = "DURATION")]
-    conversation_ttl: Option<String>,
-    /// A partner is alive while its last heartbeat is younger than this.
-    #[arg(long, env = "MCP_BRIDGE_HEARTBEAT_WINDOW", value_name = "DURATION")]
-    heartbeat_window: Option<String>,
-    /// Largest message in bytes of UTF-8 (before redaction).
-    #[arg(long, env = "MCP_BRIDGE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
-    max_message_bytes: Option<usize>,
-    /// Conversations this server process may create per minute (no token is
-    /// needed to create one, so this bounds a looping agent) [default: 300].
-    #[arg(long, env = "MCP_BRIDGE_MAX_CREATES_PER_MINUTE", value_name = "N")]
-    max_creates_per_minute: Option<u32>,
-    /// Most messages one conversation stores, or "off" [default: 10000].
-    #[arg(long, env = "MCP_BRIDGE_MAX_MESSAGES_PER_CONVERSATION", value_name = "N")]
-    max_messages_per_conversation: Option<String>,
-    /// Most bytes of messages one conversation stores, or "off" [default: 67108864].
-    #[arg(long, env = "MCP_BRIDGE_MAX_BYTES_PER_CONVERSATION", value_name = "BYTES")]
-    max_bytes_per_conversation: Option<String>,
-    /// Serve MCP over streamable HTTP at IP:PORT (path /mcp) instead of stdio; every
-    /// request needs `Authorization: Bearer <agent credential>`.
-    #[arg(long, value_name = "IP:PORT")]
-    http: Option<std::net::SocketAddr>,
-    /// With --http: a further Host header value to accept (repeatable); loopback names
-    /// and the bind address are always accepted.
-    #[arg(long = "allowed-host", value_name = "HOST", requires = "http")]
-    allowed_hosts: Vec<String>,
-    /// With --http: a browser Origin to accept, e.g. https://app.example:443 (repeatable);
-    /// without one, every request carrying an Origin header is refused.
-    #[arg(long = "allowed-origin", value_name = "ORIGIN", requires = "http")]
-    allowed_origins: Vec<String>,
-    /// With --http: allow plain HTTP on a non-loopback address (TLS is not built yet).
-    #[arg(long, requires = "http")]
-    insecure_http: bool,
-}
-
-impl ServeArgs {
-    /// The HTTP options, when `--http` was given.
-    fn http(&self) -> Option<crate::http::HttpOptions> {
-        self.http.map(|addr| crate::http::HttpOptions {
-            addr,
-            allowed_hosts: self.allowed_hosts.clone(),
-            allowed_origins: self.allowed_origins.clone(),
-            insecure_http: self.insecure_http,
-        })
-    }
-}
-
 /// `audit` shows entries; its subcommands verify and export.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -187,14 +132,7 @@ impl Cli {
         }
         .with_yolo_env();
         if let Command::Serve(s) = &self.command {
-            o.rate_limit = s.rate_limit.clone();
-            o.read_rate_limit = s.read_rate_limit.clone();
-            o.conversation_ttl = s.conversation_ttl.clone();
-            o.heartbeat_window = s.heartbeat_window.clone();
-            o.max_message_bytes = s.max_message_bytes;
-            o.max_creates_per_minute = s.max_creates_per_minute;
-            o.max_messages_per_conversation = s.max_messages_per_conversation.clone();
-            o.max_bytes_per_conversation = s.max_bytes_per_conversation.clone();
+            s.apply(&mut o);
         }
         if let Command::Admin(admin::AdminCommand::Import { limits, .. }) = &self.command {
             o.max_import_bytes = limits.max_import_bytes;
@@ -221,7 +159,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.overrides()).context("loading configuration")?;
     match cli.command {
         Command::Serve(s) => {
-            serve(config, s.http()).await?;
+            serve::serve(config, s.http()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => match a.command {
@@ -297,103 +235,6 @@ fn check_directory(config: &Config) {
         }
     }
 }
-
-async fn serve(config: Config, http: Option<crate::http::HttpOptions>) -> anyhow::Result<()> {
-    // Refuse plain HTTP on the network before touching the disk.
-    if let Some(h) = &http {
-        h.check()?;
-        // Command execution answers to agents on this machine only until
-        // HTTP has roles and audited remote approval (issue 17).
-        if config.yolo.is_some() {
-            anyhow::bail!(
-                "YOLO mode (MCP_BRIDGE_YOLO) is not available with --http yet: remote agents must not propose commands to this machine; serve YOLO over stdio"
-            );
-        }
-    }
-    let bridge = open_bridge(&config, OpenMode::CreateIfMissing)
-        .await?
-        .with_yolo(config.yolo.clone());
-    if let Some(y) = &config.yolo {
-        bridge
-            .record_yolo_start()
-            .await
-            .context("recording the YOLO opt-in")?;
-        tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
-    }
-    if let Some(h) = http {
-        return serve_http(&config, bridge, h).await;
-    }
-    let mut server = BridgeServer::new(bridge.clone());
-    if let Some(agent) = agent_identity(&bridge).await? {
-        tracing::info!(agent = %agent.name, "acting as a registered agent");
-        server = server.with_identity(agent);
-    }
-    tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
-    let agent = server.acts_as_agent();
-    // A thread of its own, so the runtime answers `initialize` meanwhile;
-    // if it has not finished, the first `tools/list` waits for it.
-    std::thread::spawn(move || crate::mcp::args::warm(agent));
-    let served = server.serve_stdio().await;
-    // Refusal counts still open go to the trail before the process ends.
-    if let Err(e) = bridge.flush_refusal_counts().await {
-        tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
-    }
-    served
-}
-
-/// `serve --http`: each request proves its own agent by its bearer
-/// credential, so `MCP_BRIDGE_AGENT` plays no part. Stops on SIGTERM or
-/// SIGINT, then writes the refusal counts still open, as stdio does.
-async fn serve_http(
-    config: &Config,
-    bridge: Bridge<SqliteStore>,
-    options: crate::http::HttpOptions,
-) -> anyhow::Result<()> {
-    if std::env::var_os(AGENT_ENV).is_some() {
-        tracing::warn!("{AGENT_ENV} is ignored with --http: every request brings its own bearer credential");
-    }
-    tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP over HTTP");
-    let served = crate::http::serve(bridge.clone(), &options, crate::http::shutdown_signal()).await;
-    if let Err(e) = bridge.flush_refusal_counts().await {
-        tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
-    }
-    served.context("serving MCP over HTTP")
-}
-
-/// The registered agent named by `MCP_BRIDGE_AGENT`, when it is set. A
-/// credential that is malformed, unknown, rotated away or revoked stops the
-/// server with one line naming the variable (never its value), which the
-/// client shows the human; a bad credential never degrades to token mode.
-async fn agent_identity(
-    bridge: &crate::bridge::Bridge<crate::store::SqliteStore>,
-) -> anyhow::Result<Option<std::sync::Arc<crate::bridge::AgentIdentity>>> {
-    let Some(raw) = std::env::var_os(AGENT_ENV) else {
-        return Ok(None);
-    };
-    let credential = raw
-        .to_str()
-        .and_then(crate::auth::AgentCredential::parse)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{AGENT_ENV} is not an agent credential (\"mcpa_\" and 43 more characters); copy it again from the output of `mcp-bridge agent add` or `agent rotate`"
-            )
-        })?;
-    match bridge.identify_agent(&credential).await {
-        Ok(agent) if agent.role == crate::store::agents::AgentRole::Agent => Ok(Some(agent)),
-        Ok(agent) => anyhow::bail!(
-            "{AGENT_ENV} holds the credential of {}, an {} identity; the tools need an agent credential (`mcp-bridge agent add NAME`)",
-            agent.name,
-            agent.role
-        ),
-        Err(crate::bridge::Error::AgentRevoked) => anyhow::bail!(
-            "{AGENT_ENV} holds a credential this database does not accept (unknown, rotated or revoked); ask the overseer for a new one (`mcp-bridge agent rotate NAME`) and put it in this client's configuration"
-        ),
-        Err(e) => Err(e).context("checking the agent credential in MCP_BRIDGE_AGENT"),
-    }
-}
-
-/// The environment variable an agent's client configuration sets.
-const AGENT_ENV: &str = "MCP_BRIDGE_AGENT";
 
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
 async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
