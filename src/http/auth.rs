@@ -46,6 +46,7 @@ pub async fn require_agent<S: Store>(
     };
     if agent.role != AgentRole::Agent {
         tracing::debug!(agent = %agent.name, role = %agent.role, "a non-agent credential asked for the agent tools");
+        bridge.record_forbidden("mcp", &agent, "agent").await;
         return (
             StatusCode::FORBIDDEN,
             "this credential's role may not use the agent tools; use an agent credential (`mcp-bridge agent add NAME`)",
@@ -57,7 +58,7 @@ pub async fn require_agent<S: Store>(
 }
 
 /// 401 with no detail: the client learns only that it must authenticate.
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
     response
         .headers_mut()
@@ -69,7 +70,7 @@ fn unauthorized() -> Response {
 /// it is `Bearer <credential>` (the scheme in any case, RFC 9110 11.1) and
 /// the credential is well-formed. Two headers are refused: which one a
 /// proxy in front would have checked is unknowable.
-fn bearer_credential(headers: &HeaderMap) -> Option<AgentCredential> {
+pub(crate) fn bearer_credential(headers: &HeaderMap) -> Option<AgentCredential> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {
