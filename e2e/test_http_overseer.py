@@ -133,3 +133,39 @@ async def test_bad_paths_and_queries_are_refused_without_echo(bridge, server):
     assert api(server, "GET", "/stats", ops, headers={"Host": "evil.example"}).status_code == 403
     assert api(server, "GET", "/stats", ops, headers={"Origin": "http://evil.example"}).status_code == 403
     assert api(server, "GET", "/stats", ops).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_seat_token_is_a_bearer_credential_for_the_token_tools_while_its_seat_lives(bridge, server):
+    lead_cred = add_agent(bridge, "lead")
+    ops = add_agent(bridge, "ops", role="admin")
+    server.start()
+    async with http_agent(server, "lead", lead_cred) as lead:
+        created = await lead.ok("create_conversation", partner_roles=["reviewer"])
+        conv = created["conversation_id"]
+        seat_b = next(s for s in created["seats"] if s["session_id"] == "b")
+        token = seat_b["token"]
+        assert token and token.startswith("mcpb_"), created
+        await lead.ok("send_message", conversation_id=conv, message="please review")
+
+        # The reviewer has no agent credential: its seat token is its bearer, and it is served the
+        # seat-token tools, which still take the token as an argument.
+        async with http_agent(server, "reviewer", token) as reviewer:
+            tools = {t.name: t for t in (await reviewer.session.list_tools()).tools}
+            assert "token" in tools["check_messages"].input_schema["required"], tools["check_messages"].input_schema
+            assert "my_conversations" not in tools
+            got = await reviewer.ok("check_messages", conversation_id=conv, session_id="b", token=token)
+            assert [m["message"] for m in got["messages"]] == ["please review"], got
+
+        # Not an overseer credential.
+        r = api(server, "GET", "/conversations", token)
+        assert r.status_code == 401, r.status_code
+
+        # Revoked, the seat's token no longer opens the door.
+        assert api(server, "POST", f"/conversations/{conv}/seats/b/revoke", ops).status_code == 200
+        r = server.post(INIT, Authorization=f"Bearer {token}")
+        assert r.status_code == 401 and r.content == b"", (r.status_code, r.text[:200])
+        # A made-up token of the right shape neither.
+        fake = "mcpb_" + "A" * 43
+        r = server.post(INIT, Authorization=f"Bearer {fake}")
+        assert r.status_code == 401, r.status_code
