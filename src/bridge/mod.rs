@@ -64,6 +64,9 @@ pub struct Bridge<S: Store> {
     /// When this process created its recent conversations: the creation
     /// limit is per process (see [`Limits::max_creates_per_minute`]).
     creations: Arc<Mutex<Vec<Millis>>>,
+    /// Cancelled when the server stops: every wait returns empty at once
+    /// (see `waiting.rs`, [`Bridge::stop_waits`]).
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl<S: Store> std::fmt::Debug for Bridge<S> {
@@ -169,6 +172,7 @@ impl<S: Store> Bridge<S> {
             clock,
             yolo: None,
             creations: Arc::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 
