@@ -11,23 +11,28 @@ use tracing_subscriber::prelude::*;
 /// The variable `serve --log-format` reads; other commands read it too.
 const LOG_FORMAT_ENV: &str = "MCP_BRIDGE_LOG_FORMAT";
 
-/// Log filter from `MCP_BRIDGE_LOG` (default `warn`), with one cap no
-/// setting lifts: rmcp logs whole requests (tokens, message bodies) at debug
-/// and trace, so its events below info are always dropped. With `json`,
-/// one object per line, its span's fields (an HTTP request's `request_id`)
-/// under `span`.
+/// Crates whose events below info are always dropped, whatever
+/// `MCP_BRIDGE_LOG` says: rmcp logs whole requests (tokens, message bodies)
+/// at debug and trace, and tokio-postgres logs every statement's parameters
+/// (message bodies, credential hashes) at debug.
+const NEVER_BELOW_INFO: [&str; 2] = ["rmcp", "tokio_postgres"];
+
+/// Log filter from `MCP_BRIDGE_LOG` (default `warn`), capped by
+/// [`NEVER_BELOW_INFO`]. With `json`, one object per line, with every span
+/// it was logged in (an HTTP request's `request_id`) under `spans`.
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("MCP_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let never_log_requests =
-        filter_fn(|meta| !(meta.target().starts_with("rmcp") && *meta.level() > Level::INFO));
+    let never_log_requests = filter_fn(|meta| {
+        *meta.level() <= Level::INFO || !NEVER_BELOW_INFO.iter().any(|c| meta.target().starts_with(c))
+    });
     let text = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
     let layer = if json {
         text.json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .boxed()
     } else {
         text.boxed()

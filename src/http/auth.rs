@@ -46,11 +46,13 @@ pub async fn require_agent<S: Store>(
     };
     if agent.role != AgentRole::Agent {
         tracing::debug!(agent = %agent.name, role = %agent.role, "a non-agent credential asked for the agent tools");
-        return (
-            StatusCode::FORBIDDEN,
-            "this credential's role may not use the agent tools; use an agent credential (`mcp-bridge agent add NAME`)",
-        )
-            .into_response();
+        return super::closing(
+            (
+                StatusCode::FORBIDDEN,
+                "this credential's role may not use the agent tools; use an agent credential (`mcp-bridge agent add NAME`)",
+            )
+                .into_response(),
+        );
     }
     request.extensions_mut().insert(agent);
     next.run(request).await
@@ -58,7 +60,7 @@ pub async fn require_agent<S: Store>(
 
 /// 401 with no detail: the client learns only that it must authenticate.
 fn unauthorized() -> Response {
-    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    let mut response = super::closing(StatusCode::UNAUTHORIZED.into_response());
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

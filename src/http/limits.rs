@@ -261,7 +261,7 @@ pub async fn limit(State(layer): State<Layer>, request: Request, next: Next) -> 
         Err(refusal) => {
             layer.metrics.count_limited(refusal.label());
             tracing::debug!(agent = %agent.name, limit = refusal.label(), "request over a per-credential limit refused");
-            too_many(refusal)
+            super::closing(too_many(refusal))
         }
     }
 }

@@ -26,7 +26,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use rmcp::model::CallToolResult;
 
-use super::request_id::RequestId;
 use crate::mcp::tools::{
     CHECK_MESSAGES, CHECK_PARTNER_STATUS, CREATE_CONVERSATION, EXECUTE_APPROVED, LIST_PARTICIPANTS,
     MESSAGE_STATUS, MY_CONVERSATIONS, PROPOSE_COMMAND, READ_HISTORY, SEND_MESSAGE, SEND_TO_PARTNER,
@@ -269,9 +268,13 @@ fn outcome_label(result: Option<&CallToolResult>) -> String {
     code.unwrap_or("error").to_owned()
 }
 
-/// Runs one tool call, measured when the request carries [`Metrics`] and
-/// logged inside a span with its request id when it carries one (rmcp runs
-/// the handler on a task of its own, outside the HTTP request's span).
+/// Runs one tool call, measured when the request carries [`Metrics`]
+/// (HTTP); as is otherwise (stdio).
+///
+/// Its log lines carry the request id without help from here: rmcp opens
+/// its `serve_inner` span inside the request's span and runs the handler
+/// under it, and the JSON logs list every span (`spans`). The e2e test of
+/// the logs pins that.
 pub async fn observe_tool_call<F>(
     extensions: Option<&axum::http::Extensions>,
     name: &str,
@@ -280,34 +283,20 @@ pub async fn observe_tool_call<F>(
 where
     F: Future<Output = Option<CallToolResult>>,
 {
-    use tracing::Instrument;
-    let Some(extensions) = extensions else {
+    let Some(metrics) = extensions.and_then(|e| e.get::<Arc<Metrics>>()).cloned() else {
         return call.await;
     };
-    let span = extensions
-        .get::<RequestId>()
-        .map(|id| tracing::error_span!("request", request_id = %id.0));
-    let metrics = extensions.get::<Arc<Metrics>>().cloned();
-    let observed = async move {
-        let Some(metrics) = metrics else {
-            return call.await;
-        };
-        let tool = tool_label(name);
-        let waiting = (tool == WAIT_FOR_MESSAGES).then(|| WaitingGuard::new(&metrics.waiting));
-        let started = Instant::now();
-        let result = call.await;
-        drop(waiting);
-        metrics.record_call(
-            tool,
-            outcome_label(result.as_ref()),
-            started.elapsed().as_secs_f64(),
-        );
-        result
-    };
-    match span {
-        Some(span) => observed.instrument(span).await,
-        None => observed.await,
-    }
+    let tool = tool_label(name);
+    let waiting = (tool == WAIT_FOR_MESSAGES).then(|| WaitingGuard::new(&metrics.waiting));
+    let started = Instant::now();
+    let result = call.await;
+    drop(waiting);
+    metrics.record_call(
+        tool,
+        outcome_label(result.as_ref()),
+        started.elapsed().as_secs_f64(),
+    );
+    result
 }
 
 /// Holds the waiting gauge up for as long as a wait runs, also when the

@@ -134,6 +134,19 @@ impl HttpOptions {
     }
 }
 
+/// Marks a response to a request whose body was never read (refused by
+/// authentication or a limit) as the connection's last. hyper closes such
+/// a connection rather than read the unread body; without the header a
+/// keep-alive client may send its next request into the closing socket
+/// and see it dropped unanswered.
+pub(crate) fn closing(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// The request body limit for a given `max_message_bytes`.
 pub fn body_limit(max_message_bytes: usize) -> usize {
     max_message_bytes

@@ -6,7 +6,9 @@
 //!
 //! The span is at ERROR level so it is enabled whatever `MCP_BRIDGE_LOG`
 //! lets through: a span below the filter would leave its events without
-//! the id. It holds the id only: never a path, a header or a name.
+//! the id. It holds the id only: never a path, a header or a name. Work
+//! rmcp spawns for the request runs in spans opened inside this one, so
+//! its lines list the id too (`spans` in JSON, the span prefix in text).
 
 use std::sync::Arc;
 
@@ -19,8 +21,7 @@ use tracing::Instrument;
 /// The response header that carries the id.
 pub const HEADER: &str = "x-request-id";
 
-/// The id of one HTTP request, in its extensions, for the work rmcp does
-/// on tasks of its own (see [`super::metrics::observe_tool_call`]).
+/// The id of one HTTP request.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Arc<str>);
 
@@ -39,10 +40,9 @@ impl Default for RequestId {
 
 /// Middleware: a new id, its span around the rest of the request, and
 /// the response header.
-pub async fn assign(mut request: Request, next: Next) -> Response {
+pub async fn assign(request: Request, next: Next) -> Response {
     let id = RequestId::new();
     let span = tracing::error_span!("request", request_id = %id.0);
-    request.extensions_mut().insert(id.clone());
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert(HEADER, value);
