@@ -195,12 +195,25 @@ class OpsServer:
 
 
 @asynccontextmanager
-async def ops_agent(server: OpsServer, name: str, credential: str) -> AsyncIterator[Agent]:
-    """An initialized SDK session over streamable HTTP (trusting the server's CA when it has one)."""
+async def ops_agent(server: OpsServer, name: str, credential: str,
+                    peer_serials: list[int] | None = None) -> AsyncIterator[Agent]:
+    """An initialized SDK session over streamable HTTP (trusting the server's CA when it has one).
+
+    With `peer_serials`, the serial number of the certificate presented on the connection that
+    carried each response is appended to it (TLS only).
+    """
+    hooks = {}
+    if peer_serials is not None:
+        async def record(response: httpx2.Response) -> None:
+            ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True)
+            peer_serials.append(x509.load_der_x509_certificate(der).serial_number)
+        hooks["response"] = [record]
     client = httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {credential}"},
         timeout=httpx2.Timeout(30, read=300),
         verify=server.verify(),
+        event_hooks=hooks,
     )
     async with client:
         async with streamable_http_client(f"{server.url}/mcp", http_client=client) as (read, write):

@@ -49,7 +49,9 @@ async def test_mcp_over_tls_survives_a_certificate_reload(bridge):
         with pytest.raises(httpx2.TransportError):
             httpx2.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5)
 
-        async with ops_agent(server, "lead", lead_cred) as lead, ops_agent(server, "worker", worker_cred) as worker:
+        lead_serials: list[int] = []
+        async with ops_agent(server, "lead", lead_cred, lead_serials) as lead, \
+                ops_agent(server, "worker", worker_cred) as worker:
             conv = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
             await lead.ok("send_message", conversation_id=conv, message="before the reload")
 
@@ -58,8 +60,11 @@ async def test_mcp_over_tls_survives_a_certificate_reload(bridge):
             server.signal(signal.SIGHUP)
             wait_for_certificate(server, second.serial_number)
 
-            # The sessions opened before the reload carry on.
+            # The sessions opened before the reload carry on, on the connection they had: its
+            # certificate is still the first one.
+            del lead_serials[:]
             await lead.ok("send_message", conversation_id=conv, message="after the reload")
+            assert lead_serials and set(lead_serials) == {first.serial_number}, (lead_serials, first.serial_number)
             got = await worker.ok("wait_for_messages", timeout_seconds=10)
             assert [m["message"] for m in got["messages"]] == ["before the reload", "after the reload"], got
 
