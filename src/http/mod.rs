@@ -341,6 +341,23 @@ mod tests {
     }
 
     #[test]
+    fn with_tls_a_network_address_needs_no_flag_but_good_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("c.pem"),
+            key: dir.path().join("k.pem"),
+        };
+        std::fs::write(&files.cert, made.cert.pem()).unwrap();
+        let mut o = options("0.0.0.0:1", false);
+        o.tls = Some(files.clone());
+        let text = o.check().unwrap_err().to_string();
+        assert!(text.starts_with("--tls-key ") && text.contains("k.pem"), "{text}");
+        std::fs::write(&files.key, made.signing_key.serialize_pem()).unwrap();
+        assert!(o.check().is_ok());
+    }
+
+    #[test]
     fn the_host_list_holds_loopback_the_bind_address_and_additions() {
         let hosts = options("192.0.2.7:8750", true).host_allow_list();
         for h in ["localhost", "127.0.0.1", "::1", "192.0.2.7", "bridge.example"] {
