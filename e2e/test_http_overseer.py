@@ -13,16 +13,7 @@ import httpx2
 import pytest
 
 from conftest import assert_absent
-from test_http import INIT, HttpServer, add_agent, free_port, http_agent
-
-
-@pytest.fixture
-def server(bridge):
-    srv = HttpServer(bridge, free_port())
-    yield srv
-    if srv.proc is not None and srv.proc.poll() is None:
-        srv.proc.kill()
-        srv.proc.wait()
+from test_http import INIT, HttpServer, add_agent, http_agent, server  # noqa: F401 (the fixture)
 
 
 def api(server: HttpServer, method: str, path: str, credential: str | None, **kw) -> httpx2.Response:
