@@ -6,7 +6,6 @@
 //! defaults and the [`Overrides`] over the file. Every limit lives in
 //! [`Limits`], so a reader finds all of them in one struct.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,16 +13,11 @@ use serde::Deserialize;
 
 use crate::limits::RateLimit;
 use crate::redact;
-use crate::store::url::{self, Backend, PgUrl};
 
-/// What to do instead when a SQLite-only command meets PostgreSQL.
-fn sqlite_only_hint(what: &str) -> &'static str {
-    if what.contains("backup") || what.contains("restore") {
-        "use pg_dump and pg_restore (docs/deployment.md, \"Backups\"), which copy a live database consistently"
-    } else {
-        "run it on one machine with a SQLite database (YOLO mode executes commands on the machine whose human approves them)"
-    }
-}
+mod database;
+
+pub use database::{Database, KeySource};
+use database::{pick_database, sqlite_only_hint};
 
 /// Why a configuration could not be loaded; every variant names the source
 /// (file, variable or flag) and the offending key.
@@ -63,7 +57,7 @@ pub enum Error {
     TwoDatabases,
     /// The database URL names no backend this binary has.
     #[error("invalid database URL (--database-url, MCP_BRIDGE_DATABASE_URL or database_url)")]
-    DatabaseUrl(#[source] url::Error),
+    DatabaseUrl(#[source] crate::store::url::Error),
     /// Both `MCP_BRIDGE_KEY` and a key file were given.
     #[error(
         "both MCP_BRIDGE_KEY and a key file (--key-file, MCP_BRIDGE_KEY_FILE or key_file) are set; keep one, the same on every server"
@@ -177,66 +171,6 @@ pub const DEFAULT_MAX_MESSAGES_PER_CONVERSATION: u64 = 10_000;
 /// Stored bytes per conversation: 64 MiB, about 1,300 messages of the
 /// largest size.
 pub const DEFAULT_MAX_BYTES_PER_CONVERSATION: u64 = 64 * 1024 * 1024;
-
-/// Where the server key comes from. The key never appears in `Debug` output.
-#[derive(Clone)]
-pub enum KeySource {
-    /// A 0600 file beside the database, created on first use.
-    File(PathBuf),
-    /// `MCP_BRIDGE_KEY`: 64 hex characters, for deployments that keep secrets
-    /// in the environment (a secrets manager, a systemd credential).
-    Env(String),
-    /// `--key-file` / `MCP_BRIDGE_KEY_FILE`: a key file the operator made
-    /// and shares between servers; never created by the bridge, because a
-    /// server that made its own would silently disagree with the others.
-    Given(PathBuf),
-    /// PostgreSQL without `MCP_BRIDGE_KEY` or `--key-file`: there is no
-    /// database file for a key to sit beside, so loading it fails with how
-    /// to create and share one.
-    Absent,
-}
-
-impl fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeySource::File(path) => f.debug_tuple("File").field(path).finish(),
-            KeySource::Env(_) => f.write_str("Env([redacted])"),
-            KeySource::Given(path) => f.debug_tuple("Given").field(path).finish(),
-            KeySource::Absent => f.write_str("Absent"),
-        }
-    }
-}
-
-/// The database a process works on: the one place that says which backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Database {
-    /// A SQLite file (the default), shared by every process on one machine.
-    Sqlite(PathBuf),
-    /// A PostgreSQL database, shared by servers on several machines.
-    Postgres(PgUrl),
-}
-
-impl Database {
-    /// The SQLite file, or an error naming `what` for the commands that
-    /// work on a file only (backup, restore, YOLO's approval passphrase).
-    pub fn sqlite_path(&self, what: &str) -> Result<&Path, Error> {
-        match self {
-            Database::Sqlite(path) => Ok(path),
-            Database::Postgres(_) => Err(Error::SqliteOnly {
-                what: what.to_owned(),
-            }),
-        }
-    }
-
-    /// Where the data lives, for logs and the overseer's screens: the file,
-    /// or `host:port/dbname` (never the user or password).
-    pub fn describe(&self) -> String {
-        match self {
-            Database::Sqlite(path) => path.display().to_string(),
-            Database::Postgres(url) => url.target(),
-        }
-    }
-}
 
 /// The resolved configuration of one process.
 #[derive(Debug, Clone)]
@@ -583,31 +517,6 @@ impl Config {
     }
 }
 
-/// The database: `--database-url` (flag, variable or file) picks the backend
-/// by its scheme; otherwise the SQLite file of `--db` or the default. A flag
-/// or variable naming one kind and another naming the other is refused
-/// rather than guessed between; the file's setting yields to either.
-fn pick_database(overrides: &Overrides, file: &FileConfig) -> Result<Database, Error> {
-    if overrides.database_url.is_some() && overrides.db.is_some() {
-        return Err(Error::TwoDatabases);
-    }
-    let url = match (&overrides.database_url, &overrides.db) {
-        (Some(url), _) => Some(url.clone()),
-        (None, Some(_)) => None,
-        (None, None) => file.database_url.clone(),
-    };
-    if let Some(url) = url {
-        return match url::parse(&url).map_err(Error::DatabaseUrl)? {
-            Backend::Sqlite(path) => Ok(Database::Sqlite(path)),
-            Backend::Postgres(url) => Ok(Database::Postgres(url)),
-        };
-    }
-    match overrides.db.clone().or_else(|| file.db.clone()) {
-        Some(p) => Ok(Database::Sqlite(p)),
-        None => Ok(Database::Sqlite(default_db_path()?)),
-    }
-}
-
 fn pick<'a>(over: &'a Option<String>, file: &'a Option<String>) -> Option<&'a str> {
     over.as_deref().or(file.as_deref())
 }
@@ -727,86 +636,5 @@ mod tests {
     fn debug_never_prints_the_env_key() {
         let k = KeySource::Env("00ff".repeat(16));
         assert!(!format!("{k:?}").contains("00ff"));
-    }
-
-    fn load_with(o: Overrides) -> Result<Config, Error> {
-        // A config file that exists and is empty: the user's own never leaks in.
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("empty.toml");
-        std::fs::write(&file, "").unwrap();
-        Config::load(&Overrides {
-            config_file: Some(file),
-            ..o
-        })
-    }
-
-    #[test]
-    fn the_database_url_scheme_picks_the_backend_and_its_key() {
-        let c = load_with(Overrides {
-            database_url: Some("postgres://u:hunter2@db.example/bridge".into()),
-            ..Overrides::default()
-        })
-        .unwrap();
-        assert!(matches!(&c.database, Database::Postgres(_)));
-        assert!(
-            matches!(c.key, KeySource::Absent),
-            "no key beside a PostgreSQL database"
-        );
-        assert_eq!(c.database.describe(), "postgres://db.example:5432/bridge");
-        assert!(!format!("{c:?}").contains("hunter2"));
-
-        let c = load_with(Overrides {
-            database_url: Some("postgresql://db/bridge".into()),
-            key_file: Some("/etc/mcp-bridge/key".into()),
-            ..Overrides::default()
-        })
-        .unwrap();
-        assert!(matches!(&c.key, KeySource::Given(p) if p == Path::new("/etc/mcp-bridge/key")));
-
-        let c = load_with(Overrides {
-            database_url: Some("sqlite:///tmp/b.db".into()),
-            ..Overrides::default()
-        })
-        .unwrap();
-        assert_eq!(c.database, Database::Sqlite("/tmp/b.db".into()));
-        assert!(matches!(&c.key, KeySource::File(p) if p == Path::new("/tmp/b.db.key")));
-    }
-
-    #[test]
-    fn conflicting_database_or_key_settings_are_refused() {
-        let both = load_with(Overrides {
-            db: Some("/tmp/b.db".into()),
-            database_url: Some("postgres://db/bridge".into()),
-            ..Overrides::default()
-        });
-        assert!(matches!(both, Err(Error::TwoDatabases)));
-        let two_keys = load_with(Overrides {
-            database_url: Some("postgres://db/bridge".into()),
-            key_hex: Some("00".repeat(32)),
-            key_file: Some("/k".into()),
-            ..Overrides::default()
-        });
-        assert!(matches!(two_keys, Err(Error::TwoKeys)));
-        let err = load_with(Overrides {
-            database_url: Some("mysql://root:hunter2@db/x".into()),
-            ..Overrides::default()
-        })
-        .unwrap_err();
-        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
-        assert!(
-            text.contains("postgres://") && !text.contains("hunter2"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn file_only_commands_name_the_postgres_alternative() {
-        let pg = Database::Postgres(match url::parse("postgres://db/b").unwrap() {
-            Backend::Postgres(u) => u,
-            Backend::Sqlite(_) => unreachable!(),
-        });
-        let text = pg.sqlite_path("backup").unwrap_err().to_string();
-        assert!(text.contains("pg_dump"), "{text}");
-        assert!(Database::Sqlite("/x.db".into()).sqlite_path("backup").is_ok());
     }
 }
