@@ -89,9 +89,9 @@ impl<S: Store> Bridge<S> {
     /// a caller learns nothing about which).
     pub async fn identify_agent(&self, credential: &AgentCredential) -> Result<Arc<AgentIdentity>> {
         let hash = self.key.hash_agent_credential(credential);
-        let mut tx = self.store.begin_read().await?;
-        let agent = tx
-            .agent_by_credential(&hash)
+        let agent = self
+            .store
+            .agent_by_credential_now(&hash)
             .await?
             .filter(|a| a.revoked_at.is_none())
             .ok_or(Error::AgentRevoked)?;

@@ -239,6 +239,21 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Starts a read-only transaction (a consistent snapshot).
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
 
+    /// The agent whose current credential has this hash, read on its own
+    /// (the HTTP door's check before a call, which the call's transaction
+    /// repeats). The default runs a read transaction; a backend where that
+    /// costs round trips answers with one statement.
+    fn agent_by_credential_now(
+        &self,
+        hash: &crate::auth::TokenHash,
+    ) -> impl Future<Output = Result<Option<agents::Agent>>> + Send {
+        async move {
+            use agents::AgentTx;
+            let mut tx = self.begin_read().await?;
+            tx.agent_by_credential(hash).await
+        }
+    }
+
     /// The file outside the database that every commit appending to the
     /// audit trail moves forward, when the backend keeps one.
     fn audit_head_file(&self) -> Option<&audit::HeadFile> {

@@ -57,6 +57,20 @@ fn one_row(changed: u64) -> Result<()> {
     }
 }
 
+impl super::PgStore {
+    /// [`Store::agent_by_credential_now`](crate::store::Store::agent_by_credential_now)
+    /// in one autocommit statement on a pooled connection: one round trip
+    /// instead of `BEGIN`, the query and `ROLLBACK`.
+    pub(super) async fn agent_by_credential_now(&self, hash: &TokenHash) -> Result<Option<Agent>> {
+        let conn = self.connection().await?;
+        let stmt = conn.prepare_cached(select!("WHERE credential_hash = $1")).await?;
+        match conn.query_opt(&stmt, &[&hash.0]).await? {
+            Some(row) => Ok(Some(checked(agent_from_row(&row)?)?)),
+            None => Ok(None),
+        }
+    }
+}
+
 impl AgentTx for PgTx {
     async fn insert_agent(
         &mut self,

@@ -222,6 +222,13 @@ const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 impl Store for PgStore {
+    async fn agent_by_credential_now(
+        &self,
+        hash: &crate::auth::TokenHash,
+    ) -> Result<Option<super::agents::Agent>> {
+        PgStore::agent_by_credential_now(self, hash).await
+    }
+
     type Tx = PgTx;
 
     async fn begin_write(&self) -> Result<PgTx> {
