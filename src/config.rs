@@ -14,13 +14,23 @@ use serde::Deserialize;
 
 use crate::limits::RateLimit;
 use crate::redact;
+use crate::store::url::{self, Backend, PgUrl};
+
+/// What to do instead when a SQLite-only command meets PostgreSQL.
+fn sqlite_only_hint(what: &str) -> &'static str {
+    if what.contains("backup") || what.contains("restore") {
+        "use pg_dump and pg_restore (docs/deployment.md, \"Backups\"), which copy a live database consistently"
+    } else {
+        "run it on one machine with a SQLite database (YOLO mode executes commands on the machine whose human approves them)"
+    }
+}
 
 /// Why a configuration could not be loaded; every variant names the source
 /// (file, variable or flag) and the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The config file exists but cannot be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     ReadFile {
         /// The file that failed.
         path: PathBuf,
@@ -46,6 +56,28 @@ pub enum Error {
     /// No data directory could be determined for the default database path.
     #[error("cannot determine a data directory; set MCP_BRIDGE_DB or pass --db")]
     NoDataDir,
+    /// Both a SQLite file and a database URL were given as flags or variables.
+    #[error(
+        "both --db (MCP_BRIDGE_DB) and --database-url (MCP_BRIDGE_DATABASE_URL) are set; keep the one naming the database to use"
+    )]
+    TwoDatabases,
+    /// The database URL names no backend this binary has.
+    #[error("invalid database URL (--database-url, MCP_BRIDGE_DATABASE_URL or database_url)")]
+    DatabaseUrl(#[source] url::Error),
+    /// Both `MCP_BRIDGE_KEY` and a key file were given.
+    #[error(
+        "both MCP_BRIDGE_KEY and a key file (--key-file, MCP_BRIDGE_KEY_FILE or key_file) are set; keep one, the same on every server"
+    )]
+    TwoKeys,
+    /// A file-only command was run against PostgreSQL.
+    #[error(
+        "{what} works on a SQLite database file only; with PostgreSQL, {}",
+        sqlite_only_hint(what)
+    )]
+    SqliteOnly {
+        /// The command or feature.
+        what: String,
+    },
 }
 
 /// Every size, count and time limit the bridge enforces.
@@ -154,6 +186,14 @@ pub enum KeySource {
     /// `MCP_BRIDGE_KEY`: 64 hex characters, for deployments that keep secrets
     /// in the environment (a secrets manager, a systemd credential).
     Env(String),
+    /// `--key-file` / `MCP_BRIDGE_KEY_FILE`: a key file the operator made
+    /// and shares between servers; never created by the bridge, because a
+    /// server that made its own would silently disagree with the others.
+    Given(PathBuf),
+    /// PostgreSQL without `MCP_BRIDGE_KEY` or `--key-file`: there is no
+    /// database file for a key to sit beside, so loading it fails with how
+    /// to create and share one.
+    Absent,
 }
 
 impl fmt::Debug for KeySource {
@@ -161,6 +201,39 @@ impl fmt::Debug for KeySource {
         match self {
             KeySource::File(path) => f.debug_tuple("File").field(path).finish(),
             KeySource::Env(_) => f.write_str("Env([redacted])"),
+            KeySource::Given(path) => f.debug_tuple("Given").field(path).finish(),
+            KeySource::Absent => f.write_str("Absent"),
+        }
+    }
+}
+
+/// The database a process works on: the one place that says which backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (the default), shared by every process on one machine.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by servers on several machines.
+    Postgres(PgUrl),
+}
+
+impl Database {
+    /// The SQLite file, or an error naming `what` for the commands that
+    /// work on a file only (backup, restore, YOLO's approval passphrase).
+    pub fn sqlite_path(&self, what: &str) -> Result<&Path, Error> {
+        match self {
+            Database::Sqlite(path) => Ok(path),
+            Database::Postgres(_) => Err(Error::SqliteOnly {
+                what: what.to_owned(),
+            }),
+        }
+    }
+
+    /// Where the data lives, for logs and the overseer's screens: the file,
+    /// or `host:port/dbname` (never the user or password).
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => url.target(),
         }
     }
 }
@@ -168,8 +241,8 @@ impl fmt::Debug for KeySource {
 /// The resolved configuration of one process.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The SQLite database file.
-    pub db_path: PathBuf,
+    /// The database: a SQLite file or a PostgreSQL URL.
+    pub database: Database,
     /// Where the token-hashing key comes from.
     pub key: KeySource,
     /// Every limit.
@@ -206,6 +279,8 @@ pub struct Yolo {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     db: Option<PathBuf>,
+    database_url: Option<String>,
+    key_file: Option<PathBuf>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -281,8 +356,12 @@ pub struct Overrides {
     pub db: Option<PathBuf>,
     /// `--config` / `MCP_BRIDGE_CONFIG`.
     pub config_file: Option<PathBuf>,
+    /// `--database-url` / `MCP_BRIDGE_DATABASE_URL`.
+    pub database_url: Option<String>,
     /// `MCP_BRIDGE_KEY` (hex).
     pub key_hex: Option<String>,
+    /// `--key-file` / `MCP_BRIDGE_KEY_FILE`.
+    pub key_file: Option<PathBuf>,
     /// `--rate-limit` / `MCP_BRIDGE_RATE_LIMIT`.
     pub rate_limit: Option<String>,
     /// `--read-rate-limit` / `MCP_BRIDGE_READ_RATE_LIMIT`.
@@ -475,28 +554,57 @@ impl Config {
             )?;
         }
 
-        let db_path = match overrides.db.clone().or(file.db) {
-            Some(p) => p,
-            None => default_db_path()?,
-        };
-        let key = match &overrides.key_hex {
-            Some(hex) => KeySource::Env(hex.clone()),
-            None => KeySource::File(key_path_for(&db_path)),
+        let database = pick_database(overrides, &file)?;
+        let key = match (&overrides.key_hex, overrides.key_file.clone().or(file.key_file)) {
+            (Some(_), Some(_)) => return Err(Error::TwoKeys),
+            (Some(hex), None) => KeySource::Env(hex.clone()),
+            (None, Some(path)) => KeySource::Given(path),
+            (None, None) => match &database {
+                Database::Sqlite(path) => KeySource::File(key_path_for(path)),
+                Database::Postgres(_) => KeySource::Absent,
+            },
         };
         let yolo = load_yolo(&file.yolo, overrides)?.map(|mut y| {
-            y.state_files.push(db_path.clone());
-            if let KeySource::File(k) = &key {
+            if let Database::Sqlite(path) = &database {
+                y.state_files.push(path.clone());
+            }
+            if let KeySource::File(k) | KeySource::Given(k) = &key {
                 y.state_files.push(k.clone());
             }
             y
         });
         Ok(Config {
-            db_path,
+            database,
             key,
             limits,
             redaction: file.redaction,
             yolo,
         })
+    }
+}
+
+/// The database: `--database-url` (flag, variable or file) picks the backend
+/// by its scheme; otherwise the SQLite file of `--db` or the default. A flag
+/// or variable naming one kind and another naming the other is refused
+/// rather than guessed between; the file's setting yields to either.
+fn pick_database(overrides: &Overrides, file: &FileConfig) -> Result<Database, Error> {
+    if overrides.database_url.is_some() && overrides.db.is_some() {
+        return Err(Error::TwoDatabases);
+    }
+    let url = match (&overrides.database_url, &overrides.db) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(_)) => None,
+        (None, None) => file.database_url.clone(),
+    };
+    if let Some(url) = url {
+        return match url::parse(&url).map_err(Error::DatabaseUrl)? {
+            Backend::Sqlite(path) => Ok(Database::Sqlite(path)),
+            Backend::Postgres(url) => Ok(Database::Postgres(url)),
+        };
+    }
+    match overrides.db.clone().or_else(|| file.db.clone()) {
+        Some(p) => Ok(Database::Sqlite(p)),
+        None => Ok(Database::Sqlite(default_db_path()?)),
     }
 }
 
@@ -619,5 +727,86 @@ mod tests {
     fn debug_never_prints_the_env_key() {
         let k = KeySource::Env("00ff".repeat(16));
         assert!(!format!("{k:?}").contains("00ff"));
+    }
+
+    fn load_with(o: Overrides) -> Result<Config, Error> {
+        // A config file that exists and is empty: the user's own never leaks in.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.toml");
+        std::fs::write(&file, "").unwrap();
+        Config::load(&Overrides {
+            config_file: Some(file),
+            ..o
+        })
+    }
+
+    #[test]
+    fn the_database_url_scheme_picks_the_backend_and_its_key() {
+        let c = load_with(Overrides {
+            database_url: Some("postgres://u:hunter2@db.example/bridge".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(matches!(&c.database, Database::Postgres(_)));
+        assert!(
+            matches!(c.key, KeySource::Absent),
+            "no key beside a PostgreSQL database"
+        );
+        assert_eq!(c.database.describe(), "postgres://db.example:5432/bridge");
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        let c = load_with(Overrides {
+            database_url: Some("postgresql://db/bridge".into()),
+            key_file: Some("/etc/mcp-bridge/key".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(matches!(&c.key, KeySource::Given(p) if p == Path::new("/etc/mcp-bridge/key")));
+
+        let c = load_with(Overrides {
+            database_url: Some("sqlite:///tmp/b.db".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(c.database, Database::Sqlite("/tmp/b.db".into()));
+        assert!(matches!(&c.key, KeySource::File(p) if p == Path::new("/tmp/b.db.key")));
+    }
+
+    #[test]
+    fn conflicting_database_or_key_settings_are_refused() {
+        let both = load_with(Overrides {
+            db: Some("/tmp/b.db".into()),
+            database_url: Some("postgres://db/bridge".into()),
+            ..Overrides::default()
+        });
+        assert!(matches!(both, Err(Error::TwoDatabases)));
+        let two_keys = load_with(Overrides {
+            database_url: Some("postgres://db/bridge".into()),
+            key_hex: Some("00".repeat(32)),
+            key_file: Some("/k".into()),
+            ..Overrides::default()
+        });
+        assert!(matches!(two_keys, Err(Error::TwoKeys)));
+        let err = load_with(Overrides {
+            database_url: Some("mysql://root:hunter2@db/x".into()),
+            ..Overrides::default()
+        })
+        .unwrap_err();
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(
+            text.contains("postgres://") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn file_only_commands_name_the_postgres_alternative() {
+        let pg = Database::Postgres(match url::parse("postgres://db/b").unwrap() {
+            Backend::Postgres(u) => u,
+            Backend::Sqlite(_) => unreachable!(),
+        });
+        let text = pg.sqlite_path("backup").unwrap_err().to_string();
+        assert!(text.contains("pg_dump"), "{text}");
+        assert!(Database::Sqlite("/x.db".into()).sqlite_path("backup").is_ok());
     }
 }

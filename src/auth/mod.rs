@@ -29,7 +29,7 @@ pub use credential::{AgentCredential, CREDENTIAL_LEN, CREDENTIAL_PREFIX, ShownCr
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The key file exists but could not be read, or could not be created.
-    #[error("cannot use key file {path}: {source}")]
+    #[error("cannot use key file {path}")]
     KeyFile {
         /// The key file.
         path: std::path::PathBuf,
@@ -44,6 +44,19 @@ pub enum Error {
         /// Where it was expected.
         path: std::path::PathBuf,
     },
+    /// `--key-file` names a file that does not exist.
+    #[error(
+        "the key file {path} does not exist; create it once with `mcp-bridge key generate {path}` and copy it (mode 0600) to every server and overseer machine"
+    )]
+    MissingGivenKeyFile {
+        /// The path given.
+        path: std::path::PathBuf,
+    },
+    /// PostgreSQL without a key: there is no database file to keep one beside.
+    #[error(
+        "PostgreSQL needs the server key shared by every server and the overseer's CLI: create one with `mcp-bridge key generate /etc/mcp-bridge/key` and pass --key-file /etc/mcp-bridge/key (or MCP_BRIDGE_KEY_FILE), or set MCP_BRIDGE_KEY to its 64 hex characters"
+    )]
+    NoSharedKey,
     /// The key file or `MCP_BRIDGE_KEY` does not hold 32 bytes of hex.
     #[error("{origin} must hold exactly 64 hex characters (32 bytes)")]
     BadKey {
@@ -166,6 +179,8 @@ impl ServerKey {
         match source {
             KeySource::Env(hex) => Self::from_hex(hex, "MCP_BRIDGE_KEY"),
             KeySource::File(path) => Self::load_or_create_file(path),
+            KeySource::Given(path) => Self::load_given_file(path),
+            KeySource::Absent => Err(Error::NoSharedKey),
         }
     }
 
@@ -179,6 +194,39 @@ impl ServerKey {
             return Err(Error::MissingKeyFile { path: path.clone() });
         }
         Self::load(source)
+    }
+
+    /// Reads a key file the operator named (`--key-file`); it is never
+    /// created here, so servers sharing a database never disagree.
+    fn load_given_file(path: &Path) -> Result<Self, Error> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                check_private(path)?;
+                let text = Zeroizing::new(text);
+                Self::from_hex(&text, &format!("key file {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingGivenKeyFile {
+                path: path.to_owned(),
+            }),
+            Err(source) => Err(Error::KeyFile {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes a new random key to `path` (0600, refused if the file exists)
+    /// for `mcp-bridge key generate`: the key servers on one PostgreSQL
+    /// database share.
+    pub fn generate_file(path: &Path) -> Result<(), Error> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        let mut hex = Zeroizing::new(hex::encode(bytes.as_ref()));
+        hex.push('\n');
+        write_new_private(path, hex.as_bytes()).map_err(|source| Error::KeyFile {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// A key from raw bytes; for tests and the bench.

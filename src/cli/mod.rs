@@ -3,7 +3,7 @@
 //! printing live here and in `main.rs` only.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,9 +14,24 @@ use crate::audit::HeadFile;
 use crate::auth::ServerKey;
 use crate::bridge::{AdminError, Bridge, HeadFileState};
 use crate::clock::SystemClock;
-use crate::config::{Config, Overrides, audit_head_path_for, default_db_path};
+use crate::config::{Config, Database, Overrides, audit_head_path_for, default_db_path};
 use crate::redact::Redactor;
+use crate::store::PgStore;
+use crate::store::admin::FullStore;
 use crate::store::sqlite::{DirState, OpenMode, SqliteStore, secure_directory};
+use crate::store::url::PgUrl;
+
+/// Runs `$body` with `$b` bound to the bridge of whichever backend
+/// `$opened` is: the command line is written once, generic over
+/// [`FullStore`](crate::store::admin::FullStore), and compiled for both.
+macro_rules! on_bridge {
+    ($opened:expr, |$b:ident| $body:expr) => {
+        match $opened {
+            $crate::cli::Opened::Sqlite($b) => $body,
+            $crate::cli::Opened::Postgres($b) => $body,
+        }
+    };
+}
 
 mod admin;
 mod http_args;
@@ -40,6 +55,20 @@ struct CommonArgs {
     /// The SQLite database [default: $XDG_DATA_HOME/mcp-bridge/bridge.db]
     #[arg(long, global = true, env = "MCP_BRIDGE_DB", value_name = "PATH")]
     db: Option<PathBuf>,
+    /// A PostgreSQL database instead of the SQLite file: postgres://USER@HOST:PORT/DB
+    /// (prefer the variable: a flag shows in `ps`). Needs the shared server key.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_BRIDGE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// The server key file (64 hex characters, mode 0600), shared by every server on one
+    /// PostgreSQL database [default with SQLite: beside the database file]
+    #[arg(long, global = true, env = "MCP_BRIDGE_KEY_FILE", value_name = "PATH")]
+    key_file: Option<PathBuf>,
     /// A config file [default: $XDG_CONFIG_HOME/mcp-bridge/mcp-bridge.toml, if present]
     #[arg(long, global = true, env = "MCP_BRIDGE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
@@ -81,6 +110,19 @@ enum Command {
     /// YOLO-mode tools for the human.
     #[command(subcommand)]
     Yolo(YoloCommand),
+    /// The server key that servers on one PostgreSQL database share.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Write a new random server key to PATH (0600; an existing file is never overwritten).
+    /// Copy it to every server and overseer machine and pass --key-file PATH.
+    Generate {
+        /// Where to write it.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +169,9 @@ impl Cli {
         let mut o = Overrides {
             db: self.common.db.clone(),
             config_file: self.common.config.clone(),
+            database_url: self.common.database_url.clone(),
             key_hex: std::env::var("MCP_BRIDGE_KEY").ok().filter(|k| !k.is_empty()),
+            key_file: self.common.key_file.clone(),
             ..Overrides::default()
         }
         .with_yolo_env();
@@ -156,6 +200,9 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Admin(admin::AdminCommand::Completions { shell }) = &cli.command {
         return admin::completions(*shell);
     }
+    if let Command::Key(KeyCommand::Generate { path }) = &cli.command {
+        return key_generate(path);
+    }
     let config = Config::load(&cli.overrides()).context("loading configuration")?;
     match cli.command {
         Command::Serve(s) => {
@@ -170,39 +217,100 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(c) => admin::run(config, c).await,
         Command::Redact { json } => redact(config, json),
         Command::Proposals { state, json } => {
-            let bridge = open_bridge(&config, OpenMode::MustExist).await?;
-            yolo::list(&bridge, state.as_deref(), json).await
+            config.database.sqlite_path("YOLO mode")?;
+            on_bridge!(open_bridge(&config, OpenMode::MustExist).await?, |bridge| {
+                yolo::list(&bridge, state.as_deref(), json).await
+            })
         }
         Command::Approve { id } => {
-            let bridge = open_bridge(&config, OpenMode::MustExist).await?;
-            yolo::approve(&bridge, &id, &config.db_path).await
+            let path = config.database.sqlite_path("YOLO mode")?;
+            let bridge = open_sqlite(&config, path, OpenMode::MustExist).await?;
+            yolo::approve(&bridge, &id, path).await
         }
         Command::Reject { id } => {
-            let bridge = open_bridge(&config, OpenMode::MustExist).await?;
-            yolo::reject(&bridge, &id).await
+            config.database.sqlite_path("YOLO mode")?;
+            on_bridge!(open_bridge(&config, OpenMode::MustExist).await?, |bridge| {
+                yolo::reject(&bridge, &id).await
+            })
         }
         Command::Yolo(YoloCommand::Check { mode, command }) => Ok(yolo::check(mode, &command)),
         Command::Yolo(YoloCommand::Setup) => {
-            let bridge = open_bridge(&config, OpenMode::CreateIfMissing).await?;
-            yolo::setup(&bridge, &config.db_path).await
+            let path = config.database.sqlite_path("YOLO mode")?;
+            let bridge = open_sqlite(&config, path, OpenMode::CreateIfMissing).await?;
+            yolo::setup(&bridge, path).await
         }
+        Command::Key(_) => unreachable!("handled before the configuration is loaded"),
     }
 }
 
-async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<SqliteStore>> {
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+fn key_generate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if path.exists() {
+        anyhow::bail!(
+            "{} already exists; a key file is never overwritten (every token and audit seal depends on it): choose a new path",
+            path.display()
+        );
+    }
+    ServerKey::generate_file(path).context("writing the new server key")?;
+    println!(
+        "wrote a new server key to {} (mode 0600). Copy it to every server and overseer machine; \
+         pass --key-file (or MCP_BRIDGE_KEY_FILE) naming it. Anyone holding it can forge tokens and audit seals.",
+        render::line(&path.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bridge of one backend or the other, as the configuration says.
+pub(crate) enum Opened {
+    /// A SQLite file.
+    Sqlite(Bridge<SqliteStore>),
+    /// A PostgreSQL database.
+    Postgres(Bridge<PgStore>),
+}
+
+/// Opens the configured database. `mode` says whether a new one may be
+/// created (on PostgreSQL: its schema, in a database that must exist).
+async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Opened> {
+    match &config.database {
+        Database::Sqlite(path) => Ok(Opened::Sqlite(open_sqlite(config, path, mode).await?)),
+        Database::Postgres(url) => Ok(Opened::Postgres(open_postgres(config, url, mode).await?)),
+    }
+}
+
+async fn open_postgres(config: &Config, url: &PgUrl, mode: OpenMode) -> anyhow::Result<Bridge<PgStore>> {
+    let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
+    // The key first: a server without it must not touch the database.
+    let key = ServerKey::load_existing(&config.key).context("loading the server key")?;
+    let pg_mode = match mode {
+        OpenMode::CreateIfMissing => crate::store::postgres::OpenMode::CreateIfMissing,
+        OpenMode::MustExist => crate::store::postgres::OpenMode::MustExist,
+    };
+    let store = PgStore::open(url.expose(), pg_mode)
+        .await
+        .with_context(|| format!("opening database {}", url.target()))?;
+    Ok(Bridge::new(
+        store,
+        key,
+        redactor,
+        config.limits.clone(),
+        Arc::new(SystemClock),
+    ))
+}
+
+async fn open_sqlite(config: &Config, path: &Path, mode: OpenMode) -> anyhow::Result<Bridge<SqliteStore>> {
     // Validate the configuration before touching the disk: a bad custom
     // rule must not leave a new empty database behind.
     let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
-    check_directory(config);
-    let store = SqliteStore::open(&config.db_path, mode)
+    check_directory(path);
+    let store = SqliteStore::open(path, mode)
         .await
-        .with_context(|| format!("opening database {}", config.db_path.display()))?;
+        .with_context(|| format!("opening database {}", path.display()))?;
     let key = match mode {
         OpenMode::CreateIfMissing => ServerKey::load(&config.key),
         OpenMode::MustExist => ServerKey::load_existing(&config.key),
     }
     .context("loading the server key")?;
-    let store = store.with_audit_head(HeadFile::new(audit_head_path_for(&config.db_path), &key));
+    let store = store.with_audit_head(HeadFile::new(audit_head_path_for(path), &key));
     Ok(Bridge::new(
         store,
         key,
@@ -215,11 +323,11 @@ async fn open_bridge(config: &Config, mode: OpenMode) -> anyhow::Result<Bridge<S
 /// The database's directory holds the key and the audit head too: the
 /// default data directory is tightened to 0700, a directory the user chose
 /// is only reported (see [`secure_directory`] for why).
-fn check_directory(config: &Config) {
-    let Some(dir) = config.db_path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+fn check_directory(db_path: &Path) {
+    let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return;
     };
-    let is_default = default_db_path().is_ok_and(|d| d == config.db_path);
+    let is_default = default_db_path().is_ok_and(|d| d == db_path);
     match secure_directory(dir, is_default) {
         Ok(DirState::Private) => {}
         Ok(DirState::Tightened { from }) => {
@@ -238,7 +346,13 @@ fn check_directory(config: &Config) {
 
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
 async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
-    let bridge = open_bridge(&config, OpenMode::MustExist).await?;
+    on_bridge!(open_bridge(&config, OpenMode::MustExist).await?, |bridge| {
+        audit_verify_on(&bridge).await
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+async fn audit_verify_on<S: FullStore>(bridge: &Bridge<S>) -> anyhow::Result<ExitCode> {
     bridge
         .flush_refusal_counts()
         .await

@@ -9,7 +9,8 @@ use super::open_bridge;
 use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::mcp::BridgeServer;
-use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::store::admin::FullStore;
+use crate::store::sqlite::OpenMode;
 
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
@@ -73,9 +74,20 @@ pub(super) async fn serve(config: Config, http: Option<crate::http::HttpOptions>
             );
         }
     }
-    let bridge = open_bridge(&config, OpenMode::CreateIfMissing)
-        .await?
-        .with_yolo(config.yolo.clone());
+    if config.yolo.is_some() {
+        config.database.sqlite_path("YOLO mode")?;
+    }
+    on_bridge!(open_bridge(&config, OpenMode::CreateIfMissing).await?, |bridge| {
+        serve_on(&config, bridge, http).await
+    })
+}
+
+async fn serve_on<S: FullStore>(
+    config: &Config,
+    bridge: Bridge<S>,
+    http: Option<crate::http::HttpOptions>,
+) -> anyhow::Result<()> {
+    let bridge = bridge.with_yolo(config.yolo.clone());
     if let Some(y) = &config.yolo {
         bridge
             .record_yolo_start()
@@ -84,14 +96,14 @@ pub(super) async fn serve(config: Config, http: Option<crate::http::HttpOptions>
         tracing::warn!(workspace = %y.workspace.display(), dry_run = y.dry_run, "YOLO mode: command execution is enabled, behind human approval");
     }
     if let Some(h) = http {
-        return serve_http(&config, bridge, h).await;
+        return serve_http(config, bridge, h).await;
     }
     let mut server = BridgeServer::new(bridge.clone());
     if let Some(agent) = agent_identity(&bridge).await? {
         tracing::info!(agent = %agent.name, "acting as a registered agent");
         server = server.with_identity(agent);
     }
-    tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
+    tracing::info!(db = %config.database.describe(), send_rate = %config.limits.send_rate, "serving MCP on stdio");
     let agent = server.acts_as_agent();
     // A thread of its own, so the runtime answers `initialize` meanwhile;
     // if it has not finished, the first `tools/list` waits for it.
@@ -107,15 +119,15 @@ pub(super) async fn serve(config: Config, http: Option<crate::http::HttpOptions>
 /// `serve --http`: each request proves its own agent by its bearer
 /// credential, so `MCP_BRIDGE_AGENT` plays no part. Stops on SIGTERM or
 /// SIGINT, then writes the refusal counts still open, as stdio does.
-async fn serve_http(
+async fn serve_http<S: FullStore>(
     config: &Config,
-    bridge: Bridge<SqliteStore>,
+    bridge: Bridge<S>,
     options: crate::http::HttpOptions,
 ) -> anyhow::Result<()> {
     if std::env::var_os(AGENT_ENV).is_some() {
         tracing::warn!("{AGENT_ENV} is ignored with --http: every request brings its own bearer credential");
     }
-    tracing::info!(db = %config.db_path.display(), send_rate = %config.limits.send_rate, "serving MCP over HTTP");
+    tracing::info!(db = %config.database.describe(), send_rate = %config.limits.send_rate, "serving MCP over HTTP");
     let served = crate::http::serve(bridge.clone(), &options, crate::http::shutdown_signal()).await;
     if let Err(e) = bridge.flush_refusal_counts().await {
         tracing::warn!(error = %e, "could not write pending refusal counts to the audit trail");
@@ -127,8 +139,8 @@ async fn serve_http(
 /// credential that is malformed, unknown, rotated away or revoked stops the
 /// server with one line naming the variable (never its value), which the
 /// client shows the human; a bad credential never degrades to token mode.
-async fn agent_identity(
-    bridge: &crate::bridge::Bridge<crate::store::SqliteStore>,
+async fn agent_identity<S: FullStore>(
+    bridge: &Bridge<S>,
 ) -> anyhow::Result<Option<std::sync::Arc<crate::bridge::AgentIdentity>>> {
     let Some(raw) = std::env::var_os(AGENT_ENV) else {
         return Ok(None);

@@ -17,6 +17,7 @@ use crate::clock::rfc3339;
 use crate::exec::text::escape;
 use crate::exec::{self, Mode, Plan};
 use crate::store::SqliteStore;
+use crate::store::admin::FullStore;
 use crate::store::yolo::Proposal;
 
 /// How long an approval stays usable; the same for every server.
@@ -24,7 +25,11 @@ const APPROVAL_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// `mcp-bridge proposals`: one line per proposal, newest first.
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
-pub async fn list(bridge: &Bridge<SqliteStore>, state: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn list<S: FullStore>(
+    bridge: &Bridge<S>,
+    state: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let proposals = bridge.list_proposals(state).await.context("reading proposals")?;
     if json {
         for p in &proposals {
@@ -250,7 +255,7 @@ pub async fn setup(bridge: &Bridge<SqliteStore>, db_path: &Path) -> anyhow::Resu
 
 /// `mcp-bridge reject ID`.
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
-pub async fn reject(bridge: &Bridge<SqliteStore>, id: &str) -> anyhow::Result<ExitCode> {
+pub async fn reject<S: FullStore>(bridge: &Bridge<S>, id: &str) -> anyhow::Result<ExitCode> {
     bridge
         .reject_proposal(id)
         .await

@@ -215,3 +215,10 @@ pub trait AdminStore: Store<Tx: AdminTx> {
     /// Closes every connection, so the file can be renamed or copied safely.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }
+
+/// Everything a server and the overseer's commands need from a backend:
+/// the store, its administration, and YOLO's proposals. Both backends are
+/// one; the command line is written once against this.
+pub trait FullStore: AdminStore<Tx: AdminTx + super::yolo::YoloTx> {}
+
+impl<T: AdminStore<Tx: AdminTx + super::yolo::YoloTx>> FullStore for T {}

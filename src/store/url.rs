@@ -28,6 +28,15 @@ impl PgUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// `postgres://host:port/dbname`: where the database is, for logs and
+    /// screens, without the user, the password or any option.
+    pub fn target(&self) -> String {
+        match self.0.parse::<tokio_postgres::Config>() {
+            Ok(config) => super::postgres::describe(&config),
+            Err(_) => "postgres://(a URL PostgreSQL cannot parse)".to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -152,5 +161,9 @@ mod tests {
     fn debug_hides_the_password() {
         let b = parse("postgres://u:hunter2@h/db").unwrap();
         assert!(!format!("{b:?}").contains("hunter2"));
+        let Backend::Postgres(url) = b else {
+            panic!("not postgres")
+        };
+        assert_eq!(url.target(), "postgres://h:5432/db");
     }
 }

@@ -117,39 +117,41 @@ fn is_refusal(e: &anyhow::Error) -> bool {
 
 async fn add(config: Config, name: &str, role: AgentRole, json: bool) -> anyhow::Result<ExitCode> {
     // The first command of a team's set-up: it may create the database.
-    let bridge = open_or_create(&config).await?;
-    let a = bridge.add_agent(name, role).await.context("adding an agent")?;
-    if json {
-        return print_json(&a);
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Registered agent {} (role {}).",
-        render::line(&a.name),
-        a.role
-    )?;
-    print_credential(&mut out, &a.name, &a.credential)?;
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open_or_create(&config).await?, |bridge| {
+        let a = bridge.add_agent(name, role).await.context("adding an agent")?;
+        if json {
+            return print_json(&a);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "Registered agent {} (role {}).",
+            render::line(&a.name),
+            a.role
+        )?;
+        print_credential(&mut out, &a.name, &a.credential)?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn rotate(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let r = bridge
-        .rotate_agent(name)
-        .await
-        .context("rotating an agent's credential")?;
-    if json {
-        return print_json(&r);
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "New credential for agent {}; the old one no longer works (replace it in the agent's configuration and restart its MCP client).",
-        render::line(&r.name)
-    )?;
-    print_credential(&mut out, &r.name, &r.credential)?;
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open(&config).await?, |bridge| {
+        let r = bridge
+            .rotate_agent(name)
+            .await
+            .context("rotating an agent's credential")?;
+        if json {
+            return print_json(&r);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "New credential for agent {}; the old one no longer works (replace it in the agent's configuration and restart its MCP client).",
+            render::line(&r.name)
+        )?;
+        print_credential(&mut out, &r.name, &r.credential)?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// The one place a credential is printed in plain output: once, inside a
@@ -164,36 +166,38 @@ fn print_credential(out: &mut impl Write, name: &str, credential: &str) -> std::
 }
 
 async fn revoke(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let r = bridge.revoke_agent(name).await.context("revoking an agent")?;
-    if json {
-        return print_json(&r);
-    }
-    let mut out = std::io::stdout().lock();
-    if r.changed {
-        writeln!(
-            out,
-            "agent {} revoked; a server running with its credential now gets agent_revoked",
-            render::line(&r.name)
-        )?;
-    } else {
-        writeln!(
-            out,
-            "agent {} was already revoked {}; nothing changed",
-            render::line(&r.name),
-            render::relative(r.revoked_at, bridge.now_ms())
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open(&config).await?, |bridge| {
+        let r = bridge.revoke_agent(name).await.context("revoking an agent")?;
+        if json {
+            return print_json(&r);
+        }
+        let mut out = std::io::stdout().lock();
+        if r.changed {
+            writeln!(
+                out,
+                "agent {} revoked; a server running with its credential now gets agent_revoked",
+                render::line(&r.name)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "agent {} was already revoked {}; nothing changed",
+                render::line(&r.name),
+                render::relative(r.revoked_at, bridge.now_ms())
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn list(config: Config, json: bool, style: Style) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let agents = bridge.list_agents().await.context("listing agents")?;
-    if json {
-        return print_json(&agents);
-    }
-    print_list(&agents, bridge.now_ms(), style)
+    on_bridge!(open(&config).await?, |bridge| {
+        let agents = bridge.list_agents().await.context("listing agents")?;
+        if json {
+            return print_json(&agents);
+        }
+        print_list(&agents, bridge.now_ms(), style)
+    })
 }
 
 fn print_list(agents: &[AgentView], now: Millis, style: Style) -> anyhow::Result<ExitCode> {

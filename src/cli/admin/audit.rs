@@ -14,7 +14,7 @@ use crate::cli::render::{self, Style};
 use crate::clock::{Millis, rfc3339};
 use crate::config::{Config, parse_duration};
 use crate::store::admin::AuditFilter;
-use crate::store::sqlite::SqliteStore;
+use crate::store::admin::FullStore;
 
 /// `mcp-bridge audit` without a subcommand: show entries.
 #[derive(Debug, Args)]
@@ -121,7 +121,7 @@ fn audit_json(e: &crate::audit::Entry) -> serde_json::Value {
 
 /// Refusal counts still pending go to the trail first, so what the
 /// overseer reads is the whole record.
-async fn flush_counts(bridge: &Bridge<SqliteStore>) -> anyhow::Result<()> {
+async fn flush_counts<S: FullStore>(bridge: &Bridge<S>) -> anyhow::Result<()> {
     bridge
         .flush_refusal_counts()
         .await
@@ -140,52 +140,53 @@ fn times(e: &crate::audit::Entry) -> String {
 /// `mcp-bridge audit`: the newest matching entries, oldest first.
 pub async fn audit_show(config: Config, args: AuditShowArgs) -> anyhow::Result<ExitCode> {
     let result = async {
-        let bridge = open(&config).await?;
-        flush_counts(&bridge).await?;
-        let now = bridge.now_ms();
-        let filter = audit_filter(&args.filter, now)?;
-        let mut shown: std::collections::VecDeque<crate::audit::Entry> = Default::default();
-        let mut after = 0;
-        loop {
-            let page = bridge
-                .audit_entries(&filter, after, 1000)
-                .await
-                .context("reading the audit trail")?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for e in page {
-                shown.push_back(e);
-                if args.limit > 0 && shown.len() > args.limit {
-                    shown.pop_front();
+        on_bridge!(open(&config).await?, |bridge| {
+            flush_counts(&bridge).await?;
+            let now = bridge.now_ms();
+            let filter = audit_filter(&args.filter, now)?;
+            let mut shown: std::collections::VecDeque<crate::audit::Entry> = Default::default();
+            let mut after = 0;
+            loop {
+                let page = bridge
+                    .audit_entries(&filter, after, 1000)
+                    .await
+                    .context("reading the audit trail")?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in page {
+                    shown.push_back(e);
+                    if args.limit > 0 && shown.len() > args.limit {
+                        shown.pop_front();
+                    }
                 }
             }
-        }
-        let mut out = std::io::stdout().lock();
-        if args.json {
-            for e in &shown {
-                writeln!(out, "{}", render::json(&audit_json(e).to_string()))?;
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                for e in &shown {
+                    writeln!(out, "{}", render::json(&audit_json(e).to_string()))?;
+                }
+                return Ok(ExitCode::SUCCESS);
             }
-            return Ok(ExitCode::SUCCESS);
-        }
-        if shown.is_empty() {
-            writeln!(out, "no matching audit entries")?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        let style = Style::detect();
-        let mut t = style.table(["SEQ", "AT", "ACTOR", "ACTION", "TIMES", "CONVERSATION", "DETAIL"]);
-        for e in &shown {
-            t.add_row(vec![
-                comfy_table::Cell::new(e.seq),
-                comfy_table::Cell::new(render::relative(e.at, now)),
-                render::cell(&e.actor),
-                style.flag_cell(e.action.clone(), e.action.ends_with(".refused")),
-                comfy_table::Cell::new(times(e)),
-                render::cell(e.conversation_id.as_deref().unwrap_or("-")),
-                render::cell(&e.detail),
-            ]);
-        }
-        writeln!(out, "{t}")?;
-        Ok(ExitCode::SUCCESS)
+            if shown.is_empty() {
+                writeln!(out, "no matching audit entries")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let style = Style::detect();
+            let mut t = style.table(["SEQ", "AT", "ACTOR", "ACTION", "TIMES", "CONVERSATION", "DETAIL"]);
+            for e in &shown {
+                t.add_row(vec![
+                    comfy_table::Cell::new(e.seq),
+                    comfy_table::Cell::new(render::relative(e.at, now)),
+                    render::cell(&e.actor),
+                    style.flag_cell(e.action.clone(), e.action.ends_with(".refused")),
+                    comfy_table::Cell::new(times(e)),
+                    render::cell(e.conversation_id.as_deref().unwrap_or("-")),
+                    render::cell(&e.detail),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+            Ok(ExitCode::SUCCESS)
+        })
     }
     .await;
     match result {
@@ -201,34 +202,36 @@ pub async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Resu
         refuse_existing(p, "output file")?;
     }
     let result = async {
-        let bridge = open(&config).await?;
-        flush_counts(&bridge).await?;
-        let filter = audit_filter(&args.filter, bridge.now_ms())?;
-        let mut sink: Box<dyn Write> = match &args.output {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                crate::auth::create_private_file(p).with_context(|| format!("creating {}", p.display()))?,
-            )),
-            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-        };
-        let mut after = 0;
-        let mut n = 0u64;
-        loop {
-            let page = bridge
-                .audit_entries(&filter, after, 1000)
-                .await
-                .context("reading the audit trail")?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for e in &page {
-                writeln!(sink, "{}", render::json(&audit_json(e).to_string()))?;
-                n += 1;
+        on_bridge!(open(&config).await?, |bridge| {
+            flush_counts(&bridge).await?;
+            let filter = audit_filter(&args.filter, bridge.now_ms())?;
+            let mut sink: Box<dyn Write> = match &args.output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    crate::auth::create_private_file(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut after = 0;
+            let mut n = 0u64;
+            loop {
+                let page = bridge
+                    .audit_entries(&filter, after, 1000)
+                    .await
+                    .context("reading the audit trail")?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in &page {
+                    writeln!(sink, "{}", render::json(&audit_json(e).to_string()))?;
+                    n += 1;
+                }
             }
-        }
-        sink.flush()?;
-        if let Some(p) = &args.output {
-            eprintln!("exported {n} audit entries to {}", p.display());
-        }
-        Ok(ExitCode::SUCCESS)
+            sink.flush()?;
+            if let Some(p) = &args.output {
+                eprintln!("exported {n} audit entries to {}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        })
     }
     .await;
     match result {

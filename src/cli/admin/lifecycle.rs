@@ -19,43 +19,44 @@ pub(super) async fn cleanup(
     dry_run: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let report = bridge
-        .cleanup(CleanupRequest {
-            older_than: older_than.0,
-            dry_run,
-        })
-        .await
-        .context("cleaning up")?;
-    if json {
-        return print_json(&report);
-    }
-    let mut out = std::io::stdout().lock();
-    let verb = if dry_run { "would purge" } else { "purged" };
-    writeln!(
-        out,
-        "{verb} {} conversation(s) that ended before {}",
-        report.conversations.len(),
-        rfc3339(report.cutoff)
-    )?;
-    for id in &report.conversations {
-        writeln!(out, "  {}", render::line(id))?;
-    }
-    let d = &report.deleted;
-    writeln!(
-        out,
-        "rows: {} messages, {} deliveries, {} participants, {} statuses, {} rate events",
-        d.messages, d.deliveries, d.participants, d.status, d.rate_events
-    )?;
-    match report.audit_seq {
-        Some(seq) => writeln!(
+    on_bridge!(open(&config).await?, |bridge| {
+        let report = bridge
+            .cleanup(CleanupRequest {
+                older_than: older_than.0,
+                dry_run,
+            })
+            .await
+            .context("cleaning up")?;
+        if json {
+            return print_json(&report);
+        }
+        let mut out = std::io::stdout().lock();
+        let verb = if dry_run { "would purge" } else { "purged" };
+        writeln!(
             out,
-            "recorded as audit entry {seq}; audit entries are never purged"
-        )?,
-        None if dry_run => writeln!(out, "dry run: nothing was changed")?,
-        None => {}
-    }
-    Ok(ExitCode::SUCCESS)
+            "{verb} {} conversation(s) that ended before {}",
+            report.conversations.len(),
+            rfc3339(report.cutoff)
+        )?;
+        for id in &report.conversations {
+            writeln!(out, "  {}", render::line(id))?;
+        }
+        let d = &report.deleted;
+        writeln!(
+            out,
+            "rows: {} messages, {} deliveries, {} participants, {} statuses, {} rate events",
+            d.messages, d.deliveries, d.participants, d.status, d.rate_events
+        )?;
+        match report.audit_seq {
+            Some(seq) => writeln!(
+                out,
+                "recorded as audit entry {seq}; audit entries are never purged"
+            )?,
+            None if dry_run => writeln!(out, "dry run: nothing was changed")?,
+            None => {}
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `mcp-bridge rotate`.
@@ -65,28 +66,29 @@ pub(super) async fn rotate(
     session: Seat,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let r = bridge
-        .rotate_token(&id, session.into())
-        .await
-        .with_context(|| format!("rotating the token of session {}", SessionId::from(session)))?;
-    if json {
-        return print_json(&r);
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "New token for session {} ({}) of {}; the old token no longer works.",
-        r.session_id,
-        render::line(&r.role),
-        r.conversation_id
-    )?;
-    writeln!(
-        out,
-        "It is shown once; give it to the agent through a trusted channel:"
-    )?;
-    writeln!(out, "{}", &*r.token)?;
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open(&config).await?, |bridge| {
+        let r = bridge
+            .rotate_token(&id, session.into())
+            .await
+            .with_context(|| format!("rotating the token of session {}", SessionId::from(session)))?;
+        if json {
+            return print_json(&r);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "New token for session {} ({}) of {}; the old token no longer works.",
+            r.session_id,
+            render::line(&r.role),
+            r.conversation_id
+        )?;
+        writeln!(
+            out,
+            "It is shown once; give it to the agent through a trusted channel:"
+        )?;
+        writeln!(out, "{}", &*r.token)?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `mcp-bridge revoke`.
@@ -96,55 +98,57 @@ pub(super) async fn revoke(
     session: Seat,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let r = bridge
-        .revoke_session(&id, session.into())
-        .await
-        .context("revoking the session")?;
-    if json {
-        return print_json(&r);
-    }
-    let seat = SessionId::from(session);
-    let now = bridge.now_ms();
-    let mut out = std::io::stdout().lock();
-    if r.changed {
-        writeln!(
-            out,
-            "session {seat} of {id} revoked; its agent now gets session_revoked (`mcp-bridge rotate` issues a new token)"
-        )?;
-    } else {
-        writeln!(
-            out,
-            "session {seat} of {id} was already revoked {}; nothing changed",
-            render::relative(r.at, now)
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open(&config).await?, |bridge| {
+        let r = bridge
+            .revoke_session(&id, session.into())
+            .await
+            .context("revoking the session")?;
+        if json {
+            return print_json(&r);
+        }
+        let seat = SessionId::from(session);
+        let now = bridge.now_ms();
+        let mut out = std::io::stdout().lock();
+        if r.changed {
+            writeln!(
+                out,
+                "session {seat} of {id} revoked; its agent now gets session_revoked (`mcp-bridge rotate` issues a new token)"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "session {seat} of {id} was already revoked {}; nothing changed",
+                render::relative(r.at, now)
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `mcp-bridge close`.
 pub(super) async fn close(config: Config, id: String, json: bool) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let r = bridge
-        .close_conversation(&id)
-        .await
-        .context("closing the conversation")?;
-    if json {
-        return print_json(&r);
-    }
-    let now = bridge.now_ms();
-    let mut out = std::io::stdout().lock();
-    if r.changed {
-        writeln!(
-            out,
-            "conversation {id} closed; its agents now get conversation_closed"
-        )?;
-    } else {
-        writeln!(
-            out,
-            "conversation {id} was already closed {}; nothing changed",
-            render::relative(r.at, now)
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open(&config).await?, |bridge| {
+        let r = bridge
+            .close_conversation(&id)
+            .await
+            .context("closing the conversation")?;
+        if json {
+            return print_json(&r);
+        }
+        let now = bridge.now_ms();
+        let mut out = std::io::stdout().lock();
+        if r.changed {
+            writeln!(
+                out,
+                "conversation {id} closed; its agents now get conversation_closed"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "conversation {id} was already closed {}; nothing changed",
+                render::relative(r.at, now)
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

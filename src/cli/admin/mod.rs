@@ -23,11 +23,11 @@ use anyhow::{Context, bail};
 use clap::{CommandFactory, Subcommand};
 use serde::Serialize;
 
-use crate::bridge::{Bridge, SessionId};
+use crate::bridge::SessionId;
 use crate::cli::render::{self, Style};
-use crate::cli::{Cli, open_bridge};
-use crate::config::{Config, parse_duration};
-use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::cli::{Cli, Opened, open_bridge};
+use crate::config::{Config, Database, parse_duration};
+use crate::store::sqlite::OpenMode;
 
 mod agents;
 mod audit;
@@ -255,7 +255,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open(config: &Config) -> anyhow::Result<Bridge<SqliteStore>> {
+async fn open(config: &Config) -> anyhow::Result<Opened> {
     open_bridge(config, OpenMode::MustExist).await
 }
 
@@ -263,11 +263,12 @@ async fn open(config: &Config) -> anyhow::Result<Bridge<SqliteStore>> {
 /// yet: for `agent add`, the first step of setting up a team, before any
 /// agent runs. An existing database must come with its key, as for every
 /// other command: a new key would silently invalidate every credential.
-async fn open_or_create(config: &Config) -> anyhow::Result<Bridge<SqliteStore>> {
-    let mode = if config.db_path.exists() {
-        OpenMode::MustExist
-    } else {
-        OpenMode::CreateIfMissing
+async fn open_or_create(config: &Config) -> anyhow::Result<Opened> {
+    let mode = match &config.database {
+        Database::Sqlite(path) if path.exists() => OpenMode::MustExist,
+        // PostgreSQL: the schema is created in a database that must exist,
+        // and the key is never created (it must be given).
+        _ => OpenMode::CreateIfMissing,
     };
     open_bridge(config, mode).await
 }

@@ -12,7 +12,7 @@ use super::{open, print_json, sidecar};
 use crate::bridge::{ConversationDetail, ConversationSummary, ListFilter, LiveState, MessageView};
 use crate::cli::render::{self, Style};
 use crate::clock::Millis;
-use crate::config::Config;
+use crate::config::{Config, Database};
 
 /// `mcp-bridge list`.
 pub(super) async fn list(
@@ -29,75 +29,83 @@ pub(super) async fn list(
     } else {
         ListFilter::All
     };
-    let bridge = open(&config).await?;
-    let list = bridge
-        .list_conversations(filter)
-        .await
-        .context("listing conversations")?;
-    if json {
-        return print_json(&list);
-    }
-    print_list(&list, bridge.now_ms(), style)
+    on_bridge!(open(&config).await?, |bridge| {
+        let list = bridge
+            .list_conversations(filter)
+            .await
+            .context("listing conversations")?;
+        if json {
+            return print_json(&list);
+        }
+        print_list(&list, bridge.now_ms(), style)
+    })
 }
 
 /// `mcp-bridge stats`.
 pub(super) async fn stats(config: Config, json: bool, style: Style) -> anyhow::Result<ExitCode> {
-    let bridge = open(&config).await?;
-    let s = bridge.stats().await.context("reading statistics")?;
-    let wal = std::fs::metadata(sidecar(&config.db_path, "-wal"))
-        .map(|m| m.len() as i64)
-        .unwrap_or(0);
-    if json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            #[serde(flatten)]
-            stats: &'a crate::bridge::Stats,
-            wal_bytes: i64,
-            path: String,
+    on_bridge!(open(&config).await?, |bridge| {
+        let s = bridge.stats().await.context("reading statistics")?;
+        let wal = match &config.database {
+            Database::Sqlite(path) => std::fs::metadata(sidecar(path, "-wal"))
+                .map(|m| m.len() as i64)
+                .unwrap_or(0),
+            Database::Postgres(_) => 0,
+        };
+        if json {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                stats: &'a crate::bridge::Stats,
+                wal_bytes: i64,
+                path: String,
+            }
+            return print_json(&Out {
+                stats: &s,
+                wal_bytes: wal,
+                path: config.database.describe(),
+            });
         }
-        return print_json(&Out {
-            stats: &s,
-            wal_bytes: wal,
-            path: config.db_path.display().to_string(),
-        });
-    }
-    let now = bridge.now_ms();
-    let f = &s.figures;
-    let mut t = style.pairs();
-    t.add_row(vec![
-        "database".to_owned(),
-        render::line(&config.db_path.display().to_string()),
-    ]);
-    t.add_row(vec![
-        "size".to_owned(),
-        format!(
-            "{} (+ {} WAL)",
-            render::bytes(f.database_bytes),
-            render::bytes(wal)
-        ),
-    ]);
-    t.add_row(vec![
-        "conversations".to_owned(),
-        format!(
-            "{} ({} active, {} expired, {} closed)",
-            f.conversations, f.active, f.expired, f.closed
-        ),
-    ]);
-    t.add_row(vec![
-        "messages".to_owned(),
-        format!("{} ({} unread)", f.messages, f.unread),
-    ]);
-    t.add_row(vec!["audit entries".to_owned(), f.audit_entries.to_string()]);
-    t.add_row(vec![
-        "oldest conversation".to_owned(),
-        render::relative_opt(s.oldest_conversation, now),
-    ]);
-    t.add_row(vec![
-        "last activity".to_owned(),
-        render::relative_opt(s.last_activity, now),
-    ]);
-    writeln!(std::io::stdout().lock(), "{t}")?;
-    Ok(ExitCode::SUCCESS)
+        let now = bridge.now_ms();
+        let f = &s.figures;
+        let mut t = style.pairs();
+        t.add_row(vec![
+            "database".to_owned(),
+            render::line(&config.database.describe()),
+        ]);
+        t.add_row(vec![
+            "size".to_owned(),
+            match &config.database {
+                Database::Sqlite(_) => format!(
+                    "{} (+ {} WAL)",
+                    render::bytes(f.database_bytes),
+                    render::bytes(wal)
+                ),
+                Database::Postgres(_) => render::bytes(f.database_bytes),
+            },
+        ]);
+        t.add_row(vec![
+            "conversations".to_owned(),
+            format!(
+                "{} ({} active, {} expired, {} closed)",
+                f.conversations, f.active, f.expired, f.closed
+            ),
+        ]);
+        t.add_row(vec![
+            "messages".to_owned(),
+            format!("{} ({} unread)", f.messages, f.unread),
+        ]);
+        t.add_row(vec!["audit entries".to_owned(), f.audit_entries.to_string()]);
+        t.add_row(vec![
+            "oldest conversation".to_owned(),
+            render::relative_opt(s.oldest_conversation, now),
+        ]);
+        t.add_row(vec![
+            "last activity".to_owned(),
+            render::relative_opt(s.last_activity, now),
+        ]);
+        writeln!(std::io::stdout().lock(), "{t}")?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn seats_of(c: &ConversationSummary, f: impl Fn(&crate::bridge::SeatView) -> String) -> String {
@@ -271,78 +279,79 @@ pub(super) async fn show(
     json: bool,
     style: Style,
 ) -> anyhow::Result<ExitCode> {
-    let bridge = open(config).await?;
-    let detail = bridge
-        .show_conversation(id, 0)
-        .await
-        .with_context(|| format!("showing {id}"))?;
-    let now = bridge.now_ms();
-    let mut out = std::io::stdout().lock();
-    if json && !follow {
-        drop(out);
-        return print_json(&detail);
-    }
-    let mut last = detail.messages_after.last().map_or(0, |m| m.seq);
-    if json {
-        for m in &detail.messages_after {
-            writeln!(out, "{}", render::json(&serde_json::to_string(m)?))?;
-        }
-    } else {
-        print_header(&detail, now, style, &mut out)?;
-        for m in &detail.messages_after {
-            print_message(m, now, style, &mut out)?;
-        }
-        if detail.messages_after.is_empty() {
-            writeln!(out, "\nno messages yet")?;
-        }
-    }
-    out.flush()?;
-    drop(out);
-    if !follow {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !json {
-        eprintln!("following {id}; Ctrl-C to stop");
-    }
-    let mut state = detail.summary.state;
-    let mut wait = FOLLOW_MIN;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
-            _ = tokio::time::sleep(wait) => {}
-        }
-        let d = match bridge.show_conversation(id, last).await {
-            Ok(d) => d,
-            Err(crate::bridge::AdminError::NotFound { .. }) => {
-                eprintln!("{id} was purged; stopping");
-                return Ok(ExitCode::SUCCESS);
-            }
-            Err(e) => return Err(e).with_context(|| format!("following {id}")),
-        };
+    on_bridge!(open(config).await?, |bridge| {
+        let detail = bridge
+            .show_conversation(id, 0)
+            .await
+            .with_context(|| format!("showing {id}"))?;
         let now = bridge.now_ms();
         let mut out = std::io::stdout().lock();
-        for m in &d.messages_after {
-            if json {
+        if json && !follow {
+            drop(out);
+            return print_json(&detail);
+        }
+        let mut last = detail.messages_after.last().map_or(0, |m| m.seq);
+        if json {
+            for m in &detail.messages_after {
                 writeln!(out, "{}", render::json(&serde_json::to_string(m)?))?;
-            } else {
+            }
+        } else {
+            print_header(&detail, now, style, &mut out)?;
+            for m in &detail.messages_after {
                 print_message(m, now, style, &mut out)?;
+            }
+            if detail.messages_after.is_empty() {
+                writeln!(out, "\nno messages yet")?;
             }
         }
         out.flush()?;
-        wait = if d.messages_after.is_empty() {
-            (wait * 2).min(FOLLOW_MAX)
-        } else {
-            FOLLOW_MIN
-        };
-        last = d.messages_after.last().map_or(last, |m| m.seq);
-        if d.summary.state != state {
-            state = d.summary.state;
-            if state != LiveState::Active {
-                eprintln!("{id} is now {}; no more messages can arrive", state.as_str());
-                return Ok(ExitCode::SUCCESS);
+        drop(out);
+        if !follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !json {
+            eprintln!("following {id}; Ctrl-C to stop");
+        }
+        let mut state = detail.summary.state;
+        let mut wait = FOLLOW_MIN;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let d = match bridge.show_conversation(id, last).await {
+                Ok(d) => d,
+                Err(crate::bridge::AdminError::NotFound { .. }) => {
+                    eprintln!("{id} was purged; stopping");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => return Err(e).with_context(|| format!("following {id}")),
+            };
+            let now = bridge.now_ms();
+            let mut out = std::io::stdout().lock();
+            for m in &d.messages_after {
+                if json {
+                    writeln!(out, "{}", render::json(&serde_json::to_string(m)?))?;
+                } else {
+                    print_message(m, now, style, &mut out)?;
+                }
+            }
+            out.flush()?;
+            wait = if d.messages_after.is_empty() {
+                (wait * 2).min(FOLLOW_MAX)
+            } else {
+                FOLLOW_MIN
+            };
+            last = d.messages_after.last().map_or(last, |m| m.seq);
+            if d.summary.state != state {
+                state = d.summary.state;
+                if state != LiveState::Active {
+                    eprintln!("{id} is now {}; no more messages can arrive", state.as_str());
+                    return Ok(ExitCode::SUCCESS);
+                }
             }
         }
-    }
+    })
 }

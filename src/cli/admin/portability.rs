@@ -29,18 +29,19 @@ pub(super) async fn export(config: Config, id: String, output: Option<PathBuf>) 
     if let Some(path) = &output {
         refuse_existing(path, "export file")?;
     }
-    let bridge = open(&config).await?;
-    let export = bridge.export_conversation(&id).await.context("exporting")?;
-    let text = render::json(&serde_json::to_string_pretty(&export)?) + "\n";
-    write_output(output.as_deref(), text.as_bytes())?;
-    if let Some(path) = output {
-        eprintln!(
-            "exported {} message(s) of {id} to {}",
-            export.messages.len(),
-            path.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    on_bridge!(open(&config).await?, |bridge| {
+        let export = bridge.export_conversation(&id).await.context("exporting")?;
+        let text = render::json(&serde_json::to_string_pretty(&export)?) + "\n";
+        write_output(output.as_deref(), text.as_bytes())?;
+        if let Some(path) = output {
+            eprintln!(
+                "exported {} message(s) of {id} to {}",
+                export.messages.len(),
+                path.display()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `mcp-bridge import`.
@@ -58,46 +59,47 @@ pub(super) async fn import(
             file.display()
         )
     })?;
-    let bridge = open(&config).await?;
-    let r = bridge
-        .import_conversation(ImportRequest {
-            export,
-            keep_id,
-            ttl: ttl.map(|t| t.0),
-        })
-        .await
-        .with_context(|| format!("importing {}", file.display()))?;
-    if json {
-        return print_json(&r);
-    }
-    let now = bridge.now_ms();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "imported {} message(s) as {} (expires {})",
-        r.messages,
-        r.conversation_id,
-        render::relative(r.expires_at, now)
-    )?;
-    writeln!(out, "Fresh tokens, shown once:")?;
-    for t in &r.tokens {
-        match &t.token {
-            Some(tok) => writeln!(
-                out,
-                "  session {} ({}): {}",
-                t.session_id,
-                render::line(&t.role),
-                &**tok
-            )?,
-            None => writeln!(
-                out,
-                "  session {} ({}): revoked, no token",
-                t.session_id,
-                render::line(&t.role)
-            )?,
+    on_bridge!(open(&config).await?, |bridge| {
+        let r = bridge
+            .import_conversation(ImportRequest {
+                export,
+                keep_id,
+                ttl: ttl.map(|t| t.0),
+            })
+            .await
+            .with_context(|| format!("importing {}", file.display()))?;
+        if json {
+            return print_json(&r);
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        let now = bridge.now_ms();
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "imported {} message(s) as {} (expires {})",
+            r.messages,
+            r.conversation_id,
+            render::relative(r.expires_at, now)
+        )?;
+        writeln!(out, "Fresh tokens, shown once:")?;
+        for t in &r.tokens {
+            match &t.token {
+                Some(tok) => writeln!(
+                    out,
+                    "  session {} ({}): {}",
+                    t.session_id,
+                    render::line(&t.role),
+                    &**tok
+                )?,
+                None => writeln!(
+                    out,
+                    "  session {} ({}): revoked, no token",
+                    t.session_id,
+                    render::line(&t.role)
+                )?,
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Reads an import file, refusing one larger than `limit` bytes before

@@ -21,10 +21,11 @@ use crate::store::sqlite::{OpenMode, SqliteStore};
 
 fn key_file(config: &Config) -> anyhow::Result<&Path> {
     match &config.key {
-        KeySource::File(p) => Ok(p),
+        KeySource::File(p) | KeySource::Given(p) => Ok(p),
         KeySource::Env(_) => bail!(
             "the server key comes from MCP_BRIDGE_KEY, not a file; keep it in your secrets store (--with-key copies key files only)"
         ),
+        KeySource::Absent => bail!("no server key is configured (--key-file or MCP_BRIDGE_KEY)"),
     }
 }
 
@@ -40,6 +41,7 @@ fn copy_private(src: &Path, dest: &Path) -> anyhow::Result<()> {
 }
 
 pub(super) async fn backup(config: &Config, dest: &Path, with_key: bool) -> anyhow::Result<ExitCode> {
+    config.database.sqlite_path("backup")?;
     refuse_existing(dest, "backup target")?;
     let key_dest = key_path_for(dest);
     let key_src = if with_key {
@@ -48,70 +50,71 @@ pub(super) async fn backup(config: &Config, dest: &Path, with_key: bool) -> anyh
     } else {
         None
     };
-    let bridge = open(config).await?;
-    let total = bridge.database_size().await.unwrap_or(0).max(1) as u64;
-    // A progress bar on stderr, only for a person watching it.
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} backing up {bytes}/{total_bytes} [{wide_bar}] {elapsed}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Some(bar)
-    } else {
-        None
-    };
-    let job = bridge.backup(dest);
-    tokio::pin!(job);
-    let result = loop {
-        tokio::select! {
-            r = &mut job => break r,
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                if let (Some(bar), Ok(m)) = (&bar, std::fs::metadata(dest)) {
-                    bar.set_position(m.len().min(total));
+    on_bridge!(open(config).await?, |bridge| {
+        let total = bridge.database_size().await.unwrap_or(0).max(1) as u64;
+        // A progress bar on stderr, only for a person watching it.
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} backing up {bytes}/{total_bytes} [{wide_bar}] {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Some(bar)
+        } else {
+            None
+        };
+        let job = bridge.backup(dest);
+        tokio::pin!(job);
+        let result = loop {
+            tokio::select! {
+                r = &mut job => break r,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if let (Some(bar), Ok(m)) = (&bar, std::fs::metadata(dest)) {
+                        bar.set_position(m.len().min(total));
+                    }
                 }
             }
+        };
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
         }
-    };
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let seq = result.with_context(|| format!("backing up to {}", dest.display()))?;
-    let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "backup written to {} ({}); recorded as audit entry {seq}",
-        dest.display(),
-        render::bytes(size as i64)
-    )?;
-    if let Some(src) = key_src {
-        copy_private(&src, &key_dest)?;
-        writeln!(out, "server key copied to {}", key_dest.display())?;
-        eprintln!(
-            "WARNING: {} is the secret that protects every session token and seals the audit trail. \
-             Anyone holding it with the database can test token guesses offline and forge audit entries. \
-             Store it apart from the backup.",
-            key_dest.display()
-        );
-    } else {
+        let seq = result.with_context(|| format!("backing up to {}", dest.display()))?;
+        let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+        let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "the server key was not copied; restoring needs the key this database uses ({}), or pass --with-key",
-            match &config.key {
-                KeySource::File(p) => p.display().to_string(),
-                KeySource::Env(_) => "MCP_BRIDGE_KEY".into(),
-            }
+            "backup written to {} ({}); recorded as audit entry {seq}",
+            dest.display(),
+            render::bytes(size as i64)
         )?;
-    }
-    Ok(ExitCode::SUCCESS)
+        if let Some(src) = key_src {
+            copy_private(&src, &key_dest)?;
+            writeln!(out, "server key copied to {}", key_dest.display())?;
+            eprintln!(
+                "WARNING: {} is the secret that protects every session token and seals the audit trail. \
+                 Anyone holding it with the database can test token guesses offline and forge audit entries. \
+                 Store it apart from the backup.",
+                key_dest.display()
+            );
+        } else {
+            writeln!(
+                out,
+                "the server key was not copied; restoring needs the key this database uses ({}), or pass --with-key",
+                match &config.key {
+                    KeySource::File(p) | KeySource::Given(p) => p.display().to_string(),
+                    KeySource::Env(_) | KeySource::Absent => "MCP_BRIDGE_KEY".into(),
+                }
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 pub(super) async fn restore(config: &Config, src: &Path, with_key: bool) -> anyhow::Result<ExitCode> {
-    let target = &config.db_path;
+    let target = config.database.sqlite_path("restore")?;
     if !src.is_file() {
         bail!("backup {} does not exist or is not a file", src.display());
     }
@@ -127,7 +130,7 @@ pub(super) async fn restore(config: &Config, src: &Path, with_key: bool) -> anyh
         let key = ServerKey::load(&KeySource::File(k.clone())).context("loading the backup's key")?;
         (key, Some((k, dest)))
     } else {
-        if let KeySource::File(k) = &config.key
+        if let KeySource::File(k) | KeySource::Given(k) = &config.key
             && !k.is_file()
         {
             bail!(

@@ -245,7 +245,8 @@ impl Store for PgStore {
 }
 
 /// `host:port/dbname` from the settings; never the user or the password.
-fn describe(config: &tokio_postgres::Config) -> String {
+/// `postgres://host:port/dbname`, never the user or password.
+pub(crate) fn describe(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
