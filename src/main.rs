@@ -10,11 +10,15 @@ use tracing_subscriber::prelude::*;
 
 /// Log filter from `MCP_BRIDGE_LOG` (default `warn`), with one cap no
 /// setting lifts: rmcp logs whole requests (tokens, message bodies) at debug
-/// and trace, so its events below info are always dropped.
+/// and trace, and tokio-postgres logs every statement's parameters (message
+/// bodies, token and credential hashes) at debug, so their events below
+/// info are always dropped.
 fn init_logging() {
     let filter = EnvFilter::try_from_env("MCP_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let never_log_requests =
-        filter_fn(|meta| !(meta.target().starts_with("rmcp") && *meta.level() > Level::INFO));
+    let never_log_requests = filter_fn(|meta| {
+        let target = meta.target();
+        !((target.starts_with("rmcp") || target.starts_with("tokio_postgres")) && *meta.level() > Level::INFO)
+    });
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
