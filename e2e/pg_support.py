@@ -66,7 +66,8 @@ class PgDatabase:
             text = "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'"
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.read_only = True
-            return conn.execute(text.replace("?", "%s"), params).fetchall()
+            # psycopg's placeholders are %s, so a literal % (LIKE '%.refused') is doubled first.
+            return conn.execute(text.replace("%", "%%").replace("?", "%s"), params).fetchall()
 
     def tables(self) -> list[str]:
         return [r[0] for r in self.query(
