@@ -63,6 +63,26 @@ pub struct Entry {
     pub seal: String,
 }
 
+impl Entry {
+    /// Every column as one JSON object (`detail` parsed, times as RFC 3339
+    /// and milliseconds): the shape `audit --json`, `audit export` and the
+    /// HTTP API share.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "seq": self.seq,
+            "at": crate::clock::rfc3339(self.at),
+            "at_ms": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "conversation_id": self.conversation_id,
+            "detail": serde_json::from_str::<Value>(&self.detail).unwrap_or_else(|_| self.detail.clone().into()),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "seal": self.seal,
+        })
+    }
+}
+
 /// Places `new` in the chain after `prev` (`None` for the first entry).
 pub fn chain(prev: Option<(i64, String)>, at: Millis, new: NewEntry, key: &ServerKey) -> Entry {
     let (seq, prev_hash) = match prev {

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use super::{Auth, Bridge, Error, Result, SessionId};
-use crate::auth::{AgentCredential, TokenHash};
-use crate::store::Store;
+use crate::auth::{AgentCredential, SessionToken, TokenHash};
 use crate::store::agents::{AgentRole, AgentTx};
+use crate::store::{Store, Tx};
 
 /// A registered agent, as its credential proved it. Holds the credential's
 /// keyed hash (never the credential): a rotation changes the stored hash,
@@ -101,6 +101,28 @@ impl<S: Store> Bridge<S> {
             role: agent.role,
             credential_hash: agent.credential_hash,
         }))
+    }
+
+    /// Whether `token` is the current token of a seat that is not revoked,
+    /// in a conversation that is neither closed nor expired: a seat token
+    /// presented as an HTTP bearer credential. Only admits the request; every
+    /// tool call still proves its own `token` argument as over stdio.
+    pub async fn seat_token_is_live(&self, token: &SessionToken) -> Result<bool> {
+        if token.expose().len() != crate::auth::TOKEN_LEN
+            || !token.expose().starts_with(crate::auth::TOKEN_PREFIX)
+        {
+            return Ok(false);
+        }
+        let hash = self.key.hash_token(token);
+        let mut tx = self.store.begin_read().await?;
+        let Some((conversation_id, _seat)) = tx.seat_by_token(&hash).await? else {
+            return Ok(false);
+        };
+        let now = self.now();
+        Ok(tx
+            .conversation(&conversation_id)
+            .await?
+            .is_some_and(|c| c.closed_at.is_none() && c.expires_at > now))
     }
 
     /// Refuses an agent whose credential was revoked or replaced since it

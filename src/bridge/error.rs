@@ -112,6 +112,14 @@ pub enum Error {
         /// `observer` or `admin`.
         role: &'static str,
     },
+    /// A credential asked for an operation its role does not allow.
+    #[error("this {role} credential may not do this; it needs an {needed} credential")]
+    RoleForbidden {
+        /// The caller's role.
+        role: &'static str,
+        /// The least role that may.
+        needed: &'static str,
+    },
     /// The database stayed locked past the busy timeout.
     #[error("the database is busy; retry in a moment")]
     Busy,
@@ -201,7 +209,7 @@ impl Error {
             Error::MessageNotFound => "message_not_found",
             Error::NotAParticipant => "not_a_participant",
             Error::AgentRevoked => "agent_revoked",
-            Error::NotAnAgent { .. } => "forbidden",
+            Error::NotAnAgent { .. } | Error::RoleForbidden { .. } => "forbidden",
             Error::Busy => "busy",
             Error::YoloDisabled => "yolo_disabled",
             Error::ProposalNotFound => "proposal_not_found",

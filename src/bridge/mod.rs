@@ -48,6 +48,7 @@ pub use handoff::{Handed, InHand, Receipt, ReceiptPart, Recipient, ReturnReason}
 pub use messages::SendRequest;
 pub use status::StatusRequest;
 pub use types::*;
+pub use validate::is_conversation_id;
 
 /// Shorthand for use-case results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -64,6 +65,9 @@ pub struct Bridge<S: Store> {
     /// When this process created its recent conversations: the creation
     /// limit is per process (see [`Limits::max_creates_per_minute`]).
     creations: Arc<Mutex<Vec<Millis>>>,
+    /// Who the overseer's operations are recorded as: `cli` at a terminal,
+    /// `agent:NAME` for an admin credential over HTTP (see [`Bridge::acting_for`]).
+    admin_actor: Arc<str>,
 }
 
 impl<S: Store> std::fmt::Debug for Bridge<S> {
@@ -169,7 +173,30 @@ impl<S: Store> Bridge<S> {
             clock,
             yolo: None,
             creations: Arc::default(),
+            admin_actor: Arc::from(admin::CLI_ACTOR),
         }
+    }
+
+    /// This bridge with the overseer's operations recorded under `agent`'s
+    /// name (`agent:NAME`) instead of `cli`: an admin or observer credential
+    /// over HTTP is accountable for what it does.
+    pub fn acting_for(&self, agent: &AgentIdentity) -> Self {
+        Self {
+            admin_actor: Arc::from(access::agent_actor(&agent.name)),
+            ..self.clone()
+        }
+    }
+
+    /// Records that `agent` asked for `operation` and its role does not
+    /// allow it (HTTP answers 403). Counted like every refusal: the first
+    /// of its kind in a window is an entry at once, repeats are tallied.
+    pub async fn record_forbidden(&self, operation: &str, agent: &AgentIdentity, needed: &'static str) {
+        let err = Error::RoleForbidden {
+            role: agent.role.as_str(),
+            needed,
+        };
+        self.audit_refusal(operation, None, access::agent_actor(&agent.name), &err)
+            .await;
     }
 
     /// Enables the execution use cases: the human opted in at start.

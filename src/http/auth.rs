@@ -5,6 +5,12 @@
 //! extensions; rmcp hands the request's parts to the MCP handler, which
 //! acts as that agent for this call only.
 //!
+//! A seat token (`Bearer mcpb_...`, from `create_conversation`) is taken
+//! too, for clients of the original token flow: it admits the request when
+//! it is the current token of a seat that is not revoked in a live
+//! conversation, and the call is served the seat-token tools, which prove
+//! their own `token` argument as over stdio.
+//!
 //! A missing, malformed, unknown, rotated or revoked credential gets 401
 //! with an empty body and `WWW-Authenticate: Bearer`, and nothing says
 //! which of the five it was. A credential whose role is not `agent` gets
@@ -17,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::AgentCredential;
+use crate::auth::{AgentCredential, SessionToken, TOKEN_LEN, TOKEN_PREFIX};
 use crate::bridge::{self, AgentIdentity, Bridge};
 use crate::store::Store;
 use crate::store::agents::AgentRole;
@@ -29,9 +35,27 @@ pub async fn require_agent<S: Store>(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(credential) = bearer_credential(request.headers()) else {
-        tracing::debug!("request without a well-formed bearer credential refused");
-        return unauthorized();
+    let credential = match bearer(request.headers()) {
+        Some(Bearer::Agent(credential)) => credential,
+        // A seat token admits the request to the seat-token tools; each
+        // call still proves its own `token` argument, exactly as on stdio.
+        Some(Bearer::Seat(token)) => {
+            return match bridge.seat_token_is_live(&token).await {
+                Ok(true) => next.run(request).await,
+                Ok(false) => {
+                    tracing::debug!("request with an unknown, rotated or revoked seat token refused");
+                    unauthorized()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot check a bearer seat token");
+                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                }
+            };
+        }
+        None => {
+            tracing::debug!("request without a well-formed bearer credential refused");
+            return unauthorized();
+        }
     };
     let agent: Arc<AgentIdentity> = match bridge.identify_agent(&credential).await {
         Ok(agent) => agent,
@@ -46,6 +70,7 @@ pub async fn require_agent<S: Store>(
     };
     if agent.role != AgentRole::Agent {
         tracing::debug!(agent = %agent.name, role = %agent.role, "a non-agent credential asked for the agent tools");
+        bridge.record_forbidden("mcp", &agent, "agent").await;
         return (
             StatusCode::FORBIDDEN,
             "this credential's role may not use the agent tools; use an agent credential (`mcp-bridge agent add NAME`)",
@@ -57,7 +82,7 @@ pub async fn require_agent<S: Store>(
 }
 
 /// 401 with no detail: the client learns only that it must authenticate.
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
     response
         .headers_mut()
@@ -65,11 +90,19 @@ fn unauthorized() -> Response {
     response
 }
 
-/// The agent credential in the request's one `Authorization` header, when
-/// it is `Bearer <credential>` (the scheme in any case, RFC 9110 11.1) and
-/// the credential is well-formed. Two headers are refused: which one a
-/// proxy in front would have checked is unknowable.
-fn bearer_credential(headers: &HeaderMap) -> Option<AgentCredential> {
+/// What a well-formed bearer credential is.
+pub(crate) enum Bearer {
+    /// A registered agent's credential (`mcpa_...`).
+    Agent(AgentCredential),
+    /// A seat token (`mcpb_...`) from `create_conversation`.
+    Seat(SessionToken),
+}
+
+/// The credential in the request's one `Authorization` header, when it is
+/// `Bearer <credential>` (the scheme in any case, RFC 9110 11.1) and the
+/// credential is a well-formed agent credential or seat token. Two headers
+/// are refused: which one a proxy in front would have checked is unknowable.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<Bearer> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {
@@ -80,7 +113,24 @@ fn bearer_credential(headers: &HeaderMap) -> Option<AgentCredential> {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    AgentCredential::parse(credential)
+    if let Some(agent) = AgentCredential::parse(credential) {
+        return Some(Bearer::Agent(agent));
+    }
+    let is_seat_token = credential.len() == TOKEN_LEN
+        && credential.starts_with(TOKEN_PREFIX)
+        && credential[TOKEN_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    is_seat_token.then(|| Bearer::Seat(SessionToken::from_presented(credential)))
+}
+
+/// The agent credential of the request, when that is what it carries (the
+/// overseer's API takes no seat token).
+pub(crate) fn bearer_credential(headers: &HeaderMap) -> Option<AgentCredential> {
+    match bearer(headers)? {
+        Bearer::Agent(credential) => Some(credential),
+        Bearer::Seat(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +155,14 @@ mod tests {
         );
         assert!(bearer_credential(&headers(&[&format!("Bearer {GOOD}")])).is_some());
         assert!(bearer_credential(&headers(&[&format!("bearer {GOOD}")])).is_some());
+        let seat = format!("Bearer mcpb_{}", "A".repeat(43));
+        assert!(matches!(bearer(&headers(&[&seat])), Some(Bearer::Seat(_))));
+        assert!(
+            bearer_credential(&headers(&[&seat])).is_none(),
+            "the API takes agent credentials only"
+        );
+        assert!(bearer(&headers(&[&format!("Bearer mcpb_{}", "A".repeat(42))])).is_none());
+        assert!(bearer(&headers(&[&format!("Bearer mcpb_{}!", "A".repeat(42))])).is_none());
     }
 
     #[test]

@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bridge::Bridge;
 use crate::mcp::BridgeServer;
-use crate::store::Store;
-use crate::store::yolo::YoloTx;
+use crate::store::admin::FullStore;
 
 pub mod auth;
 pub mod health;
+pub mod overseer;
 
 /// The path MCP is served at (the path the issue and client configs name).
 pub const MCP_PATH: &str = "/mcp";
@@ -151,10 +151,7 @@ fn rmcp_config(
 
 /// The whole application: `/mcp` behind bearer authentication, and the two
 /// health endpoints without it.
-pub fn router<S: Store>(bridge: Bridge<S>, options: &HttpOptions, ct: CancellationToken) -> axum::Router
-where
-    S::Tx: YoloTx,
-{
+pub fn router<S: FullStore>(bridge: Bridge<S>, options: &HttpOptions, ct: CancellationToken) -> axum::Router {
     let limit = body_limit(bridge.limits().max_message_bytes);
     let factory_bridge = bridge.clone();
     let mcp = StreamableHttpService::new(
@@ -168,24 +165,23 @@ where
             bridge.clone(),
             auth::require_agent::<S>,
         ));
+    let overseer = overseer::routes(bridge.clone(), options.host_allow_list());
     axum::Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz::<S>))
         .with_state(bridge)
         .merge(mcp)
+        .merge(overseer)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, gives in-flight
 /// calls [`SHUTDOWN_GRACE`] to finish, cancels the rest, and returns once
 /// every connection has closed.
-pub async fn serve<S: Store>(
+pub async fn serve<S: FullStore>(
     bridge: Bridge<S>,
     options: &HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error>
-where
-    S::Tx: YoloTx,
-{
+) -> Result<(), Error> {
     options.check()?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await

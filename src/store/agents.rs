@@ -93,6 +93,13 @@ pub trait AgentTx: Send {
     /// credential's hash finds nothing.
     fn agent_by_credential(&mut self, hash: &TokenHash)
     -> impl Future<Output = Result<Option<Agent>>> + Send;
+    /// The conversation and seat whose current token has this hash, when
+    /// the seat is not revoked: a seat token presented as an HTTP bearer
+    /// credential. A rotated-away token's hash finds nothing.
+    fn seat_by_token(
+        &mut self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<(String, String)>>> + Send;
     /// Every agent, revoked ones included, by name.
     fn agents(&mut self) -> impl Future<Output = Result<Vec<Agent>>> + Send;
     /// Replaces an agent's credential hash (the old credential then finds

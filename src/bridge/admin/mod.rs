@@ -38,8 +38,8 @@ pub use portability::{
     ExportStatus, ImportRequest, Imported, IssuedToken,
 };
 
-/// The actor recorded for every overseer action.
-const ACTOR: &str = "cli";
+/// The actor recorded for the overseer's actions at a terminal.
+pub(super) const CLI_ACTOR: &str = "cli";
 
 /// Why an overseer command failed. Messages name the id or the file at
 /// fault and what to do; they never show a token or a message body.
@@ -217,7 +217,7 @@ impl<S: AdminStore> Bridge<S> {
         // Pending refusal counts whose window closed go first, as for every write.
         self.flush_tallies(tx, now, now - self.refusal_window()).await?;
         let entry = NewEntry {
-            actor: ACTOR.into(),
+            actor: self.admin_actor.to_string(),
             action: action.into(),
             conversation_id: conversation_id.map(str::to_owned),
             detail,

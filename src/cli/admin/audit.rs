@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use super::{is_broken_pipe, open, refuse_existing};
 use crate::bridge::Bridge;
 use crate::cli::render::{self, Style};
-use crate::clock::{Millis, rfc3339};
+use crate::clock::Millis;
 use crate::config::{Config, parse_duration};
 use crate::store::admin::AuditFilter;
 use crate::store::admin::FullStore;
@@ -103,22 +103,6 @@ fn audit_filter(args: &AuditFilterArgs, now: Millis) -> anyhow::Result<AuditFilt
     })
 }
 
-/// One audit entry as a SIEM line: every column, `detail` as an object.
-fn audit_json(e: &crate::audit::Entry) -> serde_json::Value {
-    serde_json::json!({
-        "seq": e.seq,
-        "at": rfc3339(e.at),
-        "at_ms": e.at,
-        "actor": e.actor,
-        "action": e.action,
-        "conversation_id": e.conversation_id,
-        "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_else(|_| e.detail.clone().into()),
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-        "seal": e.seal,
-    })
-}
-
 /// Refusal counts still pending go to the trail first, so what the
 /// overseer reads is the whole record.
 async fn flush_counts<S: FullStore>(bridge: &Bridge<S>) -> anyhow::Result<()> {
@@ -163,7 +147,7 @@ pub async fn audit_show(config: Config, args: AuditShowArgs) -> anyhow::Result<E
             let mut out = std::io::stdout().lock();
             if args.json {
                 for e in &shown {
-                    writeln!(out, "{}", render::json(&audit_json(e).to_string()))?;
+                    writeln!(out, "{}", render::json(&e.to_json().to_string()))?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -222,7 +206,7 @@ pub async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Resu
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 for e in &page {
-                    writeln!(sink, "{}", render::json(&audit_json(e).to_string()))?;
+                    writeln!(sink, "{}", render::json(&e.to_json().to_string()))?;
                     n += 1;
                 }
             }

@@ -95,6 +95,16 @@ impl AgentTx for PgTx {
             .transpose()
     }
 
+    async fn seat_by_token(&mut self, hash: &TokenHash) -> Result<Option<(String, String)>> {
+        self.row(
+            "SELECT conversation_id, session_id FROM participants \
+             WHERE token_hash = $1 AND revoked_at IS NULL",
+            &[&hash.0],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )
+        .await
+    }
+
     async fn agents(&mut self) -> Result<Vec<Agent>> {
         // Byte order, as SQLite's default BINARY collation sorts names.
         self.rows(select!("ORDER BY name COLLATE \"C\""), &[], agent_from_row)

@@ -76,6 +76,15 @@ impl AgentTx for SqliteTx {
         self.row(select!("WHERE credential_hash = ?1"), [&hash.0], agent_from_row)
     }
 
+    async fn seat_by_token(&mut self, hash: &TokenHash) -> Result<Option<(String, String)>> {
+        self.row(
+            "SELECT conversation_id, session_id FROM participants \
+             WHERE token_hash = ?1 AND revoked_at IS NULL",
+            [&hash.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     async fn agents(&mut self) -> Result<Vec<Agent>> {
         self.rows(select!("ORDER BY name"), [], agent_from_row)
     }

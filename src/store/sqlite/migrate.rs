@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "teams",
         sql: include_str!("../../../migrations/sqlite/0006_teams.sql"),
     },
+    Migration {
+        version: 7,
+        description: "seat token index",
+        sql: include_str!("../../../migrations/sqlite/0007_seat_token_index.sql"),
+    },
 ];
 
 /// The record table, exactly as the `sqlx` migrator created it.
