@@ -69,10 +69,6 @@ class PgDatabase:
             # psycopg's placeholders are %s, so a literal % (LIKE '%.refused') is doubled first.
             return conn.execute(text.replace("%", "%%").replace("?", "%s"), params).fetchall()
 
-    def tables(self) -> list[str]:
-        return [r[0] for r in self.query(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")]
-
     def dump(self) -> dict[str, bytes]:
         """Every row of every table in PostgreSQL's text COPY format (bytea as `\\x` hex), per table.
 
