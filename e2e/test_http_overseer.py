@@ -13,16 +13,7 @@ import httpx2
 import pytest
 
 from conftest import assert_absent
-from test_http import INIT, HttpServer, add_agent, free_port, http_agent
-
-
-@pytest.fixture
-def server(bridge):
-    srv = HttpServer(bridge, free_port())
-    yield srv
-    if srv.proc is not None and srv.proc.poll() is None:
-        srv.proc.kill()
-        srv.proc.wait()
+from test_http import INIT, HttpServer, add_agent, http_agent, server  # noqa: F401 (the fixture)
 
 
 def api(server: HttpServer, method: str, path: str, credential: str | None, **kw) -> httpx2.Response:
@@ -169,3 +160,25 @@ async def test_a_seat_token_is_a_bearer_credential_for_the_token_tools_while_its
         fake = "mcpb_" + "A" * 43
         r = server.post(INIT, Authorization=f"Bearer {fake}")
         assert r.status_code == 401, r.status_code
+
+
+def test_readiness_says_not_ready_when_the_schema_is_not_this_binarys(bridge, server):
+    server.start()
+    ready = httpx2.get(f"{server.url}/readyz", timeout=5)
+    assert (ready.status_code, ready.text) == (200, "ready")
+    if not bridge.db.exists():
+        pytest.skip("inspects the SQLite file's migration record")
+    import sqlite3
+
+    # As if a newer server had upgraded the database while this one runs.
+    with sqlite3.connect(bridge.db) as db:
+        db.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) "
+            "VALUES (99, 'from the future', 1, x'00', 0)"
+        )
+    ready = httpx2.get(f"{server.url}/readyz", timeout=5)
+    assert (ready.status_code, ready.text) == (503, "not ready: schema")
+    with sqlite3.connect(bridge.db) as db:
+        db.execute("DELETE FROM _sqlx_migrations WHERE version = 99")
+    assert httpx2.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    assert httpx2.get(f"{server.url}/readyz", timeout=5).status_code == 200

@@ -107,22 +107,24 @@ impl<S: Store> Bridge<S> {
     /// in a conversation that is neither closed nor expired: a seat token
     /// presented as an HTTP bearer credential. Only admits the request; every
     /// tool call still proves its own `token` argument as over stdio.
-    pub async fn seat_token_is_live(&self, token: &SessionToken) -> Result<bool> {
-        if token.expose().len() != crate::auth::TOKEN_LEN
-            || !token.expose().starts_with(crate::auth::TOKEN_PREFIX)
-        {
-            return Ok(false);
+    ///
+    /// Returns the seat's `(conversation_id, session_id)`, or `None`.
+    pub async fn live_seat_of_token(&self, token: &SessionToken) -> Result<Option<(String, String)>> {
+        let text = token.expose();
+        if text.len() != crate::auth::TOKEN_LEN || !text.starts_with(crate::auth::TOKEN_PREFIX) {
+            return Ok(None);
         }
         let hash = self.key.hash_token(token);
         let mut tx = self.store.begin_read().await?;
-        let Some((conversation_id, _seat)) = tx.seat_by_token(&hash).await? else {
-            return Ok(false);
+        let Some((conversation_id, seat)) = tx.seat_by_token(&hash).await? else {
+            return Ok(None);
         };
         let now = self.now();
-        Ok(tx
+        let live = tx
             .conversation(&conversation_id)
             .await?
-            .is_some_and(|c| c.closed_at.is_none() && c.expires_at > now))
+            .is_some_and(|c| c.closed_at.is_none() && c.expires_at > now);
+        Ok(live.then_some((conversation_id, seat)))
     }
 
     /// Refuses an agent whose credential was revoked or replaced since it

@@ -68,6 +68,9 @@ pub struct Bridge<S: Store> {
     /// Who the overseer's operations are recorded as: `cli` at a terminal,
     /// `agent:NAME` for an admin credential over HTTP (see [`Bridge::acting_for`]).
     admin_actor: Arc<str>,
+    /// Cancelled when the server stops: every wait returns empty at once
+    /// (see `waiting.rs`, [`Bridge::stop_waits`]).
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl<S: Store> std::fmt::Debug for Bridge<S> {
@@ -174,6 +177,7 @@ impl<S: Store> Bridge<S> {
             yolo: None,
             creations: Arc::default(),
             admin_actor: Arc::from(admin::CLI_ACTOR),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 

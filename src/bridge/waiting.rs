@@ -31,7 +31,8 @@ impl<S: Store> Bridge<S> {
     /// re-reads the pending count when woken; a slow fallback poll covers a
     /// lost wake-up. It writes nothing while waiting: only the final
     /// delivery is audited, and only the first check counts against the
-    /// read rate. It stops at once, marking nothing, when `to` goes.
+    /// read rate. It stops at once, marking nothing, when `to` goes, and
+    /// returns empty (as at its timeout) once [`Bridge::stop_waits`] was called.
     pub async fn wait_for_messages(
         &self,
         auth: impl Into<Access>,
@@ -40,6 +41,15 @@ impl<S: Store> Bridge<S> {
     ) -> Result<Handed<Waited>> {
         let auth: Access = auth.into();
         self.wait_on(Target::One(&auth), timeout, to).await
+    }
+
+    /// Ends every wait of this bridge (and of its clones), now and from now
+    /// on, with an empty result: the server is stopping, and a waiter told
+    /// "nothing yet" at once calls again, reaching a server that is up,
+    /// where one cut off by the shutdown's grace period would see an error.
+    /// A wait that already found messages still delivers them.
+    pub fn stop_waits(&self) {
+        self.stopping.cancel();
     }
 
     /// [`Bridge::wait_for_messages`] across every open conversation where
@@ -74,6 +84,7 @@ impl<S: Store> Bridge<S> {
                 biased;
                 () = to.gone() => return Err(Error::CallerGone),
                 () = tokio::time::sleep_until(deadline) => return Ok(waited(first, true)),
+                () = self.stopping.cancelled() => return Ok(waited(first, true)),
                 () = changes.changed() => true,
                 () = tokio::time::sleep(fallback) => false,
             };

@@ -69,6 +69,14 @@ struct CommonArgs {
     /// PostgreSQL database [default with SQLite: beside the database file]
     #[arg(long, global = true, env = "MCP_BRIDGE_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// Run the overseer's commands against a remote `serve --http` (https://HOST:PORT) with
+    /// the observer or admin credential in MCP_BRIDGE_CREDENTIAL, instead of the database.
+    #[arg(long, global = true, env = "MCP_BRIDGE_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// With --server: a PEM file of the CA (or self-signed certificate) to trust besides
+    /// the public CAs.
+    #[arg(long, global = true, env = "MCP_BRIDGE_SERVER_CA", value_name = "PATH")]
+    server_ca: Option<PathBuf>,
     /// A config file [default: $XDG_CONFIG_HOME/mcp-bridge/mcp-bridge.toml, if present]
     #[arg(long, global = true, env = "MCP_BRIDGE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
@@ -202,6 +210,24 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if let Command::Key(KeyCommand::Generate { path }) = &cli.command {
         return key_generate(path);
+    }
+    if let Some(server) = &cli.common.server {
+        let remote = admin::remote::Remote::new(server, cli.common.server_ca.as_deref())?;
+        return match cli.command {
+            Command::Admin(c) => admin::remote::run(&remote, c).await,
+            Command::Audit(a) => match a.command {
+                Some(AuditCommand::Verify) => admin::remote::audit(&remote, true, None).await,
+                Some(AuditCommand::Export(_)) => {
+                    anyhow::bail!(
+                        "audit export is not available with --server; use `audit --json` (the same lines)"
+                    )
+                }
+                None => admin::remote::audit(&remote, false, a.show.remote_query()?).await,
+            },
+            _ => anyhow::bail!(
+                "--server runs the overseer's commands (list, show, audit, stats, close, revoke, rotate, export, cleanup); run this one where the database is"
+            ),
+        };
     }
     let config = Config::load(&cli.overrides()).context("loading configuration")?;
     match cli.command {

@@ -40,9 +40,14 @@ pub async fn require_agent<S: Store>(
         // A seat token admits the request to the seat-token tools; each
         // call still proves its own `token` argument, exactly as on stdio.
         Some(Bearer::Seat(token)) => {
-            return match bridge.seat_token_is_live(&token).await {
-                Ok(true) => next.run(request).await,
-                Ok(false) => {
+            return match bridge.live_seat_of_token(&token).await {
+                Ok(Some(seat)) => {
+                    request
+                        .extensions_mut()
+                        .insert(super::limits::Key::of_seat(&seat.0, &seat.1));
+                    next.run(request).await
+                }
+                Ok(None) => {
                     tracing::debug!("request with an unknown, rotated or revoked seat token refused");
                     unauthorized()
                 }
@@ -71,19 +76,24 @@ pub async fn require_agent<S: Store>(
     if agent.role != AgentRole::Agent {
         tracing::debug!(agent = %agent.name, role = %agent.role, "a non-agent credential asked for the agent tools");
         bridge.record_forbidden("mcp", &agent, "agent").await;
-        return (
-            StatusCode::FORBIDDEN,
-            "this credential's role may not use the agent tools; use an agent credential (`mcp-bridge agent add NAME`)",
-        )
-            .into_response();
+        return super::closing(
+            (
+                StatusCode::FORBIDDEN,
+                "this credential's role may not use the agent tools; use an agent credential (`mcp-bridge agent add NAME`)",
+            )
+                .into_response(),
+        );
     }
+    request
+        .extensions_mut()
+        .insert(super::limits::Key::of_agent(&agent));
     request.extensions_mut().insert(agent);
     next.run(request).await
 }
 
 /// 401 with no detail: the client learns only that it must authenticate.
 pub(crate) fn unauthorized() -> Response {
-    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    let mut response = super::closing(StatusCode::UNAUTHORIZED.into_response());
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -1,16 +1,19 @@
-//! MCP over streamable HTTP (the first slice of issue 17): rmcp's
-//! streamable HTTP service on axum at [`MCP_PATH`], behind bearer
-//! authentication ([`mod@auth`]), with unauthenticated health endpoints
-//! ([`mod@health`]).
+//! MCP over streamable HTTP (issue 17): rmcp's streamable HTTP service on
+//! axum at [`MCP_PATH`], behind bearer authentication ([`mod@auth`]) and
+//! per-credential limits ([`mod@limits`]), over TLS when configured
+//! ([`mod@tls`]), with unauthenticated health endpoints ([`mod@health`])
+//! and metrics ([`mod@metrics`]), and a request id on every request and
+//! every log line it causes ([`mod@request_id`]).
 //!
 //! What this module owns: binding, the refusal of plain HTTP on a network
 //! address, the Host and Origin allow-lists, the body limit, and graceful
-//! shutdown. What it must never do: log a credential or a request body (it
-//! logs neither headers nor bodies at any level). TLS, PostgreSQL, roles
-//! other than `agent`, rate limits per credential and metrics come later.
+//! shutdown (which wakes every waiter with an empty result first). What it
+//! must never do: log a credential or a request body (it logs neither
+//! headers nor bodies at any level).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -23,7 +26,15 @@ use crate::store::admin::FullStore;
 
 pub mod auth;
 pub mod health;
+pub mod limits;
+pub mod metrics;
 pub mod overseer;
+pub mod request_id;
+pub mod tls;
+
+pub use limits::CredentialLimits;
+pub use metrics::Metrics;
+pub use tls::TlsFiles;
 
 /// The path MCP is served at (the path the issue and client configs name).
 pub const MCP_PATH: &str = "/mcp";
@@ -39,8 +50,8 @@ pub const MIN_BODY_LIMIT: usize = 1024 * 1024;
 /// rmcp's token is cancelled. Cancelling at once would answer a call whose
 /// transaction is committing with an error, and its client could resend a
 /// message already stored; each call is one short transaction, so a few
-/// seconds is plenty. Waits still running are cut when it ends (they roll
-/// back; waking them with an empty result is a later slice).
+/// seconds is plenty. Waits do not need it: the signal wakes each with an
+/// empty result at once ([`Bridge::stop_waits`]).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// The host names a client on this machine uses: always allowed.
@@ -53,7 +64,7 @@ pub enum Error {
     /// `--insecure-http`: credentials would cross the network in clear.
     #[error(
         "refusing plain HTTP on {addr}, an address other machines can reach: bearer credentials would cross the network unencrypted. \
-         TLS is not built yet; bind a loopback address (127.0.0.1) behind a TLS-terminating reverse proxy, or pass --insecure-http on a trusted network"
+         Serve TLS with --tls-cert and --tls-key, bind a loopback address (127.0.0.1) behind a TLS-terminating reverse proxy, or pass --insecure-http on a trusted network"
     )]
     PlainHttpOnNetwork {
         /// The address asked for.
@@ -67,6 +78,9 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A TLS certificate or key file is missing, unreadable or unfit.
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
     /// The server stopped on an I/O error.
     #[error("the HTTP server stopped: {0}")]
     Serve(#[source] std::io::Error),
@@ -85,12 +99,21 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Allows plain HTTP on a non-loopback address.
     pub insecure_http: bool,
+    /// Serve TLS from these files (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsFiles>,
+    /// Limits per credential on `/mcp`.
+    pub limits: CredentialLimits,
 }
 
 impl HttpOptions {
     /// Refuses plain HTTP on an address other machines can reach unless
-    /// the operator said `--insecure-http`.
+    /// the operator said `--insecure-http`, and loads the TLS files once to
+    /// refuse a bad one before anything else starts.
     pub fn check(&self) -> Result<(), Error> {
+        if let Some(files) = &self.tls {
+            tls::Tls::load(files.clone())?;
+            return Ok(());
+        }
         if self.addr.ip().is_loopback() || self.insecure_http {
             Ok(())
         } else {
@@ -109,6 +132,19 @@ impl HttpOptions {
         hosts.dedup();
         hosts
     }
+}
+
+/// Marks a response to a request whose body was never read (refused by
+/// authentication or a limit) as the connection's last. hyper closes such
+/// a connection rather than read the unread body; without the header a
+/// keep-alive client may send its next request into the closing socket
+/// and see it dropped unanswered.
+pub(crate) fn closing(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The request body limit for a given `max_message_bytes`.
@@ -149,22 +185,37 @@ fn rmcp_config(
     }
 }
 
-/// The whole application: `/mcp` behind bearer authentication, and the two
-/// health endpoints without it.
-pub fn router<S: FullStore>(bridge: Bridge<S>, options: &HttpOptions, ct: CancellationToken) -> axum::Router {
+/// The whole application: `/mcp` behind bearer authentication and the
+/// limits per credential; the health endpoints and `/metrics` without
+/// them; every response counted and given a request id.
+pub fn router<S: FullStore>(
+    bridge: Bridge<S>,
+    options: &HttpOptions,
+    ct: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> axum::Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
     let limit = body_limit(bridge.limits().max_message_bytes);
     let factory_bridge = bridge.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(BridgeServer::new(factory_bridge.clone())),
-        std::sync::Arc::new(NeverSessionManager::default()),
+        Arc::new(NeverSessionManager::default()),
         rmcp_config(options, limit, ct),
     );
-    let mcp = axum::Router::new()
-        .route_service(MCP_PATH, mcp)
-        .layer(axum::middleware::from_fn_with_state(
-            bridge.clone(),
-            auth::require_agent::<S>,
-        ));
+    let mut mcp = axum::Router::new().route_service(MCP_PATH, mcp);
+    // Layers run outside in: authentication first, then the limits keyed
+    // by the agent it proved.
+    if options.limits.any() {
+        let layer = limits::Layer {
+            limiter: limits::Limiter::new(options.limits),
+            metrics: Arc::clone(&metrics),
+        };
+        mcp = mcp.layer(from_fn_with_state(layer, limits::limit));
+    }
+    let mcp = mcp.layer(from_fn_with_state(bridge.clone(), auth::require_agent::<S>));
+    let scrape = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape::<S>))
+        .with_state((Arc::clone(&metrics), bridge.store().clone()));
     let overseer = overseer::routes(bridge.clone(), options.host_allow_list());
     axum::Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
@@ -172,17 +223,22 @@ pub fn router<S: FullStore>(bridge: Bridge<S>, options: &HttpOptions, ct: Cancel
         .with_state(bridge)
         .merge(mcp)
         .merge(overseer)
+        .merge(scrape)
+        .layer(from_fn_with_state(metrics, metrics::count_responses))
+        .layer(from_fn(request_id::assign))
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, gives in-flight
-/// calls [`SHUTDOWN_GRACE`] to finish, cancels the rest, and returns once
-/// every connection has closed.
+/// Serves until `shutdown` resolves, then stops accepting, wakes every
+/// wait with an empty result, gives in-flight calls [`SHUTDOWN_GRACE`] to
+/// finish, cancels the rest, and returns once every connection has closed.
+/// With TLS, SIGHUP reloads the certificate and key meanwhile.
 pub async fn serve<S: FullStore>(
     bridge: Bridge<S>,
     options: &HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     options.check()?;
+    let tls = options.tls.clone().map(tls::Tls::load).transpose()?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|source| Error::Bind {
@@ -191,8 +247,8 @@ pub async fn serve<S: FullStore>(
         })?;
     let local = listener.local_addr().map_err(Error::Serve)?;
     let ct = CancellationToken::new();
-    let app = router(bridge, options, ct.clone());
-    tracing::info!(addr = %local, path = MCP_PATH, "serving MCP over streamable HTTP");
+    let metrics = Arc::new(Metrics::new(bridge.store().pool_status().is_some()));
+    let app = router(bridge.clone(), options, ct.clone(), metrics);
     let stopping = CancellationToken::new();
     let stop = stopping.clone();
     let cut = ct.clone();
@@ -202,14 +258,27 @@ pub async fn serve<S: FullStore>(
         cut.cancel();
     });
     let stop = stopping.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections; finishing calls in flight");
-            stop.cancel();
-        })
-        .await
-        .map_err(Error::Serve);
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; waits return empty; finishing calls in flight");
+        bridge.stop_waits();
+        stop.cancel();
+    };
+    let served = match tls {
+        Some(tls) => {
+            let reload = tls::reload_on_sighup(tls.clone());
+            let listener = tls.listener(listener).map_err(Error::Serve)?;
+            tracing::info!(addr = %local, path = MCP_PATH, "serving MCP over streamable HTTP with TLS");
+            let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
+            reload.abort();
+            served
+        }
+        None => {
+            tracing::info!(addr = %local, path = MCP_PATH, "serving MCP over streamable HTTP");
+            axum::serve(listener, app).with_graceful_shutdown(graceful).await
+        }
+    }
+    .map_err(Error::Serve);
     ct.cancel();
     served
 }
@@ -248,6 +317,8 @@ mod tests {
             allowed_hosts: vec!["bridge.example".into()],
             allowed_origins: Vec::new(),
             insecure_http,
+            tls: None,
+            limits: CredentialLimits::default(),
         }
     }
 
@@ -257,9 +328,29 @@ mod tests {
         assert!(options("[::1]:1", false).check().is_ok());
         let err = options("0.0.0.0:1", false).check().unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("--insecure-http") && text.contains("TLS"), "{text}");
+        assert!(
+            text.contains("--insecure-http") && text.contains("--tls-cert") && !text.contains("not built"),
+            "{text}"
+        );
         assert!(options("192.0.2.1:1", false).check().is_err());
         assert!(options("0.0.0.0:1", true).check().is_ok());
+    }
+
+    #[test]
+    fn with_tls_a_network_address_needs_no_flag_but_good_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("c.pem"),
+            key: dir.path().join("k.pem"),
+        };
+        std::fs::write(&files.cert, made.cert.pem()).unwrap();
+        let mut o = options("0.0.0.0:1", false);
+        o.tls = Some(files.clone());
+        let text = o.check().unwrap_err().to_string();
+        assert!(text.starts_with("--tls-key ") && text.contains("k.pem"), "{text}");
+        std::fs::write(&files.key, made.signing_key.serialize_pem()).unwrap();
+        assert!(o.check().is_ok());
     }
 
     #[test]

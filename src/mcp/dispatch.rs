@@ -24,8 +24,24 @@ impl<S: Store> BridgeServer<S>
 where
     S::Tx: YoloTx,
 {
-    /// Runs tool `name`; `None` when no such tool is offered.
+    /// Runs tool `name`; `None` when no such tool is offered. Over HTTP the
+    /// call is counted and timed for `/metrics` and logged under its
+    /// request's id ([`crate::http::metrics::observe_tool_call`]); over
+    /// stdio it just runs.
     pub(super) async fn dispatch(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<CallToolResult> {
+        let http = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| &parts.extensions);
+        crate::http::metrics::observe_tool_call(http, name, self.run_tool(name, arguments, context)).await
+    }
+
+    async fn run_tool(
         &self,
         name: &str,
         arguments: Option<JsonObject>,

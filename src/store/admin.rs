@@ -212,6 +212,11 @@ pub trait AdminStore: Store<Tx: AdminTx> {
     /// not, otherwise one sentence per difference, the most telling first.
     fn schema_problems(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
 
+    /// Whether the database's schema is exactly this binary's: every
+    /// migration applied, none unknown or edited (`/readyz`: another
+    /// server may have upgraded the database since this one started).
+    fn migrations_current(&self) -> impl Future<Output = Result<bool>> + Send;
+
     /// Closes every connection, so the file can be renamed or copied safely.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }

@@ -251,6 +251,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// brings its own source (SQLite: a watch on the database files;
     /// PostgreSQL would use LISTEN/NOTIFY), started on first use.
     fn changes(&self) -> wake::Changes;
+
+    /// Connections of the backend's pool in use and its maximum size, for
+    /// `/metrics`; `None` for a backend without a pool (SQLite).
+    fn pool_status(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls back.

@@ -42,6 +42,22 @@ pub struct AuditExportArgs {
     output: Option<PathBuf>,
 }
 
+impl AuditShowArgs {
+    /// The filters as the HTTP API's query (`--server`); the API has no
+    /// time filters, so `--since`/`--until` are refused there.
+    pub fn remote_query(&self) -> anyhow::Result<Option<String>> {
+        if self.filter.since.is_some() || self.filter.until.is_some() {
+            bail!(
+                "--since and --until are not available with --server; filter by --conversation or --action"
+            );
+        }
+        Ok(super::remote::audit_query(
+            self.filter.conversation.as_deref(),
+            self.filter.action.as_deref(),
+        ))
+    }
+}
+
 /// Filters shared by `audit` and `audit export`.
 #[derive(Debug, Args)]
 struct AuditFilterArgs {

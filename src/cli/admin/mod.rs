@@ -34,6 +34,7 @@ mod audit;
 mod lifecycle;
 mod observing;
 mod portability;
+pub mod remote;
 mod safety;
 
 pub use audit::{AuditExportArgs, AuditShowArgs, audit_export, audit_show};

@@ -331,6 +331,15 @@ impl AdminStore for PgStore {
     /// PostgreSQL checks its own pages (checksums, WAL) as it reads them;
     /// a deeper check is `pg_amcheck`, run by the operator. Here: every
     /// table of the schema can be read to its end.
+    async fn migrations_current(&self) -> Result<bool> {
+        let conn = self.connection().await?;
+        match super::migrate::pending(&conn, self.target()).await {
+            Ok(n) => Ok(n == 0),
+            Err(Error::NotABridgeDatabase { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn integrity_check(&self) -> Result<Vec<String>> {
         let conn = self.connection().await?;
         let mut problems = Vec::new();

@@ -151,7 +151,7 @@ async fn apply(conn: &Object, target: &str) -> Result<()> {
 /// How many of this binary's migrations the database lacks. Refuses a
 /// database from a newer binary and one whose recorded migration differs
 /// from the embedded file.
-async fn pending(conn: &Object, target: &str) -> Result<usize> {
+pub(super) async fn pending(conn: &Object, target: &str) -> Result<usize> {
     let applied = applied(conn).await?;
     for (version, sum) in &applied {
         let reason = match MIGRATIONS.iter().find(|m| m.version == *version) {

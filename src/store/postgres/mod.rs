@@ -242,6 +242,11 @@ impl Store for PgStore {
             .get_or_init(|| listen::Wake::start(Arc::clone(&self.config), WakeSource::new()));
         wake.subscribe()
     }
+
+    fn pool_status(&self) -> Option<(usize, usize)> {
+        let s = self.pool.status();
+        Some((s.size.saturating_sub(s.available), s.max_size))
+    }
 }
 
 /// `host:port/dbname` from the settings; never the user or the password.

@@ -288,6 +288,16 @@ impl AdminStore for SqliteStore {
         .await
     }
 
+    async fn migrations_current(&self) -> Result<bool> {
+        let path = self.path().to_owned();
+        self.with_conn(move |conn| match super::migrate::pending(conn, &path) {
+            Ok(n) => Ok(n == 0),
+            Err(Error::NotABridgeDatabase { .. }) => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
     async fn schema_problems(&self) -> Result<Vec<String>> {
         self.with_conn(super::schema::differences).await
     }

@@ -144,7 +144,7 @@ pub(crate) fn apply(conn: &Connection, path: &Path) -> Result<()> {
 /// How many of this binary's migrations the database lacks. Refuses a
 /// database from a newer binary and one whose recorded migration differs
 /// from the embedded file.
-fn pending(conn: &Connection, path: &Path) -> Result<usize> {
+pub(super) fn pending(conn: &Connection, path: &Path) -> Result<usize> {
     let has_record: Option<i64> = conn
         .query_row(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
