@@ -2,6 +2,19 @@
 
 Every test gets its own temporary directory and database. Agents are real
 `mcp-bridge serve` processes driven by the official Python MCP SDK over stdio.
+
+Two backends (scripts/test runs the suite once on each):
+
+- `MCP_BRIDGE_E2E_BACKEND=sqlite` (the default): the database is the file `bridge.db` in the
+  test's directory, its key file beside it.
+- `MCP_BRIDGE_E2E_BACKEND=postgres`, inside `scripts/with-postgres` (which exports
+  MCP_BRIDGE_TEST_PG): every test gets a database of its own (`CREATE DATABASE`, dropped after
+  the test) and every process the fixed key `MCP_BRIDGE_KEY`. `bridge.bin` is then a generated
+  `exec` wrapper that turns `--db <the test's bridge.db>` into `--database-url <that database>`
+  (pg_support.write_db_wrapper), so tests run unchanged; `bridge.query`, `snapshot` and
+  `raw_db_bytes` read the PostgreSQL database instead of the file. Tests that inspect the SQLite
+  file itself, its key file, backups or restores carry `@pytest.mark.sqlite_only("why")` and are
+  skipped there.
 """
 
 from __future__ import annotations
@@ -15,11 +28,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
 import mcp_types as types
+import pg_support
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
@@ -53,6 +67,39 @@ TOKEN = re.compile(r"^mcpb_[A-Za-z0-9_-]{43}$")
 
 # Per-request read timeout for the SDK: generous, it only guards against hangs.
 READ_TIMEOUT_S = 60.0
+
+BACKENDS = ("sqlite", "postgres")
+BACKEND = os.environ.get("MCP_BRIDGE_E2E_BACKEND", "sqlite").strip() or "sqlite"
+
+
+# --------------------------------------------------------------------------- backend switch
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test inspects the SQLite file, its key file, a backup or a restore; "
+        "skipped when MCP_BRIDGE_E2E_BACKEND=postgres")
+    if BACKEND not in BACKENDS:
+        raise pytest.UsageError(f"MCP_BRIDGE_E2E_BACKEND must be one of {', '.join(BACKENDS)}, got {BACKEND!r}")
+    if BACKEND == "postgres" and pg_support.admin_url() is None:
+        raise pytest.UsageError(
+            "MCP_BRIDGE_E2E_BACKEND=postgres needs MCP_BRIDGE_TEST_PG (a superuser URL); "
+            "run the suite inside scripts/with-postgres")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"mcp-bridge e2e backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND != "postgres":
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            assert reason, f"{item.nodeid}: @pytest.mark.sqlite_only needs a reason"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
 
 
 # --------------------------------------------------------------------------- anyio
@@ -163,6 +210,9 @@ class Bridge:
     db: Path
     env: dict[str, str] = field(default_factory=dict)
     _n: int = 0
+    # The test's PostgreSQL database when MCP_BRIDGE_E2E_BACKEND=postgres (then `bin` is the
+    # wrapper that points `--db <db>` at it), else None.
+    pg: pg_support.PgDatabase | None = None
 
     def base_env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -198,6 +248,8 @@ class Bridge:
     # ---- database inspection (read-only) ----
 
     def query(self, sql: str, params: tuple = (), db: Path | None = None) -> list[tuple]:
+        if self.pg is not None and (db is None or db == self.db):
+            return self.pg.query(sql, params)
         path = db or self.db
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
@@ -217,6 +269,8 @@ class Bridge:
         return snap
 
     def raw_db_bytes(self, db: Path | None = None) -> dict[str, bytes]:
+        if self.pg is not None and (db is None or db == self.db):
+            return self.pg.dump()
         path = db or self.db
         out = {}
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -243,9 +297,18 @@ def bridge_bin() -> Path:
 
 
 @pytest.fixture
-def bridge(bridge_bin: Path, tmp_path: Path) -> Bridge:
+def bridge(bridge_bin: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Bridge]:
     (tmp_path / "home").mkdir()
-    return Bridge(bin=bridge_bin, tmp=tmp_path, db=tmp_path / "bridge.db")
+    db = tmp_path / "bridge.db"
+    if BACKEND != "postgres":
+        yield Bridge(bin=bridge_bin, tmp=tmp_path, db=db)
+        return
+    pg = pg_support.PgDatabase(pg_support.admin_url(), label=request.node.name)
+    try:
+        wrapper = pg_support.write_db_wrapper(tmp_path / "mcp-bridge", bridge_bin, db, pg.url)
+        yield Bridge(bin=wrapper, tmp=tmp_path, db=db, env={"MCP_BRIDGE_KEY": pg_support.PG_KEY}, pg=pg)
+    finally:
+        pg.drop()
 
 
 def assert_absent(needles: dict[str, str], haystacks: dict[str, bytes], when: str) -> None:

@@ -67,6 +67,7 @@ def names_seq(output: str, *seqs: int) -> bool:
     return any(re.search(rf"(?<![0-9]){s}(?![0-9])", output) for s in seqs)
 
 
+@pytest.mark.sqlite_only("edits copies of the SQLite file and its triggers with sqlite3")
 async def test_audit_chain_verifies_and_detects_tampering(bridge):
     await make_session(bridge)
 

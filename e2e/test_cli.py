@@ -43,6 +43,7 @@ def bodies(db: Path) -> set[str]:
         conn.close()
 
 
+@pytest.mark.sqlite_only("backup and restore work on SQLite files; PostgreSQL is backed up with pg_dump")
 async def test_backup_mid_burst_restores_everything_acknowledged_before_it(bridge):
     backup = bridge.tmp / "mid-burst.db"
     restored = bridge.tmp / "restored" / "bridge.db"
@@ -153,6 +154,7 @@ async def test_rotate_and_revoke_reach_running_agents(bridge):
     ok(bridge.cli("audit", "verify", "--db", str(bridge.db)))
 
 
+@pytest.mark.sqlite_only("refusals of a missing file, a foreign SQLite file and a backup over an existing file")
 async def test_bad_input_fails_clearly_and_changes_nothing(bridge):
     async with bridge.agent("A") as a:
         await create_conv(a)

@@ -139,8 +139,13 @@ async def test_metrics_count_calls_messages_waits_and_statuses_without_names(bri
         assert metric(text, "mcp_bridge_waiting_calls") == 0, text
         assert metric(text, "mcp_bridge_http_responses_total", **{"class": "2xx"}) >= 8, text
         assert text.rstrip().endswith("# EOF"), text[-200:]
-        # SQLite has no pool: no pool gauge.
-        assert "db_pool" not in text
+        if bridge.pg is None:
+            # SQLite has no pool: no pool gauge.
+            assert "db_pool" not in text
+        else:
+            # PostgreSQL (MCP_BRIDGE_E2E_BACKEND=postgres): the pool's gauge, idle after the calls.
+            assert metric(text, "mcp_bridge_db_pool_connections", state="in_use") == 0, text
+            assert (metric(text, "mcp_bridge_db_pool_connections", state="max") or 0) > 0, text
         # Never a name, a conversation id, a credential or a message.
         assert_absent({"lead": "lead-agent", "worker": "worker-agent", "conversation": conv, "cred": lead_cred,
                        "body": "metric me"}, {"metrics": text.encode()}, "/metrics")

@@ -171,6 +171,7 @@ async def test_check_partner_status_changes_nothing(bridge):
         assert [m["message"] for m in (await b.ok("check_messages", **conv.b()))["messages"]] == ["unread"]
 
 
+@pytest.mark.sqlite_only("modes of the SQLite file, its WAL and the key file beside it")
 async def test_file_modes(bridge):
     db = bridge.tmp / "newdir" / "bridge.db"
     async with bridge.agent("A", db=db) as a:
@@ -192,6 +193,7 @@ async def test_file_modes(bridge):
     assert key.read_bytes() == key_bytes
 
 
+@pytest.mark.sqlite_only("MCP_BRIDGE_DB names a SQLite file; no key file beside it")
 async def test_env_key_and_env_db(bridge):
     """MCP_BRIDGE_DB replaces --db; MCP_BRIDGE_KEY replaces the key file; tokens work across processes."""
     db = bridge.tmp / "envdb.sqlite"

@@ -97,6 +97,7 @@ async def test_execution_tools_are_hidden_and_refused_without_opt_in(bridge):
         assert "MCP_BRIDGE_YOLO=1" in err["message"]
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_four_stages_then_exactly_once(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a, bridge.agent("B", **env) as b:
@@ -140,6 +141,7 @@ async def test_four_stages_then_exactly_once(bridge):
     assert bridge.cli("audit", "verify", "--db", str(bridge.db)).returncode == 0
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_a_command_changed_after_approval_does_not_run(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a:
@@ -153,6 +155,7 @@ async def test_a_command_changed_after_approval_does_not_run(bridge):
         await a.err("execute_approved", "approval_mismatch", conv.a(proposal_id=pid))
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_wrong_phrase_or_code_approves_nothing(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a:
@@ -169,6 +172,7 @@ async def test_wrong_phrase_or_code_approves_nothing(bridge):
         assert refusals == 2
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_approval_without_a_terminal_is_refused(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a:
@@ -185,6 +189,7 @@ async def test_approval_without_a_terminal_is_refused(bridge):
         await a.err("execute_approved", "not_approved", conv.a(proposal_id=pid))
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_the_validator_refuses_and_nothing_can_approve_it(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a:
@@ -200,6 +205,7 @@ async def test_the_validator_refuses_and_nothing_can_approve_it(bridge):
         assert "refused" in child.before
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_dry_run_shows_what_would_run(bridge):
     env = yolo_env(bridge, MCP_BRIDGE_YOLO_DRY_RUN="1")
     async with bridge.agent("A", **env) as a:
@@ -219,6 +225,7 @@ def test_yolo_check_cli(bridge):
     assert bad.returncode == 1 and b"refused" in bad.stdout
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_an_expired_approval_does_not_run(bridge):
     # Five real minutes are too long for a test: move the approval's expiry
     # into the past instead (the seal covers it too, but expiry is checked
@@ -240,6 +247,7 @@ async def test_an_expired_approval_does_not_run(bridge):
         assert bridge.query("SELECT used_at FROM approvals WHERE proposal_id = ?", (pid,))[0][0] is None
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_propose_refuses_control_characters_naming_the_field(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a:
@@ -254,6 +262,7 @@ async def test_propose_refuses_control_characters_naming_the_field(bridge):
         assert bridge.count("proposals") == 0
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_approval_screen_shows_what_will_run(bridge):
     """A proposal whose stored text hides a word behind a carriage return and an
     erase-line sequence (possible before proposals were checked, or written into
@@ -288,6 +297,7 @@ async def test_approval_screen_shows_what_will_run(bridge):
         assert "harmless\\r\\x1b[2Kreason" in shown, shown
 
 
+@pytest.mark.sqlite_only("YOLO mode runs on a SQLite database file only (the server refuses it on PostgreSQL)")
 async def test_approval_needs_the_overseer_passphrase(bridge):
     env = yolo_env(bridge)
     async with bridge.agent("A", **env) as a:
