@@ -1,7 +1,7 @@
-"""`serve --http` (issue 17, first slice): MCP over streamable HTTP with bearer agent credentials.
+"""`serve --http` (issue 17): MCP over streamable HTTP with bearer agent credentials.
 
 One real server process on a loopback port, driven by the official Python SDK's streamable HTTP
-client; refusals checked with raw HTTP requests. See docs/deployment.md, "HTTP transport (first slice)".
+client; refusals checked with raw HTTP requests. See docs/deployment.md, "HTTP transport".
 """
 
 from __future__ import annotations
