@@ -89,7 +89,7 @@ impl LastWords {
 /// `[ ]key` lets prose keys such as `API key` and `secret key` through;
 /// `api_key`, `api-key`, `apiKey` are covered by the plain `key`.
 pub const KEY_WORDS: &str = concat!(
-    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|bearer|",
+    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|bearer|salt|pepper|",
     r"passwort|kennwort|contrase(?:ñ|n)a|senha|parola|wachtwoord|has(?:ł|l)o|lozinka|salasana|l(?:ö|o)senord|",
     r"adgangskode|heslo|jelsz(?:ó|o)|(?:ş|s)ifre|пароль|密码|密碼|パスワード|비밀번호|",
     r"passord|κωδικ(?:ό|ο)ς|парол(?:а|я)|口令|암호|पासवर्ड|סיסמ(?:ה|א)|parolă|geslo|",
@@ -269,6 +269,132 @@ const FOREIGN_KEY_WORDS: &[&str] = &[
     "nøgle",
 ];
 
+/// Qualifiers after a foreign key word that make it a secret key
+/// (`chiave_segreta`, `clave_secreta`, `clé_privée`, `ключ_секретный`).
+const FOREIGN_SECRET_QUALIFIERS: &[&str] = &[
+    "segreta",
+    "segreto",
+    "secreta",
+    "secreto",
+    "secrète",
+    "secrete",
+    "secreet",
+    "geheim",
+    "geheime",
+    "geheimer",
+    "privata",
+    "privato",
+    "privada",
+    "privado",
+    "privée",
+    "privee",
+    "prywatny",
+    "tajny",
+    "secretă",
+    "секретный",
+    "секретного",
+    "приватный",
+    "доступа",
+];
+
+/// Words after a leading secret word that make the key describe the
+/// secret instead of holding it (`senha_hash`, `токен_тип`, `haslo_reset`).
+const NOT_VALUE_WORDS: &[&str] = &[
+    "hash",
+    "hashed",
+    "digest",
+    "policy",
+    "politica",
+    "política",
+    "length",
+    "len",
+    "longitud",
+    "lunghezza",
+    "comprimento",
+    "min",
+    "max",
+    "reset",
+    "hint",
+    "prompt",
+    "rule",
+    "rules",
+    "regex",
+    "pattern",
+    "field",
+    "label",
+    "file",
+    "path",
+    "name",
+    "nome",
+    "nombre",
+    "nom",
+    "id",
+    "type",
+    "tipo",
+    "mode",
+    "expiry",
+    "expires",
+    "url",
+    "endpoint",
+    "count",
+    "size",
+    "format",
+    "ttl",
+    "timeout",
+    "enabled",
+    "required",
+    "длина",
+    "тип",
+    "имя",
+];
+
+/// Romance and Slavic languages put the noun first: `senha_banco`
+/// ("password, database"), `haslo_admina`, `MOT_DE_PASSE_BDD`,
+/// `токен_доступа` ("token of access"), `chiave_segreta` ("key, secret").
+/// The key's first word (or `mot de passe`) is a foreign secret word and
+/// no later word says the value is about the secret rather than it.
+/// English keeps its word-last reading: `token_usage`, `password_reset`.
+fn foreign_word_first(key: &str) -> Option<(&'static str, Strength)> {
+    use Strength::{Strong, Weak};
+    let key = key.trim_start_matches(['$', '-', '_']);
+    if !key.contains(['_', '-', '.']) {
+        return None;
+    }
+    let lower = key.to_lowercase();
+    let mut words = lower.split(['_', '-', '.']).filter(|w| !w.is_empty());
+    let mut first = words.next()?;
+    let mut rest: Vec<&str> = words.collect();
+    if first == "mot" && rest.len() >= 2 && rest[0] == "de" && rest[1] == "passe" {
+        first = "contraseña";
+        rest.drain(..2);
+    }
+    // `clave_api`, `chave_de_api` are read below, as `api_key`.
+    if rest.is_empty()
+        || rest.len() > 3
+        || rest.last() == Some(&"api")
+        || rest.iter().any(|w| NOT_VALUE_WORDS.contains(w))
+    {
+        return None;
+    }
+    if FOREIGN_PASSWORD_WORDS.contains(&first) {
+        return Some(("password", Strong));
+    }
+    if FOREIGN_TOKEN_WORDS.contains(&first) {
+        return Some(("token", Strong));
+    }
+    if FOREIGN_SECRET_WORDS.contains(&first) {
+        return Some(("secret", Strong));
+    }
+    if FOREIGN_KEY_WORDS.contains(&first) {
+        return Some(if FOREIGN_SECRET_QUALIFIERS.contains(&rest[0]) {
+            ("secret", Strong)
+        } else {
+            ("secret", Weak)
+        });
+    }
+    None
+}
+
 /// Key-name prefixes of values a build publishes to every browser on
 /// purpose (Next.js, Vite, Create React App, Expo, Gatsby, Nuxt,
 /// SvelteKit, Storybook): `NEXT_PUBLIC_SUPABASE_ANON_KEY` is public by
@@ -369,6 +495,9 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     if foreign(FOREIGN_KEY_WORDS) {
         return Some(("secret", Weak));
     }
+    if let Some(found) = foreign_word_first(key) {
+        return Some(found);
+    }
     let tail = LastWords::of(key);
     // First to last.
     let mut words = [""; 3];
@@ -418,11 +547,21 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     if last == "auth" {
         return Some(("auth", Auth));
     }
+    // WordPress `AUTH_SALT`, Django-style `HASHID_SALT`, a `PEPPER`: keys
+    // that make hashes unguessable are secrets. `salt_length` is not.
+    if matches!(last, "salt" | "pepper") {
+        return Some(("secret", Strong));
+    }
     if matches!(last, "sig" | "signature") {
         return Some(("signature", Weak));
     }
     if last == "apikey" || (last == "key" && prev == "api") {
         return Some(("api_key", Strong));
+    }
+    // `MJ_APIKEY_PRIVATE`, `API_KEY_SECRET`, `SIGNING_KEY_PRIVATE`: the
+    // qualifier after the key word.
+    if matches!(last, "private" | "priv") && (prev.ends_with("key") || prev.ends_with("token")) {
+        return Some(("secret", Strong));
     }
     if last == "privatekey" || (last == "key" && prev == "private") {
         return Some(("private_key", Strong));
@@ -488,6 +627,13 @@ mod tests {
             ("Passwort", Some(("password", Strength::Strong))),
             ("мой_пароль", Some(("password", Strength::Strong))),
             ("existingSecret", None),
+            ("senha_banco", Some(("password", Strength::Strong))),
+            ("MOT_DE_PASSE_BDD", Some(("password", Strength::Strong))),
+            ("токен_доступа", Some(("token", Strength::Strong))),
+            ("chiave_segreta", Some(("secret", Strength::Strong))),
+            ("senha_hash", None),
+            ("MJ_APIKEY_PRIVATE", Some(("secret", Strength::Strong))),
+            ("MJ_APIKEY_PUBLIC", None),
         ];
         for &(key, want) in cases {
             assert_eq!(family_of(key), want, "{key}");

@@ -38,7 +38,7 @@ use super::{Found, Hit, Prefilter, RuleSpec, Window};
 pub const VALUE: &str = concat!(
     r#"(?:[urbfURBF]{0,2}"""(?P<tdq>[^\n]*?)"""|[urbfURBF]{0,2}'''(?P<tsq>[^\n]*?)'''"#,
     r#"|[urbfURBF]{0,2}"(?P<dq>(?:[^"\\\n]|\\.)*)"|[urbfURBF]{0,2}'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`"#,
-    r#"|\\"(?P<eq>(?:[^"\\\n]|\\[^"\n])*)\\""#,
+    r#"|\\+"(?P<eq>(?:[^"\\\n]|\\[^"\n\\])*)\\+""#,
     r#"|(?P<bare>[^\s"'`(\[{<\\][^\s"'`\\]*(?:\\[^nrt"\s\\][^\s"'`\\]*)*))"#
 );
 
@@ -54,18 +54,24 @@ fn generic_regex(k: &str) -> Cow<'static, str> {
     Cow::Owned(format!(
         concat!(
             r#"(?i)(?:(?:^|(?-u:[\s"'(\[=,;|]))--?(?P<fkey>(?-u:[a-z0-9_\-])*(?:{k}))(?:=|[ \t]+)"#,
-            r#"|\bsetx?[ \t]+(?:-(?-u:[a-z])+[ \t]+)?(?P<skey>(?-u:[a-z0-9_.\-])*(?:{k}))[ \t]+"#,
-            r#"|(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))(?:\\?["'])?\]?[ \t]*"#,
+            r#"|\b(?:setx?|setenv|set-environment)[ \t]+(?:-(?-u:[a-z])+[ \t]+)?(?P<skey>(?-u:[a-z0-9_.\-])*(?:{k}){s})[ \t]+"#,
+            r#"|(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}){s})(?:\\*["'])?\]?[ \t]*"#,
             r#"(?P<sep>=>|:=|\?=|\+=|=|:[ \t]*&?'?(?-u:[a-z_])(?-u:[a-z0-9_<>\[\]:])*[ \t]+=|:))"#,
             r#"[ \t]*{v}"#
         ),
         k = k,
+        s = KEY_SUFFIX,
         v = VALUE
     ))
 }
 
+/// Words after the key word: `senha_banco`, `токен_доступа`,
+/// `MJ_APIKEY_PRIVATE` (`family_of` decides whether the key is secret).
+const KEY_SUFFIX: &str = r"(?:[_\-.][^\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]+){0,3}";
+
 /// Strong secret words for prose and whitespace-separated forms.
 const PROSE_KEYS: &str = concat!(
+    r"(?:secret[ ]access|access|api|auth|client|private|signing|master|account|app|bot)[ ](?:key|token|secret)|",
     r"pass(?:word|wd|phrase|wort)|pwd|token|secret|api[ _\-]?key|mot de passe|kennwort|contrase(?:ñ|n)a|",
     r"senha|parola|wachtwoord|has(?:ł|l)o|пароль|密码|パスワード|비밀번호|requirepass|masterauth|",
     r"passord|κωδικ(?:ό|ο)ς|парол(?:а|я)|口令|암호|токен|令牌|トークン|토큰|секрет|秘密|密(?:钥|鑰)|シークレット"
@@ -79,7 +85,7 @@ const PROSE_KEYS: &str = concat!(
 fn prose_regex() -> String {
     format!(
         concat!(
-            r#"(?i)(?P<key>{k})["'`]?(?P<gap>[ \t]+(?:is|was|to|as|es|est|ist|are|är|er)[ \t]+|[ \t]+"#,
+            r#"(?i)(?P<key>(?:(?-u:[a-z0-9])+_)*(?:{k}))["'`]?(?P<gap>[ \t]+(?:is|was|to|as|es|est|ist|are|är|er)[ \t]+|[ \t]+"#,
             r#"|[^\n:=]{{0,40}}?(?:[ \t]*:|[ \t]+(?:is|was|es|est|ist|are))[ \t]+)(?:«[ \t]*|`)?"#,
             r#"(?P<bare>[A-Za-z0-9+/=_\-.~!@#$%^&*]{{10,}})"#
         ),
@@ -152,7 +158,7 @@ pub const KEY_VALUE_WINDOW: Window = Window {
 
 /// The prose form's window: a sentence around the secret word.
 const PROSE_WINDOW: Window = Window {
-    before: 16,
+    before: 64,
     after: 4096,
     multiline: false,
     filter: Some(token_follows),
@@ -205,8 +211,13 @@ fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
         q += 1;
     }
     let key_end = q;
-    if b.get(q) == Some(&b'\\') && matches!(b.get(q + 1), Some(b'"' | b'\'')) {
-        q += 1;
+    // `\"`, `\\\"`: a key inside a JSON string, escaped once or more.
+    let mut e = q;
+    while b.get(e) == Some(&b'\\') {
+        e += 1;
+    }
+    if e > q && matches!(b.get(e), Some(b'"' | b'\'')) {
+        q = e;
     }
     if matches!(b.get(q), Some(b'"' | b'\'')) {
         q += 1;
@@ -244,9 +255,16 @@ fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
         Some(i) if before[i + 1..].starts_with('-') => before[..i].trim_end_matches([' ', '\t']),
         _ => before,
     };
-    let tail = &before.as_bytes()[before.len().saturating_sub(4)..];
+    let tail = &before.as_bytes()[before.len().saturating_sub(16)..];
     let lower: Vec<u8> = tail.to_ascii_lowercase();
-    lower.ends_with(b"set") || lower.ends_with(b"setx")
+    // `set`, `setx` (cmd), `setenv` (csh, launchctl, Apache `SetEnv`),
+    // `set-environment` (tmux).
+    [&b"set"[..], b"setx", b"setenv", b"set-environment"]
+        .iter()
+        .any(|w| {
+            lower.ends_with(w)
+                && (lower.len() == w.len() || !lower[lower.len() - w.len() - 1].is_ascii_alphanumeric())
+        })
 }
 
 /// The generic rules: assignment form, then prose form.
@@ -271,6 +289,8 @@ pub fn rules() -> Vec<RuleSpec> {
                 "jwt",
                 "bearer",
                 "key",
+                "salt",
+                "pepper",
                 "kennwort",
                 "contrase",
                 "senha",
