@@ -22,6 +22,8 @@ mod calls;
 mod checks;
 mod cli;
 mod context;
+mod encoded;
+mod fallback;
 mod family;
 mod files;
 pub mod generic;
@@ -29,6 +31,7 @@ mod judge;
 mod keys;
 mod pairs;
 mod platforms;
+mod tables;
 mod vendors;
 
 use std::borrow::Cow;
@@ -186,6 +189,11 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     rules.extend(pairs::rules());
     rules.extend(files::late_rules());
     rules.extend(calls::rules());
+    rules.extend(calls::positional_rules());
+    rules.extend(calls::ui_and_pair_rules());
+    rules.extend(tables::rules());
+    rules.extend(encoded::rules());
+    rules.extend(fallback::rules());
     rules.extend(generic::rules());
     rules
 }

@@ -1,0 +1,81 @@
+//! Literal defaults behind a lookup: the lookup names where the secret
+//! should come from, the default is the secret itself.
+//!
+//! `jwtSecret: process.env.JWT_SECRET || "76aa…"`, `token = env.TOKEN ??
+//! 'x…'`, `password = os.environ.get("X") or "…"`, compose's
+//! `${POSTGRES_PASSWORD:-s3cret}`. The key before the lookup (or the
+//! variable inside `${…}`) says what the default is.
+
+use std::borrow::Cow;
+
+use super::family::{Strength, family_of};
+use super::generic::{KEY_VALUE_WINDOW, KEY_WORDS};
+use super::{Found, Hit, Prefilter, RuleSpec};
+use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
+
+const DEFAULT: ValueContext = ValueContext {
+    quoted: true,
+    literal: true,
+    code: false,
+};
+
+fn classify(h: &Hit<'_>) -> Option<Found> {
+    let key = h.caps.name("key")?;
+    let value = h
+        .caps
+        .name("dq")
+        .or_else(|| h.caps.name("sq"))
+        .or_else(|| h.caps.name("bare"))?;
+    let (kind, strength) = family_of(key.as_str())?;
+    let v = value.as_str();
+    let ok = match strength {
+        Strength::Strong | Strength::Auth => plausible_secret_value(v, DEFAULT),
+        Strength::Weak => token_shaped(v),
+    };
+    (ok && !v.contains(char::is_whitespace)).then_some(Found {
+        kind,
+        range: value.range(),
+    })
+}
+
+/// The fallback rule: `key = <lookup> || "literal"`, and `${KEY:-literal}`.
+pub fn rules() -> Vec<RuleSpec> {
+    vec![RuleSpec {
+        kind: "secret",
+        regex: Cow::Owned(format!(
+            concat!(
+                r#"(?i)(?:(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?:=|:|:=)[ \t]*"#,
+                r#"(?-u:[a-z_$])[^\n|?,;]{{0,120}}?[ \t]*(?:\|\||\?\?|[ \t]or[ \t])[ \t]*"#,
+                r#"(?:"(?P<dq>[^"\n]+)"|'(?P<sq>[^'\n]+)')"#,
+                r#"|\$\{{(?P<vkey>(?-u:[a-z0-9_])*(?:{k}))(?:-|:-|=|:=)(?P<bare>[^}}\s"']+)\}})"#
+            ),
+            k = KEY_WORDS
+        )),
+        group: 0,
+        entropy_min: None,
+        prefilter: Prefilter::Keywords(&["pass", "pwd", "token", "secret", "key", "auth", "cred"]),
+        check: None,
+        classify: Some(classify_any),
+        window: Some(KEY_VALUE_WINDOW),
+        parse: None,
+    }]
+}
+
+/// `key` is either the assigned key or the variable of `${VAR:-x}`.
+fn classify_any(h: &Hit<'_>) -> Option<Found> {
+    if h.caps.name("key").is_some() {
+        return classify(h);
+    }
+    let key = h.caps.name("vkey")?;
+    let value = h.caps.name("bare")?;
+    let (kind, strength) = family_of(key.as_str())?;
+    let v = value.as_str();
+    let ok = match strength {
+        Strength::Strong | Strength::Auth => plausible_secret_value(v, DEFAULT),
+        Strength::Weak => token_shaped(v),
+    };
+    ok.then_some(Found {
+        kind,
+        range: value.range(),
+    })
+}
