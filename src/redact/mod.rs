@@ -26,6 +26,7 @@ mod decode;
 mod entropy;
 mod heuristics;
 mod lazy_regex;
+mod normalize;
 mod rules;
 
 use std::borrow::Cow;
@@ -237,30 +238,16 @@ impl Redactor {
             kinds: Vec::new(),
         };
         let inner: &Inner = &self.inner;
-        let found = inner.anchors.candidates(text);
-        let mut spans = Vec::new();
-        for (idx, rule) in inner.rules.iter().enumerate() {
-            if !found.run[idx] {
-                continue;
-            }
-            // A gated rule's windows open around the gate's matches.
-            let gate_hits: Vec<(usize, usize)>;
-            let mut hits = found.hits[idx].as_slice();
-            if let Some(gate) = &rule.gate {
-                gate_hits = gate.find_iter(text).map(|m| (m.start(), m.end())).collect();
-                if gate_hits.is_empty() {
-                    continue;
-                }
-                hits = &gate_hits;
-            }
-            match rule.window {
-                Some(window) if !hits.is_empty() => {
-                    for (lo, hi) in windows(text, hits, window) {
-                        collect(idx, rule, text, lo..hi, &mut spans);
-                    }
-                }
-                _ => collect(idx, rule, text, 0..text.len(), &mut spans),
-            }
+        let mut spans = inner.spans(text);
+        // Invisible characters, lookalike letters and percent-encoded
+        // syntax hide secrets from the rules: run them again on a view
+        // without those, and map what they find back.
+        if let Some(view) = normalize::view(text) {
+            spans.extend(inner.spans(&view.text).into_iter().map(|s| Span {
+                start: view.map[s.start],
+                end: view.map[s.end],
+                ..s
+            }));
         }
         if spans.is_empty() {
             return unchanged;
@@ -290,6 +277,39 @@ impl Redactor {
             text: Cow::Owned(out),
             kinds,
         }
+    }
+}
+
+impl Inner {
+    /// Every span the rules accept in `text`, unmerged.
+    fn spans(&self, text: &str) -> Vec<Span> {
+        let inner = self;
+        let found = inner.anchors.candidates(text);
+        let mut spans = Vec::new();
+        for (idx, rule) in inner.rules.iter().enumerate() {
+            if !found.run[idx] {
+                continue;
+            }
+            // A gated rule's windows open around the gate's matches.
+            let gate_hits: Vec<(usize, usize)>;
+            let mut hits = found.hits[idx].as_slice();
+            if let Some(gate) = &rule.gate {
+                gate_hits = gate.find_iter(text).map(|m| (m.start(), m.end())).collect();
+                if gate_hits.is_empty() {
+                    continue;
+                }
+                hits = &gate_hits;
+            }
+            match rule.window {
+                Some(window) if !hits.is_empty() => {
+                    for (lo, hi) in windows(text, hits, window) {
+                        collect(idx, rule, text, lo..hi, &mut spans);
+                    }
+                }
+                _ => collect(idx, rule, text, 0..text.len(), &mut spans),
+            }
+        }
+        spans
     }
 }
 
