@@ -739,3 +739,56 @@ fn mechanisms_from_the_blind_misses() {
         "$ kubectl get secrets\nNAME TYPE DATA AGE",
     ]);
 }
+
+/// A hostile agent hiding a secret from the rules: invisible characters,
+/// lookalike letters, fullwidth forms, percent-encoding, line
+/// continuations and string concatenation, YAML block scalars and
+/// heredocs. The secret (or each of its parts) must still disappear.
+#[test]
+fn smuggling_attempts() {
+    assert_redacted(&[
+        (
+            "token: ghp_\u{200b}Zq8XvL2mN4pR7sT1uW3yB6cDaaaaaaaaaaaa",
+            "Zq8XvL2mN4pR7sT1uW3yB6cDaaaaaaaaaaaa",
+            "github_token",
+        ),
+        ("pаsswоrd=Vr8#kQ2mLx9z", "Vr8#kQ2mLx9z", "password"),
+        (
+            "ＡＰＩ＿ＴＯＫＥＮ＝Wq7Ex3Rt9Yu1Io5Pa2",
+            "Wq7Ex3Rt9Yu1Io5Pa2",
+            "token",
+        ),
+        (
+            "GET /cb?next=%7B%22client_secret%22%3A%22Cs4Vb8Nm2Qx7Lk9P%22%7D",
+            "Cs4Vb8Nm2Qx7Lk9P",
+            "secret",
+        ),
+        (
+            "const key = 'sk_live_' + 'Zq8XvL2mN4pR7sT1uW3yB6cD';",
+            "Zq8XvL2mN4pR7sT1uW3yB6cD",
+            "stripe_key",
+        ),
+        (
+            "export SLACK_TOKEN=xoxb-2817364\\\n-Zq8XvL2mN4pR7sT1uW3y",
+            "Zq8XvL2mN4pR7sT1uW3y",
+            "slack_token",
+        ),
+        (
+            "auth:\n  password: |\n    Bk7#vQ2xLm9pZr4t\n  user: ci",
+            "Bk7#vQ2xLm9pZr4t",
+            "password",
+        ),
+        (
+            "client_secret = <<EOT\nHx5Qm8Vz2Lp7Wk3Rt9Nb\nEOT",
+            "Hx5Qm8Vz2Lp7Wk3Rt9Nb",
+            "secret",
+        ),
+    ]);
+    assert_untouched(&[
+        "description: |\n  The password policy says 12 characters.\n",
+        "cat <<EOF > token.txt\nhello\nEOF",
+        "Name: \"Ivan\" + \" Petrov\"",
+        "url: https://example.com/search?q=%22password%22",
+        "пароль и токен хранятся в хранилище",
+    ]);
+}

@@ -18,6 +18,7 @@
 //! non-ASCII input); tokens whose alphabet contains `-` end with
 //! `(?:[^A-Za-z0-9_\-]|$)` instead of `\b` and keep the secret in group 1.
 
+mod blocks;
 mod calls;
 mod checks;
 mod cli;
@@ -192,6 +193,7 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     rules.extend(calls::positional_rules());
     rules.extend(calls::ui_and_pair_rules());
     rules.extend(tables::rules());
+    rules.extend(blocks::rules());
     rules.extend(encoded::rules());
     rules.extend(fallback::rules());
     rules.extend(generic::rules());
