@@ -162,7 +162,13 @@ pub fn view(text: &str) -> Option<View> {
     let non_ascii = b.iter().any(|&c| c >= 0x80);
     let percent = b.contains(&b'%') && has_encoded_syntax(b);
     let joints = (0..b.len()).any(|i| matches!(b[i], b'\\' | b'"' | b'\'') && joint_len(b, i) > 0);
-    if !non_ascii && !percent && !joints {
+    // Non-ASCII text (prose in any language, `—`, `«»`) needs a view only
+    // when it has a character the view changes.
+    let suspicious = non_ascii
+        && text.char_indices().filter(|(_, c)| !c.is_ascii()).any(|(i, c)| {
+            invisible(c) || fullwidth(c).is_some() || (confusable(c).is_some() && latin_word_around(text, i))
+        });
+    if !suspicious && !percent && !joints {
         return None;
     }
     let mut out = String::with_capacity(text.len());

@@ -414,14 +414,17 @@ pub fn positional_rules() -> Vec<RuleSpec> {
 /// `find_element(By.ID, "password").send_keys("pw")`.
 pub fn ui_and_pair_rules() -> Vec<RuleSpec> {
     vec![
-        rule(
-            "password",
-            r#"(?i)\b[a-z_]*auth["']?[ \t]*[=:][ \t]*[\(\[][ \t]*[urb]?(?:"[^"\n]*"|'[^'\n]*')[ \t]*,[ \t]*[urb]?(?:"([^"\n]+)"|'([^'\n]+)')[ \t]*[\)\]]"#,
-            1,
-            None,
-            &["auth"],
-            Some(quoted_password),
-        ),
+        RuleSpec {
+            window: Some(Window::line(64, 512)),
+            ..rule(
+                "password",
+                r#"(?i)\b[a-z_]*auth["']?[ \t]*[=:][ \t]*[\(\[][ \t]*[urb]?(?:"[^"\n]*"|'[^'\n]*')[ \t]*,[ \t]*[urb]?(?:"([^"\n]+)"|'([^'\n]+)')[ \t]*[\)\]]"#,
+                1,
+                None,
+                &["auth"],
+                Some(quoted_password),
+            )
+        },
         rule(
             "password",
             concat!(

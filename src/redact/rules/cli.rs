@@ -88,6 +88,13 @@ fn tool_flag(h: &Hit<'_>) -> bool {
     allowed && password_literal(h)
 }
 
+/// Necessary for SQL's `PASSWORD '…'`: blanks, then a quote, after the
+/// word.
+fn quote_follows(text: &str, _start: usize, end: usize) -> bool {
+    let rest = text[end..].trim_start_matches([' ', '\t']);
+    rest.len() < text.len() - end && rest.starts_with(['\'', '"'])
+}
+
 /// A quoted or bare command-line argument, in groups 1..=3.
 macro_rules! arg {
     () => {
@@ -262,14 +269,20 @@ pub fn rules() -> Vec<RuleSpec> {
             Some(password_literal),
         ),
         // SQL: `CREATE USER x WITH PASSWORD '…'`, `ALTER ROLE x PASSWORD '…'`.
-        rule(
-            "password",
-            r#"(?i)\b(?:user|role|login|with)\b[^\n;]*?\b(?:encrypted[ \t]+)?password[ \t]+(?:'([^'\n]+)'|"([^"\n]+)")"#,
-            1,
-            None,
-            &["password"],
-            Some(password_literal),
-        ),
+        RuleSpec {
+            window: Some(Window {
+                filter: Some(quote_follows),
+                ..Window::line(512, 1024)
+            }),
+            ..rule(
+                "password",
+                r#"(?i)\b(?:user|role|login|with)\b[^\n;]*?\b(?:encrypted[ \t]+)?password[ \t]+(?:'([^'\n]+)'|"([^"\n]+)")"#,
+                1,
+                None,
+                &["password"],
+                Some(password_literal),
+            )
+        },
         rule(
             "password",
             r#"(?i)\bidentified[ \t]+by[ \t]+(?:'([^'\n]+)'|"([^"\n]+)"|([^\s;'"]+))"#,

@@ -115,6 +115,13 @@ static PRINTS_SECRET: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid")
 });
 
+/// Necessary: the anchor's line is a secret-printing command.
+fn printing_line(text: &str, start: usize, _end: usize) -> bool {
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    line_end < text.len() && PRINTS_SECRET.is_match(&text[line_start..line_end])
+}
+
 /// The line after a secret-printing command, when it is one token.
 fn command_output(h: &Hit<'_>) -> Option<Found> {
     let cmd = h.caps.name("cmd")?.as_str();
@@ -142,8 +149,8 @@ pub fn rules() -> Vec<RuleSpec> {
             check: None,
             classify: Some(classify_blob),
             window: Some(Window {
-                before: 512,
-                after: 2048,
+                before: 256,
+                after: 768,
                 multiline: true,
                 filter: None,
             }),
@@ -191,10 +198,10 @@ pub fn rules() -> Vec<RuleSpec> {
             check: None,
             classify: Some(command_output),
             window: Some(Window {
-                before: 1024,
-                after: 2048,
+                before: 512,
+                after: 1024,
                 multiline: true,
-                filter: None,
+                filter: Some(printing_line),
             }),
             parse: None,
         },

@@ -9,8 +9,8 @@
 use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
-use super::generic::{KEY_VALUE_WINDOW, KEY_WORDS};
-use super::{Found, Hit, Prefilter, RuleSpec};
+use super::generic::{KEY_VALUE_WINDOW, KEY_WORDS, assignment_follows};
+use super::{Found, Hit, Prefilter, RuleSpec, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 const DEFAULT: ValueContext = ValueContext {
@@ -56,7 +56,10 @@ pub fn rules() -> Vec<RuleSpec> {
         prefilter: Prefilter::Keywords(&["pass", "pwd", "token", "secret", "key", "auth", "cred"]),
         check: None,
         classify: Some(classify_any),
-        window: Some(KEY_VALUE_WINDOW),
+        window: Some(Window {
+            filter: Some(fallback_follows),
+            ..KEY_VALUE_WINDOW
+        }),
         parse: None,
     }]
 }
@@ -78,4 +81,19 @@ fn classify_any(h: &Hit<'_>) -> Option<Found> {
         kind,
         range: value.range(),
     })
+}
+
+/// Necessary: the key is assigned (see [`assignment_follows`]) and a
+/// fallback operator (`||`, `??`, ` or `) or a `${VAR:-…}` default
+/// follows on its line.
+fn fallback_follows(text: &str, start: usize, end: usize) -> bool {
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    let rest = &text[end..line_end];
+    let default = text[..start]
+        .rfind("${")
+        .is_some_and(|i| !text[i..start].contains(['}', '\n']))
+        && (rest.contains(":-") || rest.contains(":=") || rest.contains('-') || rest.contains('='));
+    default
+        || ((rest.contains("||") || rest.contains("??") || rest.contains(" or "))
+            && assignment_follows(text, start, end))
 }

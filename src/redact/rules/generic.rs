@@ -200,7 +200,7 @@ fn token_follows(text: &str, _start: usize, end: usize) -> bool {
 /// whitespace when the key is a flag (`--password x`) or follows
 /// `set`/`setx`. Most occurrences of `key`, `pat` or `auth` in prose and
 /// code (`monkey`, `path`, `author`) fail it and cost nothing more.
-fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
+pub fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
     let b = text.as_bytes();
     // Non-ASCII bytes too: `contraseña`, `lösenord` around their anchors.
     let key_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-') || c >= 0x80;
