@@ -2,7 +2,8 @@
 //! format characters (`ghp_\u{200b}…`), fullwidth letters
 //! (`ｐａｓｓｗｏｒｄ=`), Cyrillic or Greek lookalikes inside a Latin word
 //! (`pаssword=` with a Cyrillic `а`), percent-encoded key/value syntax
-//! (`password%3DS3cr3t`, `%22token%22%3A%22…%22`), and values split by a
+//! (`password%3DS3cr3t`, `%22token%22%3A%22…%22`), escaped ASCII
+//! (`\u0070assword`, `pass&#119;ord`), and values split by a
 //! line continuation or a string concatenation (`"sk-" + "proj-…"`).
 //!
 //! [`view`] returns the normalised text and, for each of its bytes, the
@@ -102,6 +103,38 @@ fn percent_byte(b: &[u8], i: usize) -> Option<u8> {
     (0x20..0x7f).contains(&v).then_some(v)
 }
 
+/// An escaped ASCII character at `i`: JSON/JS `\u0070`, HTML `&#112;` or
+/// `&#x70;`. Returns the character and the escape's length.
+fn escaped_ascii(b: &[u8], i: usize) -> Option<(u8, usize)> {
+    let digits = |from: usize, radix: u32, max: usize| {
+        let n = b
+            .get(from..)?
+            .iter()
+            .take(max)
+            .take_while(|c| (**c as char).is_digit(radix))
+            .count();
+        let v = std::str::from_utf8(&b[from..from + n]).ok()?;
+        Some((u32::from_str_radix(v, radix).ok()?, n))
+    };
+    let (v, len) = match (b.get(i), b.get(i + 1), b.get(i + 2)) {
+        (Some(b'\\'), Some(b'u'), _) => {
+            let (v, n) = digits(i + 2, 16, 4)?;
+            (n == 4).then_some((v, 6))?
+        }
+        (Some(b'&'), Some(b'#'), Some(b'x' | b'X')) => {
+            let (v, n) = digits(i + 3, 16, 6)?;
+            (b.get(i + 3 + n) == Some(&b';') && n > 0).then_some((v, n + 4))?
+        }
+        (Some(b'&'), Some(b'#'), _) => {
+            let (v, n) = digits(i + 2, 10, 7)?;
+            (b.get(i + 2 + n) == Some(&b';') && n > 0).then_some((v, n + 3))?
+        }
+        _ => return None,
+    };
+    let v = u8::try_from(v).ok()?;
+    v.is_ascii_graphic().then_some((v, len))
+}
+
 /// Encoded syntax worth decoding for: `=`, `"`, `:`, `&`, `'`, `{`, `}`.
 fn has_encoded_syntax(b: &[u8]) -> bool {
     b.windows(3).any(|w| {
@@ -146,7 +179,9 @@ fn joint_len(b: &[u8], i: usize) -> usize {
                 }
                 j += 1;
             }
-            if (op || cont) && b.get(j) == Some(&q) {
+            // Adjacent literals (`"sk-" "proj-…"`, Python and C) join too.
+            let adjacent = j > i + 1;
+            if (op || cont || adjacent) && b.get(j) == Some(&q) {
                 j + 1 - i
             } else {
                 0
@@ -168,7 +203,8 @@ pub fn view(text: &str) -> Option<View> {
         && text.char_indices().filter(|(_, c)| !c.is_ascii()).any(|(i, c)| {
             invisible(c) || fullwidth(c).is_some() || (confusable(c).is_some() && latin_word_around(text, i))
         });
-    if !suspicious && !percent && !joints {
+    let escapes = (0..b.len()).any(|i| matches!(b[i], b'\\' | b'&') && escaped_ascii(b, i).is_some());
+    if !suspicious && !percent && !joints && !escapes {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -183,6 +219,13 @@ pub fn view(text: &str) -> Option<View> {
                 changed = true;
                 continue;
             }
+        }
+        if escapes && let Some((v, len)) = escaped_ascii(b, i) {
+            out.push(v as char);
+            map.push(i);
+            i += len;
+            changed = true;
+            continue;
         }
         if percent && let Some(v) = percent_byte(b, i) {
             out.push(v as char);
@@ -242,5 +285,6 @@ mod tests {
             "k = \"sk-proj-1\""
         );
         assert_eq!(view("T=ab\\\ncd").expect("changed").text, "T=abcd");
+        assert_eq!(view("\\u0070w&#61;&#x41;").expect("changed").text, "pw=A");
     }
 }

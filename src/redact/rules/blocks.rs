@@ -1,6 +1,7 @@
 //! Values written as a block on the lines after their key: YAML block
-//! scalars (`password: |`, `token: >-`) and heredocs (HCL and shell
-//! `<<EOT` … `EOT`). The key says what the block is; the block is judged
+//! scalars (`password: |`, `token: >-`) and plain scalars continued on
+//! the next, deeper line (`password:⏎  value`), heredocs (HCL and shell
+//! `<<EOT` … `EOT`) and TOML multi-line strings (`key = """⏎…⏎"""`). The key says what the block is; the block is judged
 //! as one value, with its line breaks removed.
 
 use std::borrow::Cow;
@@ -34,13 +35,31 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
     let whole = h.caps.get(0).expect("group 0");
     let body_start = whole.end();
     let line_start = hay[..key.start()].rfind('\n').map_or(0, |i| i + 1);
-    let end = match h.caps.name("delim") {
+    let delim = h.caps.name("delim").or_else(|| h.caps.name("tq"));
+    // A plain `key:` with the value on the next lines must be a scalar,
+    // not a map or a list under the key.
+    // A YAML key starts its line (after indentation, a list's `- `, a
+    // quote): `if not SECRET_KEY:` and `-> Token:` are code.
+    let lead = hay[line_start..key.start()].trim_start_matches([' ', '\t', '-', '"', '\'']);
+    if delim.is_none() && !lead.is_empty() {
+        return None;
+    }
+    if h.caps.name("ind").is_none() && delim.is_none() {
+        let next = hay[whole.end()..].trim_start();
+        let first_line = next.split('\n').next().unwrap_or("").trim_end();
+        if next.starts_with(['-', '#', '{', '[']) || first_line.contains(": ") || first_line.ends_with(':') {
+            return None;
+        }
+    }
+    let end = match delim {
         // Heredoc: up to the line that is the delimiter.
         Some(delim) => {
             let mut pos = body_start;
             loop {
                 let line_end = hay[pos..].find('\n').map_or(hay.len(), |i| pos + i);
-                if hay[pos..line_end].trim() == delim.as_str() {
+                let line = hay[pos..line_end].trim();
+                let quotes = delim.as_str().starts_with(['"', '\'']);
+                if line == delim.as_str() || (quotes && line.starts_with(delim.as_str())) {
                     break pos.saturating_sub(1).max(body_start);
                 }
                 if line_end >= hay.len() || line_end - body_start > MAX_BLOCK {
@@ -85,20 +104,33 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
     })
 }
 
+/// Necessary: the key before the anchor (`key: |`, `key:⏎`, `key = <<`,
+/// `key = """`) names a secret.
+fn secret_key_before(text: &str, start: usize, _end: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '\t', '=', '"', '\'']);
+    let key_start = before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    key_start < before.len() && family_of(&before[key_start..]).is_some()
+}
+
 /// The block rule.
 pub fn rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
         regex: Cow::Owned(format!(
             concat!(
-                r#"(?i)(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?::[ \t]*[|>][+\-]?[0-9]?"#,
-                r#"|=[ \t]*<<-?[ \t]*["']?(?P<delim>(?-u:[A-Z_][A-Z0-9_]*))["']?)[ \t]*\r?\n"#
+                r#"(?i)(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?::[ \t]*(?P<ind>[|>][+\-]?[0-9]?)?"#,
+                r#"|=[ \t]*<<-?[ \t]*["']?(?P<delim>(?-u:[A-Z_][A-Z0-9_]*))["']?"#,
+                r#"|=[ \t]*(?P<tq>"""|'''))[ \t]*\r?\n"#
             ),
             k = KEY_WORDS
         )),
         group: 0,
         entropy_min: None,
-        prefilter: Prefilter::Keywords(&[": |", ": >", "<<"]),
+        prefilter: Prefilter::Keywords(&[": |", ": >", ":\n", ":\r\n", "<<", "\"\"\"", "\'\'\'"]),
         check: None,
         classify: Some(classify),
         window: Some(Window {
@@ -106,7 +138,7 @@ pub fn rules() -> Vec<RuleSpec> {
             after: 64,
             // The match ends with the key line's line break.
             multiline: true,
-            filter: None,
+            filter: Some(secret_key_before),
         }),
         parse: None,
     }]

@@ -3,7 +3,8 @@
 //! that column of every row below it.
 //!
 //! The header is what says "password"; the cells themselves have no key
-//! next to them, so no key/value rule can see them.
+//! next to them, so no key/value rule can see them. Escaped pipes (`\|`)
+//! inside a cell are not supported: the cell is cut there.
 
 use super::family::{Strength, family_of};
 use super::{Found, Hit, Prefilter, RuleSpec, Window};
@@ -69,12 +70,14 @@ fn line_at(hay: &str, pos: usize) -> std::ops::Range<usize> {
     start..end
 }
 
-/// A data row of a table: find its header (the line above the
-/// separator, walking up through rows) and judge the cells under secret
-/// columns; the first secret cell of the row is the span.
+/// A cell of a data row: find the table's header (the line above the
+/// separator, walking up through rows) and judge the cell when its
+/// column's header names a secret. Every cell is its own match, so a
+/// row with a password and a token column loses both.
 fn classify(h: &Hit<'_>) -> Option<Found> {
     let hay = h.haystack;
-    let row = line_at(hay, h.secret.start());
+    let cell_text = h.caps.get(1)?;
+    let row = line_at(hay, cell_text.start());
     if is_separator(&hay[row.clone()]) {
         return None;
     }
@@ -85,7 +88,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
             return None;
         }
         let prev = line_at(hay, above - 1);
-        let text = hay[prev.clone()].trim();
+        let text = &hay[prev.clone()];
         if is_separator(text) {
             if prev.start == 0 {
                 return None;
@@ -95,33 +98,33 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         pipe_start(text)?;
         above = prev.start;
     };
-    let head = cells(hay, header);
     let row_cells = cells(hay, row);
-    for (i, col) in head.iter().enumerate() {
-        let name = hay[col.clone()]
-            .trim_matches(['*', '`', '_', ' '])
-            .replace(' ', "_");
-        let Some((kind, strength)) = family_of(&name) else {
-            continue;
-        };
-        let Some(cell) = row_cells.get(i) else { continue };
-        // Inline code and emphasis are formatting, not part of the value.
-        let text = &hay[cell.clone()];
-        let strip = text.len() - text.trim_start_matches(['`', '*']).len();
-        let v = text.trim_matches(['`', '*']);
-        let ok = match strength {
-            Strength::Strong | Strength::Auth => plausible_secret_value(v, CELL),
-            Strength::Weak => token_shaped(v),
-        };
-        if ok && !v.is_empty() && !v.contains(char::is_whitespace) {
-            let start = cell.start + strip;
-            return Some(Found {
-                kind,
-                range: start..start + v.len(),
-            });
-        }
+    let column = row_cells
+        .iter()
+        .position(|c| c.start >= cell_text.start() && c.end <= cell_text.end())?;
+    let cell = row_cells[column].clone();
+    let head = cells(hay, header);
+    let col = head.get(column)?;
+    let name = hay[col.clone()]
+        .trim_matches(['*', '`', '_', ' '])
+        .replace(' ', "_");
+    let (kind, strength) = family_of(&name)?;
+    // Inline code and emphasis are formatting, not part of the value.
+    let text = &hay[cell.clone()];
+    let strip = text.len() - text.trim_start_matches(['`', '*']).len();
+    let v = text.trim_matches(['`', '*']);
+    let ok = match strength {
+        Strength::Strong | Strength::Auth => plausible_secret_value(v, CELL),
+        Strength::Weak => token_shaped(v),
+    };
+    if !ok || v.is_empty() || v.contains(char::is_whitespace) {
+        return None;
     }
-    None
+    let start = cell.start + strip;
+    Some(Found {
+        kind,
+        range: start..start + v.len(),
+    })
 }
 
 /// A Markdown table's header line holds the anchor: open windows only
@@ -145,7 +148,8 @@ fn header_follows(text: &str, start: usize, _end: usize) -> bool {
 pub fn rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
-        regex: r"(?m)^[^\n|A-Za-z0-9]{0,4}\|[^\n]*\|[^\n|A-Za-z0-9]{0,4}\r?$".into(),
+        // One cell: its pipe, then its text (group 1).
+        regex: r"\|([^|\n]*)".into(),
         group: 0,
         entropy_min: None,
         prefilter: Prefilter::Keywords(&["pass", "pwd", "token", "secret", "key", "cred"]),
