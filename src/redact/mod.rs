@@ -242,10 +242,10 @@ impl Redactor {
         // Invisible characters, lookalike letters and percent-encoded
         // syntax hide secrets from the rules: run them again on a view
         // without those, and map what they find back.
-        if let Some(view) = normalize::view(text) {
+        for (offset, view) in normalize::views(text) {
             spans.extend(inner.spans(&view.text).into_iter().map(|s| Span {
-                start: view.map[s.start],
-                end: view.map[s.end],
+                start: offset + view.map[s.start],
+                end: offset + view.map[s.end],
                 ..s
             }));
         }

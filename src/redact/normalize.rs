@@ -191,6 +191,67 @@ fn joint_len(b: &[u8], i: usize) -> usize {
     }
 }
 
+/// How far around a change the view reaches (bytes, snapped to lines):
+/// enough for a key, its value and the lines a rule reads around them.
+const REACH: usize = 2048;
+
+/// Detection views of the regions of `text` that have something the view
+/// changes, with each region's offset in `text`. Only those regions are
+/// scanned a second time, so one line continuation in a 50 KB message
+/// costs a few kilobytes of rescanning, not 50.
+pub fn views(text: &str) -> Vec<(usize, View)> {
+    let b = text.as_bytes();
+    let mut at: Vec<usize> = Vec::new();
+    let percent = b.contains(&b'%') && has_encoded_syntax(b);
+    for (i, &c) in b.iter().enumerate() {
+        let hit = match c {
+            b'\\' => joint_len(b, i) > 0 || escaped_ascii(b, i).is_some(),
+            b'"' | b'\'' => joint_len(b, i) > 0,
+            b'&' => escaped_ascii(b, i).is_some(),
+            b'%' => percent && percent_byte(b, i).is_some(),
+            0x80.. => {
+                text.is_char_boundary(i)
+                    && text[i..].chars().next().is_some_and(|ch| {
+                        invisible(ch)
+                            || fullwidth(ch).is_some()
+                            || (confusable(ch).is_some() && latin_word_around(text, i))
+                    })
+            }
+            _ => false,
+        };
+        if hit {
+            at.push(i);
+        }
+    }
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    for i in at {
+        // From the start of the line `REACH` bytes before to the end of
+        // the line `REACH` bytes after.
+        let back = floor(i.saturating_sub(REACH));
+        let lo = if back == 0 {
+            0
+        } else {
+            text[..back].rfind('\n').map_or(0, |p| p + 1)
+        };
+        let ahead = floor((i + REACH).min(text.len()));
+        let hi = text[ahead..].find('\n').map_or(text.len(), |p| ahead + p);
+        match regions.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => regions.push((lo, hi)),
+        }
+    }
+    regions
+        .into_iter()
+        .filter_map(|(lo, hi)| view(&text[lo..hi]).map(|v| (lo, v)))
+        .collect()
+}
+
 /// The detection view of `text`, or `None` when it would equal `text`.
 pub fn view(text: &str) -> Option<View> {
     let b = text.as_bytes();

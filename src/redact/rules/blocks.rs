@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
-use super::generic::KEY_WORDS;
+use super::generic::{ANY_KEY_WORD, KEY_WORDS};
 use super::{Found, Hit, Prefilter, RuleSpec, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
@@ -120,14 +120,7 @@ fn secret_key_before(text: &str, start: usize, _end: usize) -> bool {
 pub fn rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
-        regex: Cow::Owned(format!(
-            concat!(
-                r#"(?i)(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?::[ \t]*(?P<ind>[|>][+\-]?[0-9]?)?"#,
-                r#"|=[ \t]*<<-?[ \t]*["']?(?P<delim>(?-u:[A-Z_][A-Z0-9_]*))["']?"#,
-                r#"|=[ \t]*(?P<tq>"""|'''))[ \t]*\r?\n"#
-            ),
-            k = KEY_WORDS
-        )),
+        regex: blocks_regex(KEY_WORDS),
         group: 0,
         entropy_min: None,
         prefilter: Prefilter::Keywords(&[": |", ": >", ":\n", ":\r\n", "<<", "\"\"\"", "\'\'\'"]),
@@ -140,6 +133,19 @@ pub fn rules() -> Vec<RuleSpec> {
             multiline: true,
             filter: Some(secret_key_before),
         }),
-        parse: None,
+        // Captures from a small regex, as for the generic rule.
+        parse: Some(blocks_regex(ANY_KEY_WORD)),
     }]
+}
+
+/// The block rule's regex with `k` as the key-word alternation.
+fn blocks_regex(k: &str) -> Cow<'static, str> {
+    Cow::Owned(format!(
+        concat!(
+            r#"(?i)(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?::[ \t]*(?P<ind>[|>][+\-]?[0-9]?)?"#,
+            r#"|=[ \t]*<<-?[ \t]*["']?(?P<delim>(?-u:[A-Z_][A-Z0-9_]*))["']?"#,
+            r#"|=[ \t]*(?P<tq>"""|'''))[ \t]*\r?\n"#
+        ),
+        k = k
+    ))
 }

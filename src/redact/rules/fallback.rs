@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
-use super::generic::{KEY_VALUE_WINDOW, KEY_WORDS, assignment_follows};
+use super::generic::{ANY_KEY_WORD, KEY_VALUE_WINDOW, KEY_WORDS, assignment_follows};
 use super::{Found, Hit, Prefilter, RuleSpec, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
@@ -42,15 +42,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
 pub fn rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
-        regex: Cow::Owned(format!(
-            concat!(
-                r#"(?i)(?:(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?:=|:|:=)[ \t]*"#,
-                r#"(?-u:[a-z_$])[^\n|?,;]{{0,120}}?[ \t]*(?:\|\||\?\?|[ \t]or[ \t])[ \t]*"#,
-                r#"(?:"(?P<dq>[^"\n]+)"|'(?P<sq>[^'\n]+)')"#,
-                r#"|\$\{{(?P<vkey>(?-u:[a-z0-9_])*(?:{k}))(?:-|:-|=|:=)(?P<bare>[^}}\s"']+)\}})"#
-            ),
-            k = KEY_WORDS
-        )),
+        regex: fallback_regex(KEY_WORDS),
         group: 0,
         entropy_min: None,
         prefilter: Prefilter::Keywords(&["pass", "pwd", "token", "secret", "key", "auth", "cred"]),
@@ -60,8 +52,22 @@ pub fn rules() -> Vec<RuleSpec> {
             filter: Some(fallback_follows),
             ..KEY_VALUE_WINDOW
         }),
-        parse: None,
+        // Captures from a small regex, as for the generic rule.
+        parse: Some(fallback_regex(ANY_KEY_WORD)),
     }]
+}
+
+/// The fallback rule's regex with `k` as the key-word alternation.
+fn fallback_regex(k: &str) -> Cow<'static, str> {
+    Cow::Owned(format!(
+        concat!(
+            r#"(?i)(?:(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))["']?[ \t]*(?:=|:|:=)[ \t]*"#,
+            r#"(?-u:[a-z_$])[^\n|?,;]{{0,120}}?[ \t]*(?:\|\||\?\?|[ \t]or[ \t])[ \t]*"#,
+            r#"(?:"(?P<dq>[^"\n]+)"|'(?P<sq>[^'\n]+)')"#,
+            r#"|\$\{{(?P<vkey>(?-u:[a-z0-9_])*(?:{k}))(?:-|:-|=|:=)(?P<bare>[^}}\s"']+)\}})"#
+        ),
+        k = k
+    ))
 }
 
 /// `key` is either the assigned key or the variable of `${VAR:-x}`.
@@ -88,10 +94,12 @@ fn classify_any(h: &Hit<'_>) -> Option<Found> {
 /// follows on its line.
 fn fallback_follows(text: &str, start: usize, end: usize) -> bool {
     let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let rest = &text[end..line_end];
-    let default = text[..start]
-        .rfind("${")
-        .is_some_and(|i| !text[i..start].contains(['}', '\n']))
+    // On the key's line only: a search back through the whole text per
+    // occurrence was quadratic.
+    let before = &text[line_start..start];
+    let default = before.rfind("${").is_some_and(|i| !before[i..].contains('}'))
         && (rest.contains(":-") || rest.contains(":=") || rest.contains('-') || rest.contains('='));
     default
         || ((rest.contains("||") || rest.contains("??") || rest.contains(" or "))

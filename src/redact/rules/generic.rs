@@ -44,7 +44,7 @@ pub const VALUE: &str = concat!(
 
 /// What stands for [`KEY_WORDS`] in the generic rule's parse regex: any
 /// word, optionally followed by ` key` (`API key`).
-const ANY_KEY_WORD: &str = r"\w+(?:[ ]key)?";
+pub const ANY_KEY_WORD: &str = r"\w+(?:[ ]key)?";
 
 /// The generic rule's regex, with `k` as the key-word alternation. Named
 /// groups: `fkey` (CLI flag), `skey` (`set`/`setx NAME value`), `key` with
