@@ -13,6 +13,9 @@
 //! 2. only those rules' regexes are run; each candidate is checked for shape
 //!    and entropy, and only the secret capture group is kept (the key name in
 //!    `password=...` stays readable);
+//!    Text with invisible characters, lookalike letters, escapes or
+//!    split values is also scanned, region by region, as a normalised
+//!    view (`normalize`), whose spans map back to the original;
 //! 3. candidates overlapping an existing placeholder or inside an allow-list
 //!    match are dropped, overlapping/adjacent spans are merged (widest rule
 //!    names the merged span; ties go to the earlier, more specific rule) and

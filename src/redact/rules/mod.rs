@@ -6,7 +6,11 @@
 //! | [`vendors`], [`platforms`] | vendor token formats with a recognisable prefix or shape |
 //! | [`pairs`] | the secret half of a pair found next to its public id (AWS key id + secret, Twilio SID + auth token, Alibaba id + secret) |
 //! | [`context`], [`cli`], [`files`] | credentials recognised by where they sit: URLs, `Authorization` headers, CLI flags, registry auth files, XML, Kubernetes `data:`, HCL |
-//! | [`calls`] | credentials passed as call arguments, keyed by the function's name |
+//! | [`calls`] | credentials passed as call arguments, keyed by the function's name or by position in known calls; auth pairs; password fields typed by UI automation |
+//! | [`tables`] | Markdown tables whose header names a secret column |
+//! | [`blocks`] | YAML block and plain multi-line scalars, heredocs, TOML `"""` strings after a secret key |
+//! | [`encoded`] | base64 near a mention of it, decoded; input of `\| base64`; output of secret-printing commands |
+//! | [`fallback`] | literal defaults behind a lookup (`X \|\| "…"`, `${VAR:-…}`) |
 //! | [`generic`] ([`family`], [`judge`]) | the keyword-anchored detector: a secret-ish key, flag or word, then a value judged by shape and entropy |
 //!
 //! Order is priority: when two rules claim exactly the same span, the
