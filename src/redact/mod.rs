@@ -236,6 +236,32 @@ impl Redactor {
     /// Idempotent: existing placeholders are never matched again. Borrows
     /// the input when nothing is found.
     pub fn redact<'a>(&self, text: &'a str) -> Redacted<'a> {
+        let (mut result, viewed) = self.redact_pass(text);
+        // A span found in a view may cross a joint (`"a" + "b"`) and so
+        // change what the next pass sees; pass again until nothing changes
+        // (rare: only texts with a view), so that redaction stays
+        // idempotent.
+        if viewed && result.changed() {
+            for _ in 0..3 {
+                let (again, _) = self.redact_pass(&result.text);
+                if !again.changed() {
+                    break;
+                }
+                let mut kinds = std::mem::take(&mut result.kinds);
+                kinds.extend(again.kinds);
+                kinds.sort();
+                kinds.dedup();
+                result = Redacted {
+                    text: Cow::Owned(again.text.into_owned()),
+                    kinds,
+                };
+            }
+        }
+        result
+    }
+
+    /// One redaction pass, and whether a detection view was used.
+    fn redact_pass<'a>(&self, text: &'a str) -> (Redacted<'a>, bool) {
         let unchanged = Redacted {
             text: Cow::Borrowed(text),
             kinds: Vec::new(),
@@ -245,7 +271,9 @@ impl Redactor {
         // Invisible characters, lookalike letters and percent-encoded
         // syntax hide secrets from the rules: run them again on a view
         // without those, and map what they find back.
-        for (offset, view) in normalize::views(text) {
+        let views = normalize::views(text);
+        let viewed = !views.is_empty();
+        for (offset, view) in views {
             spans.extend(inner.spans(&view.text).into_iter().map(|s| Span {
                 start: offset + view.map[s.start],
                 end: offset + view.map[s.end],
@@ -253,11 +281,11 @@ impl Redactor {
             }));
         }
         if spans.is_empty() {
-            return unchanged;
+            return (unchanged, viewed);
         }
         drop_protected(text, &inner.allow, &mut spans);
         if spans.is_empty() {
-            return unchanged;
+            return (unchanged, viewed);
         }
         let merged = merge(spans);
         let mut out = String::with_capacity(text.len());
@@ -276,10 +304,13 @@ impl Redactor {
         }
         out.push_str(&text[last..]);
         kinds.sort();
-        Redacted {
-            text: Cow::Owned(out),
-            kinds,
-        }
+        (
+            Redacted {
+                text: Cow::Owned(out),
+                kinds,
+            },
+            viewed,
+        )
     }
 }
 
