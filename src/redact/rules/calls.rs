@@ -249,7 +249,7 @@ pub fn rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
         regex: Cow::Borrowed(
-            r#"(?P<fn>[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\.)[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\((?P<args>(?:[^()\n]|\([^()\n]*\)){1,400})\)"#,
+            r#"(?P<fn>[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\.)[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\((?P<args>(?:[^()\n]|\([^()\n]*\))+)\)"#,
         ),
         group: 0,
         entropy_min: None,
@@ -379,7 +379,7 @@ pub fn positional_rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
         regex: Cow::Borrowed(
-            r#"(?P<fn>(?:\bnew[ \t]+)?(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*(?:encode|decode|sign|verify|new|New|createHmac|digest|hexdigest|base64digest|hash_hmac|new_from_slice|PDO|mysqli|mysqli_connect|mysql_connect|pg_connect|getConnection|connect))[ \t]*\((?P<args>(?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\)){1,600})\)"#,
+            r#"(?P<fn>(?:\bnew[ \t]+)?(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*(?:encode|decode|sign|verify|new|New|createHmac|digest|hexdigest|base64digest|hash_hmac|new_from_slice|PDO|mysqli|mysqli_connect|mysql_connect|pg_connect|getConnection|connect))[ \t]*\((?P<args>(?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))+)\)"#,
         ),
         group: 0,
         entropy_min: None,

@@ -165,7 +165,7 @@ pub fn rules() -> Vec<RuleSpec> {
         // user part with no password that is a token, not a name.
         rule(
             "url_token",
-            r#"\b[a-zA-Z][a-zA-Z0-9+.\-]*://([A-Za-z0-9_\-.~%]{16,256})@[^\s@/]"#,
+            r#"\b[a-zA-Z][a-zA-Z0-9+.\-]*://([A-Za-z0-9_\-.~%]{16,})@[^\s@/]"#,
             1,
             None,
             &["://"],
@@ -189,7 +189,7 @@ pub fn rules() -> Vec<RuleSpec> {
             window: Some(super::Window::line(0, 4096)),
             ..rule(
                 "session_cookie",
-                r#"(?i)(?:^|[\s;:"'])[A-Za-z0-9_.\-]*(?:sess(?:ion)?|sid|auth|token|remember|jwt|login)[A-Za-z0-9_.\-]*=([^\s;,"']{16,4096})"#,
+                r#"(?i)(?:^|[\s;:"'])[A-Za-z0-9_.\-]*(?:sess(?:ion)?|sid|auth|token|remember|jwt|login)[A-Za-z0-9_.\-]*=([^\s;,"']{16,})"#,
                 1,
                 None,
                 &["cookie", " -b "],

@@ -141,7 +141,7 @@ pub fn rules() -> Vec<RuleSpec> {
     vec![
         RuleSpec {
             kind: "encoded_secret",
-            regex: r"(?:^|[^A-Za-z0-9+/=_\-])([A-Za-z0-9+/_\-]{12,65536}={0,2})(?:[^A-Za-z0-9+/=_\-]|$)"
+            regex: r"(?:^|[^A-Za-z0-9+/=_\-])([A-Za-z0-9+/_\-]{12,}={0,2})(?:[^A-Za-z0-9+/=_\-]|$)"
                 .into(),
             group: 1,
             entropy_min: None,
@@ -166,7 +166,7 @@ pub fn rules() -> Vec<RuleSpec> {
         ),
         RuleSpec {
             kind: "secret",
-            regex: r"(?m)^(?P<cmd>[^\n]*)\r?\n[ \t]*(?P<out>[^\s]{6,1024})[ \t]*\r?$".into(),
+            regex: r"(?m)^(?P<cmd>[^\n]*)\r?\n[ \t]*(?P<out>[^\s]{6,})[ \t]*\r?$".into(),
             group: 0,
             entropy_min: None,
             prefilter: Prefilter::Keywords(&[
