@@ -204,6 +204,9 @@ pub fn views(text: &str) -> Vec<(usize, View)> {
     let mut at: Vec<usize> = Vec::new();
     let percent = b.contains(&b'%') && has_encoded_syntax(b);
     for (i, &c) in b.iter().enumerate() {
+        if c < 0x80 && !matches!(c, b'\\' | b'"' | b'\'' | b'&' | b'%') {
+            continue;
+        }
         let hit = match c {
             b'\\' => joint_len(b, i) > 0 || escaped_ascii(b, i).is_some(),
             b'"' | b'\'' => joint_len(b, i) > 0,

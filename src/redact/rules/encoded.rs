@@ -141,8 +141,7 @@ pub fn rules() -> Vec<RuleSpec> {
     vec![
         RuleSpec {
             kind: "encoded_secret",
-            regex: r"(?:^|[^A-Za-z0-9+/=_\-])([A-Za-z0-9+/_\-]{12,}={0,2})(?:[^A-Za-z0-9+/=_\-]|$)"
-                .into(),
+            regex: r"(?:^|[^A-Za-z0-9+/=_\-])([A-Za-z0-9+/_\-]{12,}={0,2})(?:[^A-Za-z0-9+/=_\-]|$)".into(),
             group: 1,
             entropy_min: None,
             prefilter: Prefilter::Keywords(&["base64", "b64", "base 64"]),

@@ -85,7 +85,7 @@ const PROSE_KEYS: &str = concat!(
 fn prose_regex() -> String {
     format!(
         concat!(
-            r#"(?i)(?P<key>(?:(?-u:[a-z0-9])+_)*(?:{k}))["'`]?(?P<gap>[ \t]+(?:is|was|to|as|es|est|ist|are|är|er)[ \t]+|[ \t]+"#,
+            r#"(?i)(?P<key>{k})["'`]?(?P<gap>[ \t]+(?:is|was|to|as|es|est|ist|are|är|er)[ \t]+|[ \t]+"#,
             r#"|[^\n:=]{{0,40}}?(?:[ \t]*:|[ \t]+(?:is|was|es|est|ist|are))[ \t]+)(?:«[ \t]*|`)?"#,
             r#"(?P<bare>[A-Za-z0-9+/=_\-.~!@#$%^&*]{{10,}})"#
         ),
@@ -136,15 +136,26 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         None => Joint::Prose,
     };
     // The key must start a word: `one-time-password x` is not `password x`.
-    if joint != Joint::Assign
-        && h.haystack[..key.start()]
-            .bytes()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-    {
-        return None;
+    // An identifier that starts its line is a whole key in a column
+    // (`  auth_token     66cb…`, `db_password  …` in `vault kv get`).
+    let mut key_range = key.range();
+    let prev = h.haystack[..key.start()].bytes().next_back();
+    if joint != Joint::Assign && prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        let before = &h.haystack[..key.start()];
+        let ident = before.len()
+            - before
+                .bytes()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                .count();
+        let line_start = before[..ident].rfind('\n').map_or(0, |i| i + 1);
+        let lead_alnum = before[line_start..ident].chars().any(char::is_alphanumeric);
+        if prev != Some(b'_') || lead_alnum || joint != Joint::Space {
+            return None;
+        }
+        key_range = ident..key.end();
     }
-    judge(h.haystack, key.range(), value, joint, false)
+    judge(h.haystack, key_range, value, joint, false)
 }
 
 /// Where a key/value match lies around its key word: the key's other
@@ -158,7 +169,7 @@ pub const KEY_VALUE_WINDOW: Window = Window {
 
 /// The prose form's window: a sentence around the secret word.
 const PROSE_WINDOW: Window = Window {
-    before: 64,
+    before: 16,
     after: 4096,
     multiline: false,
     filter: Some(token_follows),
