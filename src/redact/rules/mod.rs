@@ -31,6 +31,7 @@ mod encoded;
 mod fallback;
 mod family;
 mod files;
+mod foreign;
 pub mod generic;
 mod judge;
 mod keys;
