@@ -1,7 +1,8 @@
 //! Throughput of `Redactor::redact` on 50 KB agent messages.
 //!
 //! Run with `cargo bench --bench redact`. Prints median/min/max over 200
-//! iterations, time per message and MB/s, for a message with secrets
+//! iterations (`REDACT_BENCH_ITERS`; `REDACT_BENCH_CASE=with|without` for
+//! one message), time per message and MB/s, for a message with secrets
 //! sprinkled in and one with none (but full of secret-ish words such as
 //! "token" and "password", so the prefilter cannot skip everything).
 #![allow(clippy::print_stdout, reason = "a bench prints its figures")]
@@ -12,7 +13,18 @@ use std::time::{Duration, Instant};
 use mcp_bridge::redact::Redactor;
 
 const TARGET: usize = 50 * 1024;
+/// Iterations per case; `REDACT_BENCH_ITERS` overrides it (instruction
+/// counts under callgrind take the difference of two small counts, so
+/// one-time compilation and cache warm-up cancel out).
 const ITERS: usize = 200;
+
+fn iters() -> usize {
+    std::env::var("REDACT_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ITERS)
+}
 
 fn corpus_texts(name: &str) -> Vec<String> {
     let path = format!("{}/tests/data/redaction/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -62,11 +74,12 @@ fn build(neg: &[String], pos: &[String], secret_every: usize) -> String {
 }
 
 fn run(label: &str, redactor: &Redactor, msg: &str) -> Duration {
+    let iters = iters();
     // Warm-up (lazy DFA caches, LazyLock).
     for _ in 0..10 {
         black_box(redactor.redact(black_box(msg)));
     }
-    let mut times: Vec<Duration> = (0..ITERS)
+    let mut times: Vec<Duration> = (0..iters)
         .map(|_| {
             let t = Instant::now();
             let r = redactor.redact(black_box(msg));
@@ -75,7 +88,7 @@ fn run(label: &str, redactor: &Redactor, msg: &str) -> Duration {
         })
         .collect();
     times.sort();
-    let median = times[ITERS / 2];
+    let median = times[iters / 2];
     let mbps = msg.len() as f64 / median.as_secs_f64() / 1e6;
     let kinds = redactor.redact(msg).kinds.len();
     println!(
@@ -83,7 +96,7 @@ fn run(label: &str, redactor: &Redactor, msg: &str) -> Duration {
         msg.len(),
         median.as_secs_f64() * 1e6,
         times[0].as_secs_f64() * 1e6,
-        times[ITERS - 1].as_secs_f64() * 1e6,
+        times[iters - 1].as_secs_f64() * 1e6,
         mbps,
     );
     median
@@ -102,11 +115,21 @@ fn main() {
     let redactor = Redactor::builtin();
     let with_secrets = build(&neg, &pos, 4);
     let without = build(&neg, &pos, 0);
-    println!("redact bench: {ITERS} iterations per case");
-    let a = run("50KB with secrets", &redactor, &with_secrets);
-    let b = run("50KB without secrets", &redactor, &without);
+    println!("redact bench: {} iterations per case", iters());
+    // `REDACT_BENCH_CASE=with` or `without` runs one message only.
+    let case = std::env::var("REDACT_BENCH_CASE").unwrap_or_default();
+    let mut results = Vec::new();
+    if case != "without" {
+        results.push(("with secrets", run("50KB with secrets", &redactor, &with_secrets)));
+    }
+    if case != "with" {
+        results.push((
+            "without secrets",
+            run("50KB without secrets", &redactor, &without),
+        ));
+    }
     let target = Duration::from_millis(1);
-    for (label, d) in [("with secrets", a), ("without secrets", b)] {
+    for (label, d) in results {
         let verdict = if d < target { "OK" } else { "OVER BUDGET" };
         println!("target < 1 ms per 50 KB message, {label}: {verdict}");
     }

@@ -177,7 +177,7 @@ fn report(label: &str, rules: &[GitleaksRule], pos: &str, neg: &str) {
 
 #[test]
 #[ignore = "needs GITLEAKS_TOML pointing at gitleaks' config/gitleaks.toml"]
-fn gitleaks_rules_baseline_on_both_corpora() {
+fn gitleaks_rules_baseline_on_every_corpus() {
     let path = std::env::var("GITLEAKS_TOML").expect("set GITLEAKS_TOML to gitleaks' config/gitleaks.toml");
     let (rules, skipped, total) = load_rules(&path);
     println!(
@@ -191,4 +191,6 @@ fn gitleaks_rules_baseline_on_both_corpora() {
         "heldout_positive.jsonl",
         "heldout_negative.jsonl",
     );
+    report("blind", &rules, "blind_positive.jsonl", "blind_negative.jsonl");
+    report("blind2", &rules, "blind2_positive.jsonl", "blind2_negative.jsonl");
 }

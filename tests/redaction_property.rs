@@ -223,6 +223,20 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     ("authorization", "Authorization: SSWS <<{b62:40}>>"),
     ("basic_auth", "Authorization: Basic <<{basic}>>"),
+    // A whole `.env`, base64-encoded once (fixed: the template language
+    // has no encoder); the random part is around it.
+    (
+        "encoded_secret",
+        "ENV_FILE_B64 (base64 of the .env): <<QVBJX1RPS0VOPVpxOFh2TDJtTjRwUjdzVDF1VzN5QjZjRApEQl9IT1NUPWRiLmludGVybmFsCg==>>",
+    ),
+    (
+        "session_cookie",
+        "Cookie: theme=dark; session_id=<<{b62:40}>>; lang=en",
+    ),
+    (
+        "session_cookie",
+        "Set-Cookie: connect.sid=<<s%3A{b64u:32}.{b64u:43}>>; Path=/; HttpOnly",
+    ),
     ("bearer_token", "Authorization: Bearer <<{b62:40}>>"),
     ("password", "DB_PASSWORD=<<{pw}>>"),
     ("password", "export PGPASSWORD='<<{pw}>>'"),

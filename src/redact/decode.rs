@@ -1,4 +1,5 @@
-//! Decoding of base64 `user:password` credentials.
+//! Decoding of base64: `user:password` credentials, and text that may
+//! hold secrets of its own.
 //!
 //! HTTP Basic auth, docker `config.json` `auth` fields and npm `_auth` all
 //! carry `base64(user:password)`. Decoding is what tells such a value from
@@ -32,6 +33,27 @@ pub fn is_basic_credentials(value: &str) -> bool {
         Some((user, pass)) => !user.is_empty() && !pass.is_empty() && !user.contains(char::is_whitespace),
         None => false,
     }
+}
+
+/// Longest blob decoded to look for secrets inside it.
+const MAX_BLOB: usize = 64 * 1024;
+
+/// `value` decoded from base64 (standard or URL-safe, padded or not) when
+/// the result is text: UTF-8 with no control character but line breaks
+/// and tabs. Images, archives and random key bytes are not.
+pub fn decode_text(value: &str) -> Option<String> {
+    let v = value.trim();
+    if v.len() < 8 || v.len() > MAX_BLOB {
+        return None;
+    }
+    let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(v).ok())?;
+    let text = String::from_utf8(bytes).ok()?;
+    (!text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')))
+    .then_some(text)
 }
 
 #[cfg(test)]

@@ -83,8 +83,6 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
     "****",
     "...",
     "…",
-    "<",
-    ">",
 ];
 
 /// Template and variable syntaxes: `${X}`, `{{ .Values.x }}`, `%(x)s`, ...
@@ -167,7 +165,7 @@ pub fn is_placeholder(v: &str) -> bool {
     if TEMPLATE_MARKERS.iter().any(|m| v.contains(m)) {
         return true;
     }
-    if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
+    if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) || angle_placeholder(v) {
         return true;
     }
     // `$VAR`, `%VAR%`, YAML tags such as `!vault`.
@@ -198,6 +196,36 @@ pub fn is_placeholder(v: &str) -> bool {
     }
     b.iter()
         .all(|c| matches!(c, b'*' | b'x' | b'X' | b'.' | b'-' | b'_' | b'#' | b'?'))
+}
+
+/// `<password>`, `<YOUR TOKEN>`, `<db-pass`, `x>`: an angle-bracketed
+/// name, or a value that starts or ends with a bracket. Random key
+/// material (WordPress salts, generated passwords) may contain `<` and
+/// `>` with symbols between them (`F<,_m7:^zP>[`), which is no name.
+fn angle_placeholder(v: &str) -> bool {
+    if v.starts_with('<') || v.ends_with('>') {
+        return true;
+    }
+    let b = v.as_bytes();
+    let mut open = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'<' => open = Some(i),
+            b'>' => {
+                if let Some(o) = open
+                    && i > o + 1
+                    && b[o + 1..i]
+                        .iter()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b' ' | b'_' | b'-' | b'.'))
+                {
+                    return true;
+                }
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `1.2.3`, `v1.2.3-rc.1`: a version, not a credential.
@@ -261,6 +289,11 @@ pub fn is_code_expression(v: &str) -> bool {
     }
     let mut segments = 0;
     for seg in v.split('.') {
+        // A segment no one would name a field: a dotted token
+        // (`pat.oYI4_09Gia….e1AjAPy055…`), not `settings.SECRET_KEY`.
+        if random_segment(seg) {
+            return false;
+        }
         let ok = seg
             .bytes()
             .next()
@@ -274,6 +307,17 @@ pub fn is_code_expression(v: &str) -> bool {
         segments += 1;
     }
     segments >= 2
+}
+
+/// 16+ characters with two or more each of upper case, lower case and
+/// digits and high entropy: generated, not an identifier.
+fn random_segment(seg: &str) -> bool {
+    let count = |f: fn(&u8) -> bool| seg.as_bytes().iter().filter(|c| f(c)).count();
+    seg.len() >= 16
+        && count(u8::is_ascii_uppercase) >= 2
+        && count(u8::is_ascii_lowercase) >= 2
+        && count(u8::is_ascii_digit) >= 2
+        && shannon(seg) >= 3.5
 }
 
 /// True for unquoted code that calls or indexes: `getpass.getpass()`,

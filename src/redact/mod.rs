@@ -13,6 +13,9 @@
 //! 2. only those rules' regexes are run; each candidate is checked for shape
 //!    and entropy, and only the secret capture group is kept (the key name in
 //!    `password=...` stays readable);
+//!    Text with invisible characters, lookalike letters, escapes or
+//!    split values is also scanned, region by region, as a normalised
+//!    view (`normalize`), whose spans map back to the original;
 //! 3. candidates overlapping an existing placeholder or inside an allow-list
 //!    match are dropped, overlapping/adjacent spans are merged (widest rule
 //!    names the merged span; ties go to the earlier, more specific rule) and
@@ -26,6 +29,7 @@ mod decode;
 mod entropy;
 mod heuristics;
 mod lazy_regex;
+mod normalize;
 mod rules;
 
 use std::borrow::Cow;
@@ -232,11 +236,88 @@ impl Redactor {
     /// Idempotent: existing placeholders are never matched again. Borrows
     /// the input when nothing is found.
     pub fn redact<'a>(&self, text: &'a str) -> Redacted<'a> {
+        let (mut result, viewed) = self.redact_pass(text);
+        // A span found in a view may cross a joint (`"a" + "b"`) and so
+        // change what the next pass sees; pass again until nothing changes
+        // (rare: only texts with a view), so that redaction stays
+        // idempotent.
+        if viewed && result.changed() {
+            for _ in 0..3 {
+                let (again, _) = self.redact_pass(&result.text);
+                if !again.changed() {
+                    break;
+                }
+                let mut kinds = std::mem::take(&mut result.kinds);
+                kinds.extend(again.kinds);
+                kinds.sort();
+                kinds.dedup();
+                result = Redacted {
+                    text: Cow::Owned(again.text.into_owned()),
+                    kinds,
+                };
+            }
+        }
+        result
+    }
+
+    /// One redaction pass, and whether a detection view was used.
+    fn redact_pass<'a>(&self, text: &'a str) -> (Redacted<'a>, bool) {
         let unchanged = Redacted {
             text: Cow::Borrowed(text),
             kinds: Vec::new(),
         };
         let inner: &Inner = &self.inner;
+        let mut spans = inner.spans(text);
+        // Invisible characters, lookalike letters and percent-encoded
+        // syntax hide secrets from the rules: run them again on a view
+        // without those, and map what they find back.
+        let views = normalize::views(text);
+        let viewed = !views.is_empty();
+        for (offset, view) in views {
+            spans.extend(inner.spans(&view.text).into_iter().map(|s| Span {
+                start: offset + view.map[s.start],
+                end: offset + view.map[s.end],
+                ..s
+            }));
+        }
+        if spans.is_empty() {
+            return (unchanged, viewed);
+        }
+        drop_protected(text, &inner.allow, &mut spans);
+        if spans.is_empty() {
+            return (unchanged, viewed);
+        }
+        let merged = merge(spans);
+        let mut out = String::with_capacity(text.len());
+        let mut kinds: Vec<String> = Vec::new();
+        let mut last = 0;
+        for span in &merged {
+            let kind = span.kind.unwrap_or(&inner.rules[span.rule].kind);
+            out.push_str(&text[last..span.start]);
+            out.push_str(PLACEHOLDER_PREFIX);
+            out.push_str(kind);
+            out.push(']');
+            last = span.end;
+            if !kinds.iter().any(|k| k == kind) {
+                kinds.push(kind.to_string());
+            }
+        }
+        out.push_str(&text[last..]);
+        kinds.sort();
+        (
+            Redacted {
+                text: Cow::Owned(out),
+                kinds,
+            },
+            viewed,
+        )
+    }
+}
+
+impl Inner {
+    /// Every span the rules accept in `text`, unmerged.
+    fn spans(&self, text: &str) -> Vec<Span> {
+        let inner = self;
         let found = inner.anchors.candidates(text);
         let mut spans = Vec::new();
         for (idx, rule) in inner.rules.iter().enumerate() {
@@ -262,34 +343,7 @@ impl Redactor {
                 _ => collect(idx, rule, text, 0..text.len(), &mut spans),
             }
         }
-        if spans.is_empty() {
-            return unchanged;
-        }
-        drop_protected(text, &inner.allow, &mut spans);
-        if spans.is_empty() {
-            return unchanged;
-        }
-        let merged = merge(spans);
-        let mut out = String::with_capacity(text.len());
-        let mut kinds: Vec<String> = Vec::new();
-        let mut last = 0;
-        for span in &merged {
-            let kind = span.kind.unwrap_or(&inner.rules[span.rule].kind);
-            out.push_str(&text[last..span.start]);
-            out.push_str(PLACEHOLDER_PREFIX);
-            out.push_str(kind);
-            out.push(']');
-            last = span.end;
-            if !kinds.iter().any(|k| k == kind) {
-                kinds.push(kind.to_string());
-            }
-        }
-        out.push_str(&text[last..]);
-        kinds.sort();
-        Redacted {
-            text: Cow::Owned(out),
-            kinds,
-        }
+        spans
     }
 }
 

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
-use super::{Found, Hit, Prefilter, RuleSpec, Window};
+use super::{Found, Hit, Prefilter, RuleSpec, Window, rule};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 /// Leading verbs of functions that look a secret up, test, derive or
@@ -249,7 +249,7 @@ pub fn rules() -> Vec<RuleSpec> {
     vec![RuleSpec {
         kind: "secret",
         regex: Cow::Borrowed(
-            r#"(?P<fn>[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\.)[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\((?P<args>(?:[^()\n]|\([^()\n]*\)){1,400})\)"#,
+            r#"(?P<fn>[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\.)[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\((?P<args>(?:[^()\n]|\([^()\n]*\))+)\)"#,
         ),
         group: 0,
         entropy_min: None,
@@ -267,4 +267,199 @@ pub fn rules() -> Vec<RuleSpec> {
         }),
         parse: None,
     }]
+}
+
+/// Functions whose secret is a positional argument (0-based) although
+/// neither their name nor a key says so: signing and MAC keys, database
+/// logins. Matched on the end of the callee's dotted path.
+const POSITIONAL: &[(&str, usize, &str)] = &[
+    ("jwt.encode", 1, "jwt_secret"),
+    ("jwt.decode", 1, "jwt_secret"),
+    ("jwt.sign", 1, "jwt_secret"),
+    ("jwt.verify", 1, "jwt_secret"),
+    ("jsonwebtoken.sign", 1, "jwt_secret"),
+    ("jsonwebtoken.verify", 1, "jwt_secret"),
+    ("hmac.new", 0, "hmac_key"),
+    ("hmac.New", 1, "hmac_key"),
+    ("createHmac", 1, "hmac_key"),
+    ("HMAC.digest", 1, "hmac_key"),
+    ("HMAC.hexdigest", 1, "hmac_key"),
+    ("HMAC.base64digest", 1, "hmac_key"),
+    ("hash_hmac", 2, "hmac_key"),
+    ("new_from_slice", 0, "hmac_key"),
+    ("PDO", 2, "password"),
+    ("mysqli", 2, "password"),
+    ("mysqli_connect", 2, "password"),
+    ("mysql_connect", 2, "password"),
+    ("pg_connect", 0, "password"),
+    ("DriverManager.getConnection", 2, "password"),
+    ("MySQLdb.connect", 2, "password"),
+    ("pymysql.connect", 2, "password"),
+];
+
+/// The top-level arguments of `args` (absolute byte ranges, trimmed),
+/// split at commas outside quotes and brackets.
+fn split_args(hay: &str, args: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
+    let b = hay.as_bytes();
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut start) = (0usize, 0u8, args.start);
+    let mut i = args.start;
+    while i < args.end {
+        let c = b[i];
+        if quote != 0 {
+            if c == b'\\' {
+                i += 1;
+            } else if c == quote {
+                quote = 0;
+            }
+        } else {
+            match c {
+                b'"' | b'\'' | b'`' => quote = c,
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                b',' if depth == 0 => {
+                    out.push(start..i);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    out.push(start..args.end);
+    out.into_iter()
+        .map(|r| {
+            let s = &hay[r.clone()];
+            let lead = s.len() - s.trim_start().len();
+            r.start + lead..r.start + s.trim_end().len()
+        })
+        .collect()
+}
+
+/// The contents of a string literal argument: `"…"`, `'…'`, `b"…"`,
+/// Go's `[]byte("…")`, Rust's `b"…"`.
+fn literal_in(hay: &str, arg: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+    let mut a = &hay[arg.clone()];
+    let mut start = arg.start;
+    for wrapper in ["[]byte(", "Buffer.from(", "bytes("] {
+        if let Some(rest) = a.strip_prefix(wrapper) {
+            start += wrapper.len();
+            a = rest.strip_suffix(')').unwrap_or(rest).trim_end();
+        }
+    }
+    let prefix = a
+        .bytes()
+        .take_while(|c| matches!(c, b'b' | b'r' | b'u' | b'B' | b'R' | b'U'))
+        .count();
+    let q = *a.as_bytes().get(prefix)?;
+    if !matches!(q, b'"' | b'\'') || a.len() < prefix + 2 || a.as_bytes()[a.len() - 1] != q {
+        return None;
+    }
+    Some(start + prefix + 1..start + a.len() - 1)
+}
+
+fn classify_positional(h: &Hit<'_>) -> Option<Found> {
+    let hay = h.haystack;
+    let name = h.caps.name("fn")?.as_str().replace("::", ".");
+    let name = name.as_str();
+    let args = h.caps.name("args")?;
+    let &(_, index, kind) = POSITIONAL
+        .iter()
+        .find(|(f, _, _)| name == *f || name.strip_suffix(f).is_some_and(|p| p.ends_with(['.', ':', ' '])))?;
+    let arg = split_args(hay, args.range()).into_iter().nth(index)?;
+    let lit = literal_in(hay, arg)?;
+    let v = &hay[lit.clone()];
+    (plausible_secret_value(v, QUOTED) && !v.contains(char::is_whitespace))
+        .then_some(Found { kind, range: lit })
+}
+
+/// The positional-argument rule: a known signing, MAC or database-login
+/// call and the literal at the secret's position.
+pub fn positional_rules() -> Vec<RuleSpec> {
+    vec![RuleSpec {
+        kind: "secret",
+        regex: Cow::Borrowed(
+            r#"(?P<fn>(?:\bnew[ \t]+)?(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*(?:encode|decode|sign|verify|new|New|createHmac|digest|hexdigest|base64digest|hash_hmac|new_from_slice|PDO|mysqli|mysqli_connect|mysql_connect|pg_connect|getConnection|connect))[ \t]*\((?P<args>(?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))+)\)"#,
+        ),
+        group: 0,
+        entropy_min: None,
+        prefilter: Prefilter::Keywords(&[
+            "jwt.",
+            "jsonwebtoken.",
+            "hmac",
+            "pdo(",
+            "mysqli",
+            "mysql_connect",
+            "pg_connect",
+            "getconnection",
+            "mysqldb.",
+            "pymysql.",
+            "new_from_slice",
+        ]),
+        check: None,
+        classify: Some(classify_positional),
+        window: Some(Window {
+            before: 64,
+            after: 1024,
+            multiline: false,
+            filter: None,
+        }),
+        parse: None,
+    }]
+}
+
+/// Credentials handed over as a pair or typed into a password field:
+/// `auth=("admin", "pw")` (requests, httpx, Elasticsearch `http_auth`),
+/// `page.fill('#password', 'pw')`, `cy.get('#password').type('pw')`,
+/// `find_element(By.ID, "password").send_keys("pw")`.
+pub fn ui_and_pair_rules() -> Vec<RuleSpec> {
+    vec![
+        RuleSpec {
+            window: Some(Window::line(64, 512)),
+            ..rule(
+                "password",
+                r#"(?i)\b[a-z_]*auth["']?[ \t]*[=:][ \t]*[\(\[][ \t]*[urb]?(?:"[^"\n]*"|'[^'\n]*')[ \t]*,[ \t]*[urb]?(?:"([^"\n]+)"|'([^'\n]+)')[ \t]*[\)\]]"#,
+                1,
+                None,
+                &["auth"],
+                Some(quoted_password),
+            )
+        },
+        rule(
+            "password",
+            concat!(
+                r#"(?i)\.(?:fill|type|setValue)\([ \t]*(?:'[^'\n]*(?:pass|pwd|secret|token)[^'\n]*'|"[^"\n]*(?:pass|pwd|secret|token)[^"\n]*")"#,
+                r#"[ \t]*,[ \t]*(?:"([^"\n]+)"|'([^'\n]+)'|`([^`\n]+)`)"#
+            ),
+            1,
+            None,
+            &[".fill(", ".type(", ".setvalue("],
+            Some(quoted_password),
+        ),
+        rule(
+            "password",
+            concat!(
+                r#"(?i)(?:pass|pwd|secret|token)[^\n()]*\)[ \t]*\.(?:fill|type|send_keys|sendKeys|setValue|val|press_sequentially|pressSequentially)"#,
+                r#"\([ \t]*(?:"([^"\n]+)"|'([^'\n]+)'|`([^`\n]+)`)"#
+            ),
+            1,
+            None,
+            &[
+                ".fill(",
+                ".type(",
+                ".send_keys(",
+                ".sendkeys(",
+                ".setvalue(",
+                ".val(",
+                ".press",
+            ],
+            Some(quoted_password),
+        ),
+    ]
+}
+
+/// A quoted literal in a password slot: any plausible value with no space.
+fn quoted_password(h: &Hit<'_>) -> bool {
+    let v = h.secret.as_str();
+    !v.contains(char::is_whitespace) && plausible_secret_value(v, QUOTED)
 }

@@ -41,7 +41,15 @@ const TOOL_FLAGS: &[(&str, &str)] = &[
     ("az", "p"),
     ("keytool", "k"),
     ("ssh-keygen", "NP"),
+    ("rdesktop", "p"),
+    // The Codecov uploaders take the upload token with `-t`.
+    ("codecov", "t"),
+    ("codecovcli", "t"),
 ];
+
+/// Tools also run as a script fetched from their own site
+/// (`bash <(curl -s https://codecov.io/bash) -t …`).
+const FETCHED_TOOLS: &[&str] = &["codecov"];
 
 /// The flag at the hit belongs to a tool that takes a password with it.
 fn tool_flag(h: &Hit<'_>) -> bool {
@@ -58,14 +66,33 @@ fn tool_flag(h: &Hit<'_>) -> bool {
         .map_or(0, |i| i + 1);
     let command = &hay[line_start..whole.start()];
     let allowed = command.split_whitespace().any(|word| {
-        let word = word.trim_start_matches(['$', '>', '(']);
+        // Prompts, quotes and brackets before the tool: `$ `, `` ` ``, `«`, `(`.
+        let word = word.trim_start_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '.' | '/' | '\\'));
         let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
+        let name = name.trim_end_matches(')');
         let name = name.strip_suffix(".exe").unwrap_or(name).to_ascii_lowercase();
+        // `bash <(curl -s https://codecov.io/bash) -t …`: the tool is the
+        // script fetched from its own site.
+        let lower = word.to_ascii_lowercase();
+        let fetched = |tool: &str| {
+            FETCHED_TOOLS.contains(&tool)
+                && lower.contains("://")
+                && lower
+                    .match_indices(tool)
+                    .any(|(i, _)| lower.as_bytes().get(i + tool.len()) == Some(&b'.'))
+        };
         TOOL_FLAGS
             .iter()
-            .any(|(tool, flags)| name == *tool && flags.as_bytes().contains(&flag))
+            .any(|(tool, flags)| (name == *tool || fetched(tool)) && flags.as_bytes().contains(&flag))
     });
     allowed && password_literal(h)
+}
+
+/// Necessary for SQL's `PASSWORD '…'`: blanks, then a quote, after the
+/// word.
+fn quote_follows(text: &str, _start: usize, end: usize) -> bool {
+    let rest = text[end..].trim_start_matches([' ', '\t']);
+    rest.len() < text.len() - end && rest.starts_with(['\'', '"'])
 }
 
 /// A quoted or bare command-line argument, in groups 1..=3.
@@ -100,10 +127,10 @@ pub fn rules() -> Vec<RuleSpec> {
         },
         rule(
             "password",
-            concat!(r#"[ \t]-(?:p|P|w|a|k|N)(?:[ \t]+|=)?"#, arg!()),
+            concat!(r#"[ \t]-(?:p|P|w|a|k|N|t)(?:[ \t]+|=)?"#, arg!()),
             1,
             None,
-            &[" -p", " -w", " -a", " -k", " -n"],
+            &[" -p", " -w", " -a", " -k", " -n", " -t"],
             Some(tool_flag),
         ),
         rule(
@@ -232,6 +259,30 @@ pub fn rules() -> Vec<RuleSpec> {
             &["expect"],
             Some(password_literal),
         ),
+        // FreeRDP: `xfreerdp /v:host /u:user /p:'pw'`.
+        rule(
+            "password",
+            concat!(r#"(?i)\b(?:x|w|sdl-)?freerdp3?\b[^\n]*?[ \t]/p:"#, arg!()),
+            1,
+            None,
+            &["freerdp"],
+            Some(password_literal),
+        ),
+        // SQL: `CREATE USER x WITH PASSWORD '…'`, `ALTER ROLE x PASSWORD '…'`.
+        RuleSpec {
+            window: Some(Window {
+                filter: Some(quote_follows),
+                ..Window::line(512, 1024)
+            }),
+            ..rule(
+                "password",
+                r#"(?i)\b(?:user|role|login|with)\b[^\n;]*?\b(?:encrypted[ \t]+)?password[ \t]+(?:'([^'\n]+)'|"([^"\n]+)")"#,
+                1,
+                None,
+                &["password"],
+                Some(password_literal),
+            )
+        },
         rule(
             "password",
             r#"(?i)\bidentified[ \t]+by[ \t]+(?:'([^'\n]+)'|"([^"\n]+)"|([^\s;'"]+))"#,

@@ -39,6 +39,30 @@ fn segment_token(h: &Hit<'_>) -> bool {
     before[word_start..].contains("://") && token_shaped(h.secret.as_str())
 }
 
+/// A URL's user part that is a token: token-shaped, not an e-mail-like
+/// name (`first.last2024`), and not a key of the vendor tables.
+fn userinfo_token(h: &Hit<'_>) -> bool {
+    token_shaped(h.secret.as_str()) && Classes::of(h.secret.as_str()).mixed_alnum()
+        || (token_shaped(h.secret.as_str()) && h.secret.as_str().bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A cookie value on a `Cookie`/`Set-Cookie` line (or after curl's
+/// `-b`) that is token-shaped.
+fn cookie_value(h: &Hit<'_>) -> bool {
+    let hay = h.haystack;
+    let line_start = hay[..h.secret.start()].rfind('\n').map_or(0, |i| i + 1);
+    let line = hay[line_start..h.secret.start()].to_ascii_lowercase();
+    (line.contains("cookie") || line.contains(" -b ")) && token_shaped(h.secret.as_str())
+}
+
+/// The password half of `user / password` in prose: a literal with a
+/// digit or symbol besides letters (`admin / dashboard` is a path).
+fn prose_credential(h: &Hit<'_>) -> bool {
+    let v = h.secret.as_str().trim_end_matches(['.', ',', ';', ')']);
+    let c = Classes::of(v);
+    (c.upper || c.lower) && (c.digit || c.symbol) && plausible_secret_value(v, LITERAL)
+}
+
 fn basic_b64(h: &Hit<'_>) -> bool {
     is_basic_credentials(h.secret.as_str())
 }
@@ -137,16 +161,50 @@ pub fn rules() -> Vec<RuleSpec> {
             &["://"],
             Some(url_password),
         ),
+        // `nats://TOKEN@host`, `https://<token>@git.example.com/…`: a
+        // user part with no password that is a token, not a name.
         rule(
             "url_token",
-            r#"(?i)/(?:hooks?|webhooks?|bot|tokens?|keys?|secrets?|api[_\-]?keys?|auth|triggers?|catch)/(?:[0-9]+/)?([A-Za-z0-9_\-:.~]{16,})(?:[/?#\s"'<>)\]]|$)"#,
+            r#"\b[a-zA-Z][a-zA-Z0-9+.\-]*://([A-Za-z0-9_\-.~%]{16,})@[^\s@/]"#,
+            1,
+            None,
+            &["://"],
+            Some(userinfo_token),
+        ),
+        rule(
+            "url_token",
+            r#"(?i)/(?:hooks?|webhooks?|bot|tokens?|keys?|secrets?|api[_\-]?keys?|auth|triggers?|catch|t)/(?:[0-9]+/)?([A-Za-z0-9_\-:.~]{16,})(?:[/?#\s"'<>)\]]|$)"#,
             1,
             None,
             &[
                 "/hook", "/webhook", "/bot", "/token", "/key", "/secret", "/api", "/auth", "/trigger",
-                "/catch",
+                "/catch", "/t/",
             ],
             Some(segment_token),
+        ),
+        // --- cookies -------------------------------------------------------
+        // A session cookie is a bearer credential: `Cookie: session_id=…`,
+        // `Set-Cookie: connect.sid=…`, `curl -b 'sessionid=…'`.
+        RuleSpec {
+            window: Some(super::Window::line(0, 4096)),
+            ..rule(
+                "session_cookie",
+                r#"(?i)(?:^|[\s;:"'])[A-Za-z0-9_.\-]*(?:sess(?:ion)?|sid|auth|token|remember|jwt|login)[A-Za-z0-9_.\-]*=([^\s;,"']{16,})"#,
+                1,
+                None,
+                &["cookie", " -b "],
+                Some(cookie_value),
+            )
+        },
+        // --- credentials in prose --------------------------------------------
+        // `creds for the box are admin / S3cr3t`, `login: deploy:Pa55word1`.
+        rule(
+            "password",
+            r#"(?i)\b(?:creds?|credentials|logins?|log-in|user(?:name)?[ \t]*(?:/|and|&)[ \t]*pass(?:word)?)\b[^\n]{0,48}?(?:[ \t]are|[ \t]is|:|=)[ \t]*[`'"]?[A-Za-z0-9_.@\-]{1,64}[`'"]?[ \t]*(?:/|:)[ \t]*[`'"]?([^\s`'"/][^\s`'"]{5,63})"#,
+            1,
+            None,
+            &["cred", "login", "log-in"],
+            Some(prose_credential),
         ),
         // --- headers -------------------------------------------------------
         RuleSpec {

@@ -5,6 +5,10 @@
 //! `b64` or `value`) picks the placeholder kind and a [`Strength`]. The
 //! same tables serve the generic detector and every keyed context rule.
 
+use super::foreign::{
+    FOREIGN_KEY_WORDS, FOREIGN_PASSWORD_WORDS, FOREIGN_SECRET_WORDS, FOREIGN_TOKEN_WORDS, foreign_word_first,
+};
+
 /// One word of a key, lower-cased, on the stack: its last 64 bytes (every
 /// test on a word looks at its end or compares it with a shorter word).
 #[derive(Clone, Copy)]
@@ -89,7 +93,7 @@ impl LastWords {
 /// `[ ]key` lets prose keys such as `API key` and `secret key` through;
 /// `api_key`, `api-key`, `apiKey` are covered by the plain `key`.
 pub const KEY_WORDS: &str = concat!(
-    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|bearer|",
+    r"pass(?:word|wd|phrase|e)?|pwd|pw|psk|token|secret|credentials?|creds?|auth|authident|sig(?:nature)?|pat|jwt|bearer|salt|pepper|",
     r"passwort|kennwort|contrase(?:ñ|n)a|senha|parola|wachtwoord|has(?:ł|l)o|lozinka|salasana|l(?:ö|o)senord|",
     r"adgangskode|heslo|jelsz(?:ó|o)|(?:ş|s)ifre|пароль|密码|密碼|パスワード|비밀번호|",
     r"passord|κωδικ(?:ό|ο)ς|парол(?:а|я)|口令|암호|पासवर्ड|סיסמ(?:ה|א)|parolă|geslo|",
@@ -193,82 +197,6 @@ pub const PUBLIC_KEY_QUALIFIERS: &[&str] = &[
     "label",
 ];
 
-/// Password words in other languages (lower-case), matched at the end of
-/// the key: agents write config and chat in every language.
-const FOREIGN_PASSWORD_WORDS: &[&str] = &[
-    "passwort",
-    "kennwort",
-    "contraseña",
-    "contrasena",
-    "senha",
-    "parola",
-    "wachtwoord",
-    "hasło",
-    "haslo",
-    "lozinka",
-    "salasana",
-    "lösenord",
-    "losenord",
-    "adgangskode",
-    "heslo",
-    "jelszó",
-    "jelszo",
-    "şifre",
-    "sifre",
-    "пароль",
-    "密码",
-    "密碼",
-    "パスワード",
-    "비밀번호",
-    "passord",
-    "κωδικός",
-    "κωδικος",
-    "парола",
-    "пароля",
-    "口令",
-    "암호",
-    "पासवर्ड",
-    "סיסמה",
-    "סיסמא",
-    "parolă",
-    "geslo",
-];
-
-/// Token words in other languages (lower-case), matched at the key's end.
-const FOREIGN_TOKEN_WORDS: &[&str] = &["токен", "令牌", "トークン", "토큰", "jeton", "gettone"];
-
-/// Secret words in other languages (lower-case), matched at the key's end.
-const FOREIGN_SECRET_WORDS: &[&str] = &[
-    "секрет",
-    "秘密",
-    "密钥",
-    "密鑰",
-    "シークレット",
-    "비밀",
-    "geheimnis",
-    "segreto",
-    "secreto",
-    "segredo",
-];
-
-/// Key words in other languages (lower-case): like a bare English `key`,
-/// they need a token-shaped value.
-const FOREIGN_KEY_WORDS: &[&str] = &[
-    "ключ",
-    "キー",
-    "키",
-    "schlüssel",
-    "schluessel",
-    "clave",
-    "chave",
-    "chiave",
-    "clé",
-    "klucz",
-    "sleutel",
-    "anahtar",
-    "nøgle",
-];
-
 /// Key-name prefixes of values a build publishes to every browser on
 /// purpose (Next.js, Vite, Create React App, Expo, Gatsby, Nuxt,
 /// SvelteKit, Storybook): `NEXT_PUBLIC_SUPABASE_ANON_KEY` is public by
@@ -369,6 +297,9 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     if foreign(FOREIGN_KEY_WORDS) {
         return Some(("secret", Weak));
     }
+    if let Some(found) = foreign_word_first(key) {
+        return Some(found);
+    }
     let tail = LastWords::of(key);
     // First to last.
     let mut words = [""; 3];
@@ -418,11 +349,21 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     if last == "auth" {
         return Some(("auth", Auth));
     }
+    // WordPress `AUTH_SALT`, Django-style `HASHID_SALT`, a `PEPPER`: keys
+    // that make hashes unguessable are secrets. `salt_length` is not.
+    if matches!(last, "salt" | "pepper") {
+        return Some(("secret", Strong));
+    }
     if matches!(last, "sig" | "signature") {
         return Some(("signature", Weak));
     }
     if last == "apikey" || (last == "key" && prev == "api") {
         return Some(("api_key", Strong));
+    }
+    // `MJ_APIKEY_PRIVATE`, `API_KEY_SECRET`, `SIGNING_KEY_PRIVATE`: the
+    // qualifier after the key word.
+    if matches!(last, "private" | "priv") && (prev.ends_with("key") || prev.ends_with("token")) {
+        return Some(("secret", Strong));
     }
     if last == "privatekey" || (last == "key" && prev == "private") {
         return Some(("private_key", Strong));
@@ -488,6 +429,13 @@ mod tests {
             ("Passwort", Some(("password", Strength::Strong))),
             ("мой_пароль", Some(("password", Strength::Strong))),
             ("existingSecret", None),
+            ("senha_banco", Some(("password", Strength::Strong))),
+            ("MOT_DE_PASSE_BDD", Some(("password", Strength::Strong))),
+            ("токен_доступа", Some(("token", Strength::Strong))),
+            ("chiave_segreta", Some(("secret", Strength::Strong))),
+            ("senha_hash", None),
+            ("MJ_APIKEY_PRIVATE", Some(("secret", Strength::Strong))),
+            ("MJ_APIKEY_PUBLIC", None),
         ];
         for &(key, want) in cases {
             assert_eq!(family_of(key), want, "{key}");

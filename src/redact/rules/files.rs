@@ -176,6 +176,42 @@ pub fn rules() -> Vec<RuleSpec> {
                 Some(password_literal),
             )
         },
+        // ipsec.secrets / strongSwan: `: PSK "…"`, `user : XAUTH "…"`.
+        rule(
+            "password",
+            r#"(?i):[ \t]*(?:PSK|XAUTH|EAP|NTLM|P12|PIN)[ \t]+(?:"([^"\n]+)"|'([^'\n]+)'|(0s[A-Za-z0-9+/=]{8,}|0x[0-9a-fA-F]{8,}))"#,
+            1,
+            None,
+            &["psk", "xauth", "eap", "ntlm"],
+            Some(password_literal),
+        ),
+        // pgbouncer `userlist.txt`: `"user" "password"` lines.
+        RuleSpec {
+            window: Some(Window {
+                before: 0,
+                after: 4096,
+                multiline: true,
+                filter: None,
+            }),
+            ..rule(
+                "password",
+                r#"(?m)^\W?[ \t]*"[^"\n]+"[ \t]+"([^"\n]+)""#,
+                1,
+                None,
+                &["userlist", "auth_file"],
+                Some(password_literal),
+            )
+        },
+        // `bundle config` output: the setting's name on one line, its
+        // `user:password` on the next.
+        rule(
+            "password",
+            r#"\bBUNDLE_[A-Z0-9_]+__[A-Z0-9_]+[ \t]*\r?\n[ \t]*Set[^\n:]*:[ \t]*"[^\s:"]+:([^\s"]+)""#,
+            1,
+            None,
+            &["bundle_"],
+            Some(password_literal),
+        ),
         // --- structured config --------------------------------------------
         keyed(
             "secret",
@@ -287,7 +323,7 @@ pub fn late_rules() -> Vec<RuleSpec> {
         // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
         rule(
             "secret",
-            r#"\b[A-Za-z_][\w.]*\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
+            r#"(?:\b[A-Za-z_][\w.]*|\))\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
             2,
             None,
             &["(\"", "('"],

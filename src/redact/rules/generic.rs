@@ -38,13 +38,13 @@ use super::{Found, Hit, Prefilter, RuleSpec, Window};
 pub const VALUE: &str = concat!(
     r#"(?:[urbfURBF]{0,2}"""(?P<tdq>[^\n]*?)"""|[urbfURBF]{0,2}'''(?P<tsq>[^\n]*?)'''"#,
     r#"|[urbfURBF]{0,2}"(?P<dq>(?:[^"\\\n]|\\.)*)"|[urbfURBF]{0,2}'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`"#,
-    r#"|\\"(?P<eq>(?:[^"\\\n]|\\[^"\n])*)\\""#,
+    r#"|\\+"(?P<eq>(?:[^"\\\n]|\\[^"\n\\])*)\\+""#,
     r#"|(?P<bare>[^\s"'`(\[{<\\][^\s"'`\\]*(?:\\[^nrt"\s\\][^\s"'`\\]*)*))"#
 );
 
 /// What stands for [`KEY_WORDS`] in the generic rule's parse regex: any
 /// word, optionally followed by ` key` (`API key`).
-const ANY_KEY_WORD: &str = r"\w+(?:[ ]key)?";
+pub const ANY_KEY_WORD: &str = r"\w+(?:[ ]key)?";
 
 /// The generic rule's regex, with `k` as the key-word alternation. Named
 /// groups: `fkey` (CLI flag), `skey` (`set`/`setx NAME value`), `key` with
@@ -54,18 +54,24 @@ fn generic_regex(k: &str) -> Cow<'static, str> {
     Cow::Owned(format!(
         concat!(
             r#"(?i)(?:(?:^|(?-u:[\s"'(\[=,;|]))--?(?P<fkey>(?-u:[a-z0-9_\-])*(?:{k}))(?:=|[ \t]+)"#,
-            r#"|\bsetx?[ \t]+(?:-(?-u:[a-z])+[ \t]+)?(?P<skey>(?-u:[a-z0-9_.\-])*(?:{k}))[ \t]+"#,
-            r#"|(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}))(?:\\?["'])?\]?[ \t]*"#,
+            r#"|\b(?:setx?|setenv|set-environment)[ \t]+(?:-(?-u:[a-z])+[ \t]+)?(?P<skey>(?-u:[a-z0-9_.\-])*(?:{k}){s})[ \t]+"#,
+            r#"|(?P<key>(?-u:[a-z0-9_.\-])*(?:{k}){s})(?:\\*["'])?\]?[ \t]*"#,
             r#"(?P<sep>=>|:=|\?=|\+=|=|:[ \t]*&?'?(?-u:[a-z_])(?-u:[a-z0-9_<>\[\]:])*[ \t]+=|:))"#,
             r#"[ \t]*{v}"#
         ),
         k = k,
+        s = KEY_SUFFIX,
         v = VALUE
     ))
 }
 
+/// Words after the key word: `senha_banco`, `токен_доступа`,
+/// `MJ_APIKEY_PRIVATE` (`family_of` decides whether the key is secret).
+const KEY_SUFFIX: &str = r"(?:[_\-.][^\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]+){0,3}";
+
 /// Strong secret words for prose and whitespace-separated forms.
 const PROSE_KEYS: &str = concat!(
+    r"(?:secret[ ]access|access|api|auth|client|private|signing|master|account|app|bot)[ ](?:key|token|secret)|",
     r"pass(?:word|wd|phrase|wort)|pwd|token|secret|api[ _\-]?key|mot de passe|kennwort|contrase(?:ñ|n)a|",
     r"senha|parola|wachtwoord|has(?:ł|l)o|пароль|密码|パスワード|비밀번호|requirepass|masterauth|",
     r"passord|κωδικ(?:ό|ο)ς|парол(?:а|я)|口令|암호|токен|令牌|トークン|토큰|секрет|秘密|密(?:钥|鑰)|シークレット"
@@ -130,15 +136,26 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         None => Joint::Prose,
     };
     // The key must start a word: `one-time-password x` is not `password x`.
-    if joint != Joint::Assign
-        && h.haystack[..key.start()]
-            .bytes()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-    {
-        return None;
+    // An identifier that starts its line is a whole key in a column
+    // (`  auth_token     66cb…`, `db_password  …` in `vault kv get`).
+    let mut key_range = key.range();
+    let prev = h.haystack[..key.start()].bytes().next_back();
+    if joint != Joint::Assign && prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        let before = &h.haystack[..key.start()];
+        let ident = before.len()
+            - before
+                .bytes()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                .count();
+        let line_start = before[..ident].rfind('\n').map_or(0, |i| i + 1);
+        let lead_alnum = before[line_start..ident].chars().any(char::is_alphanumeric);
+        if prev != Some(b'_') || lead_alnum || joint != Joint::Space {
+            return None;
+        }
+        key_range = ident..key.end();
     }
-    judge(h.haystack, key.range(), value, joint, false)
+    judge(h.haystack, key_range, value, joint, false)
 }
 
 /// Where a key/value match lies around its key word: the key's other
@@ -194,7 +211,7 @@ fn token_follows(text: &str, _start: usize, end: usize) -> bool {
 /// whitespace when the key is a flag (`--password x`) or follows
 /// `set`/`setx`. Most occurrences of `key`, `pat` or `auth` in prose and
 /// code (`monkey`, `path`, `author`) fail it and cost nothing more.
-fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
+pub fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
     let b = text.as_bytes();
     // Non-ASCII bytes too: `contraseña`, `lösenord` around their anchors.
     let key_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-') || c >= 0x80;
@@ -205,8 +222,13 @@ fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
         q += 1;
     }
     let key_end = q;
-    if b.get(q) == Some(&b'\\') && matches!(b.get(q + 1), Some(b'"' | b'\'')) {
-        q += 1;
+    // `\"`, `\\\"`: a key inside a JSON string, escaped once or more.
+    let mut e = q;
+    while b.get(e) == Some(&b'\\') {
+        e += 1;
+    }
+    if e > q && matches!(b.get(e), Some(b'"' | b'\'')) {
+        q = e;
     }
     if matches!(b.get(q), Some(b'"' | b'\'')) {
         q += 1;
@@ -244,9 +266,16 @@ fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
         Some(i) if before[i + 1..].starts_with('-') => before[..i].trim_end_matches([' ', '\t']),
         _ => before,
     };
-    let tail = &before.as_bytes()[before.len().saturating_sub(4)..];
+    let tail = &before.as_bytes()[before.len().saturating_sub(16)..];
     let lower: Vec<u8> = tail.to_ascii_lowercase();
-    lower.ends_with(b"set") || lower.ends_with(b"setx")
+    // `set`, `setx` (cmd), `setenv` (csh, launchctl, Apache `SetEnv`),
+    // `set-environment` (tmux).
+    [&b"set"[..], b"setx", b"setenv", b"set-environment"]
+        .iter()
+        .any(|w| {
+            lower.ends_with(w)
+                && (lower.len() == w.len() || !lower[lower.len() - w.len() - 1].is_ascii_alphanumeric())
+        })
 }
 
 /// The generic rules: assignment form, then prose form.
@@ -271,6 +300,8 @@ pub fn rules() -> Vec<RuleSpec> {
                 "jwt",
                 "bearer",
                 "key",
+                "salt",
+                "pepper",
                 "kennwort",
                 "contrase",
                 "senha",

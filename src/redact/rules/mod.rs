@@ -6,7 +6,11 @@
 //! | [`vendors`], [`platforms`] | vendor token formats with a recognisable prefix or shape |
 //! | [`pairs`] | the secret half of a pair found next to its public id (AWS key id + secret, Twilio SID + auth token, Alibaba id + secret) |
 //! | [`context`], [`cli`], [`files`] | credentials recognised by where they sit: URLs, `Authorization` headers, CLI flags, registry auth files, XML, Kubernetes `data:`, HCL |
-//! | [`calls`] | credentials passed as call arguments, keyed by the function's name |
+//! | [`calls`] | credentials passed as call arguments, keyed by the function's name or by position in known calls; auth pairs; password fields typed by UI automation |
+//! | [`tables`] | Markdown tables whose header names a secret column |
+//! | [`blocks`] | YAML block and plain multi-line scalars, heredocs, TOML `"""` strings after a secret key |
+//! | [`encoded`] | base64 near a mention of it, decoded; input of `\| base64`; output of secret-printing commands |
+//! | [`fallback`] | literal defaults behind a lookup (`X \|\| "…"`, `${VAR:-…}`) |
 //! | [`generic`] ([`family`], [`judge`]) | the keyword-anchored detector: a secret-ish key, flag or word, then a value judged by shape and entropy |
 //!
 //! Order is priority: when two rules claim exactly the same span, the
@@ -18,17 +22,22 @@
 //! non-ASCII input); tokens whose alphabet contains `-` end with
 //! `(?:[^A-Za-z0-9_\-]|$)` instead of `\b` and keep the secret in group 1.
 
+mod blocks;
 mod calls;
 mod checks;
 mod cli;
 mod context;
+mod encoded;
+mod fallback;
 mod family;
 mod files;
+mod foreign;
 pub mod generic;
 mod judge;
 mod keys;
 mod pairs;
 mod platforms;
+mod tables;
 mod vendors;
 
 use std::borrow::Cow;
@@ -186,6 +195,12 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     rules.extend(pairs::rules());
     rules.extend(files::late_rules());
     rules.extend(calls::rules());
+    rules.extend(calls::positional_rules());
+    rules.extend(calls::ui_and_pair_rules());
+    rules.extend(tables::rules());
+    rules.extend(blocks::rules());
+    rules.extend(encoded::rules());
+    rules.extend(fallback::rules());
     rules.extend(generic::rules());
     rules
 }

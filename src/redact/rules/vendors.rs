@@ -23,6 +23,8 @@ const NOT_TOKEN_PREFIXES: &[&str] = &[
     "public", "req", "cus", "evt", "ch", "pi", "seti", "sub", "in", "txn", "prod", "price", "acct", "build",
     "commit", "release", "v", "git", "cache", "blob", "tree", "run", "job", "trace", "span", "msg", "org",
     "user", "usr", "team", "file",
+    // PostHog project keys are written into every page's snippet: public.
+    "phc",
 ];
 
 /// `prefix_tail`: the prefix is not a digest/id marker, the tail is random

@@ -616,16 +616,262 @@ NEGATIVE = [
 ]
 
 
+# ------------------------------------------------- session 5 variants --
+# Variants written for the mechanisms added after the blind corpora were
+# read (issue 12): other vendors, tools and syntaxes than the blind cases,
+# each family with benign near-misses. Their own generator, appended after
+# the rows above so those stay byte-for-byte what they were.
+V = random.Random(20261129)
+
+
+def vs(alpha, n):
+    return "".join(V.choice(alpha) for _ in range(n))
+
+
+def vmixed(alpha, n):
+    need = [cls for cls in (UP, LO, DG) if any(c in alpha for c in cls)]
+    while True:
+        s = vs(alpha, n)
+        if all(any(c in cls for c in s) for cls in need):
+            return s
+
+
+def vpw(n=14):
+    """A password with letters, digits and a symbol or two."""
+    s = list(vmixed(B62, n))
+    for _ in range(2):
+        s[V.randrange(1, n)] = V.choice("!#%+=~^*@")
+    return "".join(s)
+
+
+def vuuid():
+    h = vs(HEX, 32)
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def variants_positive():
+    """(family, text, secrets) rows; every secret must disappear."""
+    rows = []
+
+    def add(fam, text, *secrets):
+        rows.append((fam, text, list(secrets)))
+
+    # setenv / SetEnv / set-environment: the variable name says what it holds.
+    t = vs(HEX, 64)
+    add("v_setenv", "launchctl setenv SENTRY_AUTH_TOKEN %s" % t, t)
+    t = vmixed(B62, 32)
+    add("v_setenv", "tmux set-environment -g HONEYCOMB_API_KEY %s" % t, t)
+    p = vpw()
+    add("v_setenv", "<VirtualHost *:80>\n  SetEnv DB_PASSWORD %s\n</VirtualHost>" % p, p)
+    # Foreign key words first: noun, then qualifier.
+    p = vpw()
+    add("v_foreign_first", 'contraseña_servidor = "%s"' % p, p)
+    p = vpw()
+    add("v_foreign_first", "passwort_datenbank: %s" % p, p)
+    p = vpw()
+    add("v_foreign_first", "пароль_пользователя=%s" % p, p)
+    t = vmixed(B62, 36)
+    add("v_foreign_first", 'clave_secreta: "%s"' % t, t)
+    # Qualifier after the key word.
+    t = vs(HEX, 40)
+    add("v_key_qualifier", "PLIVO_TOKEN_PRIVATE=%s" % t, t)
+    t = vmixed(B64, 44)
+    add("v_key_qualifier", "signing_key_private: %s" % t, t)
+    # Values with < and > that are not placeholders.
+    p = vmixed(B62, 10) + "<" + vs("!,;:^", 2) + vmixed(B62, 8) + ">" + vmixed(B62, 6)
+    add("v_angle_value", "SECRET_KEY='%s'" % p, p)
+    p = vmixed(B62, 6) + ">" + vmixed(B62, 5) + "|" + vmixed(B62, 6)
+    add("v_angle_value", "DB_PASS=%s" % p, p)
+    # Dotted tokens after a token word.
+    t = "st." + vmixed(B62, 22) + "." + vmixed(B62, 24)
+    add("v_dotted_token", "The deploy job reads the token %s from the vault" % t, t)
+    t = vs(LO, 3) + "1." + vmixed(B62, 20) + "." + vmixed(B62, 20)
+    add("v_dotted_token", "token: %s" % t, t)
+    # A token as a URL's user part, and /t/<token>/ paths.
+    t = vmixed(B62, 40)
+    add("v_url_token", "git clone https://%s@git.example.com/acme/infra.git" % t, t)
+    t = vs(HEX, 32)
+    add("v_url_token", "BROKER_URL=amqps://%s@broker.example.net:5671/jobs" % t, t)
+    t = vmixed(B62, 24)
+    add("v_url_token", "pip install --index-url https://pkgs.example.com/t/%s/simple/ acme-sdk" % t, t)
+    # Tool flags.
+    p = vpw()
+    add("v_tool_flag", "wfreerdp /u:svc-backup /p:%s /v:10.20.0.4" % p, p)
+    p = vpw()
+    add("v_tool_flag", "rdesktop -u Administrator -p '%s' 10.1.1.7" % p, p)
+    u = vuuid()
+    add("v_tool_flag", "./codecov -t %s -F unit -f coverage.xml" % u, u)
+    u = vuuid()
+    add("v_tool_flag", "codecovcli upload-process -t %s --flag integration" % u, u)
+    # SQL and ipsec and pgbouncer.
+    p = vpw()
+    add("v_sql_and_files", "ALTER ROLE app_rw WITH LOGIN PASSWORD '%s';" % p, p)
+    p = vpw()
+    add("v_sql_and_files", "CREATE ROLE reporter LOGIN ENCRYPTED PASSWORD '%s' VALID UNTIL 'infinity';" % p, p)
+    p = vpw()
+    add("v_sql_and_files", "# /etc/ipsec.secrets\n%%any %%any : PSK \"%s\"" % p, p)
+    p = vpw()
+    add("v_sql_and_files", "carol : XAUTH \"%s\"" % p, p)
+    h = "md5" + vs(HEX, 32)
+    add("v_sql_and_files", "; auth_file = /etc/pgbouncer/userlist.txt\n\"app\" \"%s\"\n\"ops\" \"%s\"" % (h, h), h)
+    u, p = vs(HEX, 8), vs(HEX, 8)
+    add("v_sql_and_files", "BUNDLE_GEMS__GRAPHQL__PRO\nSet for the current user (/home/ci/.bundle/config): \"%s:%s\"" % (u, p), p)
+    # Key files.
+    k = vmixed(B64, 140)
+    add("v_key_files", "untrusted comment: signify secret key\n%s" % k, k)
+    k = vmixed(B64, 140)
+    add("v_key_files", "$ cat ~/.rsign/rsign.key\nuntrusted comment: rsign encrypted secret key\n%s" % k, k)
+    # Positional secrets of known calls.
+    p = vmixed(B62, 32)
+    add("v_positional", "const t = jwt.sign({ sub: user.id }, '%s', { expiresIn: '1h' });" % p, p)
+    p = vmixed(B62, 32)
+    add("v_positional", 'mac := hmac.New(sha256.New, []byte("%s"))' % p, p)
+    p = vmixed(B62, 28)
+    add("v_positional", "$sig = hash_hmac('sha256', $payload, '%s');" % p, p)
+    p = vpw()
+    add("v_positional", 'Connection c = DriverManager.getConnection(url, "app", "%s");' % p, p)
+    p = vpw()
+    add("v_positional", '$db = mysqli_connect("db.internal", "shop", "%s", "shop");' % p, p)
+    # Pairs and password fields.
+    p = vpw()
+    add("v_auth_pair", "es = Elasticsearch(hosts, http_auth=('elastic', '%s'))" % p, p)
+    p = vpw()
+    add("v_auth_pair", 'r = httpx.get(url, auth=("svc-metrics", "%s"))' % p, p)
+    p = vpw()
+    add("v_ui_field", "await page.getByLabel('Password').fill('%s');" % p, p)
+    p = vpw()
+    add("v_ui_field", "cy.get('input[name=password]').type('%s')" % p, p)
+    p = vpw()
+    add("v_ui_field", 'driver.find_element(By.NAME, "passwd").send_keys("%s")' % p, p)
+    # Tables.
+    t = vmixed(B62, 32)
+    add("v_table", "| host | api key |\n|---|---|\n| prod | `%s` |" % t, t)
+    p1, p2 = vpw(), vpw()
+    add("v_table", "| Account | Password | Notes |\n|:--|:--|:--|\n| root | %s | rotate |\n| ops | %s | |" % (p1, p2), p1, p2)
+    # Multi-word and prefixed keys in prose and columns.
+    t = vmixed(B62, 34)
+    add("v_prose_key", "Use the client secret %s for the staging app." % t, t)
+    p = vmixed(B62, 16)
+    add("v_prose_key", "Key         Value\n---         -----\ndb_password %s" % p, p)
+    t = vs(HEX, 40)
+    add("v_prose_key", "  api_token\t%s" % t, t)
+    # Cookies.
+    t = vs(LO + DG, 26)
+    add("v_cookie", "Cookie: PHPSESSID=%s; lang=en" % t, t)
+    t = vmixed(B62, 40)
+    add("v_cookie", "curl -b 'sessionid=%s' https://app.example.com/api/me" % t, t)
+    # Credentials in prose.
+    p = vpw()
+    add("v_prose_creds", "the login for grafana is admin / %s" % p, p)
+    p = vpw()
+    add("v_prose_creds", "credentials: deploy:%s" % p, p)
+    # Literal fallbacks.
+    t = vmixed(B62, 32)
+    add("v_fallback", 'const apiKey = process.env.API_KEY ?? "%s";' % t, t)
+    p = vpw()
+    add("v_fallback", 'password = os.environ.get("DB_PASSWORD") or "%s"' % p, p)
+    p = vpw()
+    add("v_fallback", "    POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-%s}" % p, p)
+    # Encoded.
+    u, p = "svc-backup", vpw()
+    add("v_encoded", "$ echo -n '%s:%s' | base64\n%s" % (u, p, b64(u + ":" + p)), p, b64(u + ":" + p))
+    env = "DB_HOST=db.internal\nSTRIPE_WEBHOOK_SECRET=%s\n" % vmixed(B62, 32)
+    add("v_encoded", "SECRETS_B64 is the base64 of the env file: %s" % b64(env), b64(env))
+    p = vpw()
+    add("v_encoded", "$ vault kv get -field=password secret/prod/db\n%s" % p, p)
+    t = b64(vpw())
+    add("v_encoded", "$ kubectl -n prod get secret api -o go-template='{{.data.token}}'\n%s" % t, t)
+    p = vpw()
+    add("v_encoded", '{"log": "{\\\"client_secret\\\": \\\"%s\\\"}"}' % p, p)
+    # Smuggling: adjacent literals, escapes, blocks, second table column.
+    t = vmixed(B62, 40)
+    add("v_smuggling", 'OPENAI_API_KEY = ("sk-proj-"\n    "%s")' % t, t)
+    p = vpw()
+    add("v_smuggling", '{"\\u0070assword": "%s"}' % p, p)
+    p = vpw()
+    add("v_smuggling", "<input name=pass&#119;ord value=x> pass&#119;ord=%s" % p, p)
+    p = vmixed(B62, 18)
+    add("v_smuggling", "smtp:\n  password:\n    %s\n  port: 587" % p, p)
+    p = vpw()
+    add("v_smuggling", 'db_password = """\n%s\n"""' % p, p)
+    p, t = vpw(), vmixed(B62, 28)
+    add("v_smuggling", "| svc | password | token |\n|---|---|---|\n| api | %s | %s |" % (p, t), p, t)
+    # Call with a callee expression: `require('x')('id', 'secret')`.
+    t = vmixed(B62, 32)
+    add("v_callee_expr", "const client = require('twilio')('SK%s', '%s');" % (vs(HEX, 32), t), t)
+    return rows
+
+
+def variants_negative():
+    """(family, text) rows that must come back unchanged."""
+    rows = []
+
+    def add(fam, text):
+        rows.append((fam, text))
+
+    add("v_setenv", "setenv PATH /usr/local/bin:$PATH")
+    add("v_setenv", "launchctl setenv GITLAB_TOKEN $GITLAB_TOKEN")
+    add("v_foreign_first", "senha_hash = bcrypt(senha)")
+    add("v_foreign_first", "contraseña_longitud_minima: 12")
+    add("v_key_qualifier", "MJ_APIKEY_PUBLIC=%s" % vs(HEX, 8))
+    add("v_angle_value", "DB_PASSWORD=<db password>")
+    add("v_angle_value", "password: <your-password>")
+    add("v_dotted_token", "the token settings.AUTH_TOKEN_TTL is read at start-up")
+    add("v_url_token", "git clone ssh://git@github.com/acme/infra.git")
+    add("v_url_token", "https://deploy-bot@gitlab.example.com/acme/app.git")
+    add("v_url_token", "See https://forum.example.com/t/how-to-rotate-keys/1234 for details")
+    add("v_tool_flag", "docker build -t registry.example.com/app:1.4.2 .")
+    add("v_tool_flag", "xfreerdp /v:jump.example.com /u:admin /p:$RDP_PASSWORD")
+    add("v_sql_and_files", "ALTER ROLE app PASSWORD NULL;")
+    add("v_sql_and_files", "alice : RSA alice.key.pem")
+    add("v_key_files", "untrusted comment: minisign public key 4B1F0E8A\nRWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3")
+    add("v_key_files", '"private_key": "-----BEGIN PRIVATE KEY-----\\n...\\n-----END PRIVATE KEY-----\\n"')
+    add("v_key_files", "-----BEGIN OPENSSH PRIVATE KEY-----\n<paste the key here>\n-----END OPENSSH PRIVATE KEY-----")
+    add("v_public_key", "<script>posthog.init('phc_%s', {api_host: 'https://us.i.posthog.com'})</script>" % vmixed(B62, 43))
+    add("v_positional", 'jwt.encode(payload, settings.JWT_SECRET, algorithm="HS256")')
+    add("v_positional", "digest = hmac.new(key, msg, hashlib.sha256).hexdigest()")
+    add("v_auth_pair", "requests.get(url, auth=(user, password))")
+    add("v_auth_pair", 'auth=("admin", os.environ["ADMIN_PASSWORD"])')
+    add("v_ui_field", "await page.fill('#password', process.env.E2E_PASSWORD);")
+    add("v_ui_field", "await page.fill('#email', 'qa@example.com');")
+    add("v_table", "| field | type |\n|---|---|\n| password | string |\n| token | string |")
+    add("v_table", "| setting | password policy |\n|---|---|\n| min length | 12 characters |")
+    add("v_prose_key", "rotate the access token every 3600 seconds")
+    add("v_prose_key", "token_count   1234567890123")
+    add("v_cookie", "Cookie: theme=dark; lang=en-US")
+    add("v_cookie", "Set-Cookie: session_timeout=3600; Path=/")
+    add("v_prose_creds", "credentials are in vault/prod, login page is /auth/login")
+    add("v_fallback", 'const token = process.env.TOKEN || "";')
+    add("v_fallback", 'timeout = env.TIMEOUT || "30"')
+    add("v_fallback", "    POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-}")
+    add("v_smuggling", "SECRET_KEY = os.environ[\"SECRET_KEY\"]\nif not SECRET_KEY:\n    raise RuntimeError(\"unset\")")
+    add("v_smuggling", "password:\n  min_length: 12\n  require_digit: true")
+    add("v_smuggling", 'print("token" "s remaining: 12")')
+    add("v_encoded", "$ echo 'hello world' | base64\naGVsbG8gd29ybGQK")
+    add("v_encoded", "$ echo aGVsbG8gZnJvbSBjaQ== | base64 -d\nhello from ci")
+    add("v_encoded", "$ kubectl get secret -o jsonpath='{.items[*].metadata.name}'\ndb-creds api-keys")
+    add("v_encoded", "//# sourceMappingURL=data:application/json;charset=utf-8;base64,%s" % b64('{"version":3,"sources":["a.ts"],"mappings":"AAAA"}'))
+    return rows
+
+
 def main():
     with open(os.path.join(HERE, "positive.jsonl"), "w") as f:
         for i in range(264):
             cat, gen = POSITIVE[i % len(POSITIVE)]
             text, secrets = gen()
             f.write(json.dumps({"category": cat, "text": text, "secrets": secrets}) + "\n")
+        for cat, text, secrets in variants_positive():
+            f.write(json.dumps({"category": cat, "text": text, "secrets": secrets}) + "\n")
     with open(os.path.join(HERE, "negative.jsonl"), "w") as f:
         for i in range(252):
             cat, gen = NEGATIVE[i % len(NEGATIVE)]
             f.write(json.dumps({"category": cat, "text": gen()}) + "\n")
+        for cat, text in variants_negative():
+            f.write(json.dumps({"category": cat, "text": text}) + "\n")
 
 
 if __name__ == "__main__":
