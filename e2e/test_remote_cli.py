@@ -79,6 +79,19 @@ async def test_the_overseer_works_from_another_machine_with_an_admin_credential(
     assert plain.returncode == 2 and "https://" in plain.stderr, plain.stderr
     for out in (missing, bad, untrusted, plain):
         assert ops not in out.stderr and ops not in out.stdout
+    # `serve` and `redact` ignore --server (a client spawning `serve` must not break because the
+    # human's shell exports MCP_BRIDGE_SERVER).
+    redacted = text(bridge.cli("redact", input=b"token=ghp_" + b"Z9" * 18 + b"\n", MCP_BRIDGE_SERVER=tls_server.url))
+    assert redacted.returncode == 0 and "ghp_" not in redacted.stdout, redacted.stderr
     # Commands that need the database say where to run them.
     nope = remote(bridge, tls_server, ops, "backup", str(bridge.tmp / "b.db"))
     assert nope.returncode == 2 and "--database-url" in nope.stderr, nope.stderr
+
+
+def test_serve_ignores_a_server_url_in_the_environment(bridge):
+    init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    out = bridge.cli("--db", str(bridge.db), "serve", input=(init + "\n").encode(),
+                     MCP_BRIDGE_SERVER="https://bridge.example.com:8443")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-bridge", out.stdout

@@ -211,7 +211,10 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Key(KeyCommand::Generate { path }) = &cli.command {
         return key_generate(path);
     }
-    if let Some(server) = &cli.common.server {
+    // `serve` and `redact` never go remote: a client that spawns `serve`
+    // must not fail because the human's shell exports MCP_BRIDGE_SERVER.
+    let remote_command = !matches!(cli.command, Command::Serve(_) | Command::Redact { .. });
+    if let Some(server) = cli.common.server.as_ref().filter(|_| remote_command) {
         let remote = admin::remote::Remote::new(server, cli.common.server_ca.as_deref())?;
         return match cli.command {
             Command::Admin(c) => admin::remote::run(&remote, c).await,
