@@ -187,4 +187,30 @@ mod tests {
         assert!(text.contains("pg_dump"), "{text}");
         assert!(Database::Sqlite("/x.db".into()).sqlite_path("backup").is_ok());
     }
+
+    #[test]
+    fn the_config_file_names_the_database_url_and_key_file_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bridge.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://db.example/bridge\"\nkey_file = \"/etc/mcp-bridge/key\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(c.database.describe(), "postgres://db.example:5432/bridge");
+        assert!(matches!(&c.key, KeySource::Given(p) if p == Path::new("/etc/mcp-bridge/key")));
+        // A --db flag beats the file's URL (flags and variables beat the file).
+        let c = Config::load(&Overrides {
+            config_file: Some(file),
+            db: Some("/tmp/local.db".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(c.database, Database::Sqlite("/tmp/local.db".into()));
+    }
 }
