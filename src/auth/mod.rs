@@ -99,6 +99,19 @@ impl SessionToken {
         Self(Zeroizing::new(text.to_owned()))
     }
 
+    /// A presented token when it has the shape [`SessionToken::generate`]
+    /// gives (`mcpb_` and 43 base64url characters), else `None`: the one
+    /// shape check for a token that arrives outside a tool argument (an
+    /// HTTP bearer), so nothing else has to repeat it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let well_formed = text.len() == TOKEN_LEN
+            && text.starts_with(TOKEN_PREFIX)
+            && text[TOKEN_PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| Self::from_presented(text))
+    }
+
     /// The token text, for the one reply that shows it.
     pub fn expose(&self) -> &str {
         &self.0

@@ -108,12 +108,9 @@ impl<S: Store> Bridge<S> {
     /// presented as an HTTP bearer credential. Only admits the request; every
     /// tool call still proves its own `token` argument as over stdio.
     ///
-    /// Returns the seat's `(conversation_id, session_id)`, or `None`.
+    /// Returns the seat's `(conversation_id, session_id)`, or `None`. The
+    /// token's shape was checked by [`SessionToken::parse`].
     pub async fn live_seat_of_token(&self, token: &SessionToken) -> Result<Option<(String, String)>> {
-        let text = token.expose();
-        if text.len() != crate::auth::TOKEN_LEN || !text.starts_with(crate::auth::TOKEN_PREFIX) {
-            return Ok(None);
-        }
         let hash = self.key.hash_token(token);
         let mut tx = self.store.begin_read().await?;
         let Some((conversation_id, seat)) = tx.seat_by_token(&hash).await? else {

@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{AgentCredential, SessionToken, TOKEN_LEN, TOKEN_PREFIX};
+use crate::auth::{AgentCredential, SessionToken};
 use crate::bridge::{self, AgentIdentity, Bridge};
 use crate::store::Store;
 use crate::store::agents::AgentRole;
@@ -126,12 +126,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<Bearer> {
     if let Some(agent) = AgentCredential::parse(credential) {
         return Some(Bearer::Agent(agent));
     }
-    let is_seat_token = credential.len() == TOKEN_LEN
-        && credential.starts_with(TOKEN_PREFIX)
-        && credential[TOKEN_PREFIX.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    is_seat_token.then(|| Bearer::Seat(SessionToken::from_presented(credential)))
+    SessionToken::parse(credential).map(Bearer::Seat)
 }
 
 /// The agent credential of the request, when that is what it carries (the
