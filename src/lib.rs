@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`config`]: every knob in one place; defaults < `mcp-bridge.toml` < `MCP_BRIDGE_*` < flags.
 //! - [`mcp`]: the rmcp server: tool schemas, argument validation, `bridge::Error` -> tool errors.
+//! - [`dashboard`]: the overseer's web pages (`mcp-bridge dashboard`, and `/ui` on `serve --http`).
 //! - [`http`]: `serve --http`: MCP over streamable HTTP on axum, bearer authentication, health endpoints.
 //! - [`cli`]: the clap subcommands: `serve` for MCP clients, and the overseer's commands
 //!   (list, show, audit, cleanup, rotate, export, backup, approve, ...).
@@ -26,6 +27,7 @@ pub mod bridge;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod exec;
 pub mod http;
 pub mod limits;

@@ -34,6 +34,7 @@ macro_rules! on_bridge {
 }
 
 mod admin;
+mod dashboard;
 mod http_args;
 mod render;
 mod serve;
@@ -88,6 +89,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Show, export and verify the audit trail (without a subcommand: show entries).
     Audit(AuditArgs),
+    /// The overseer's web dashboard on this database (loopback; prints a one-time login URL).
+    Dashboard(dashboard::DashboardArgs),
     #[command(flatten)]
     Admin(admin::AdminCommand),
     /// Redact secrets from standard input to standard output.
@@ -211,9 +214,13 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Key(KeyCommand::Generate { path }) = &cli.command {
         return key_generate(path);
     }
-    // `serve` and `redact` never go remote: a client that spawns `serve`
-    // must not fail because the human's shell exports MCP_BRIDGE_SERVER.
-    let remote_command = !matches!(cli.command, Command::Serve(_) | Command::Redact { .. });
+    // `serve`, `redact` and `dashboard` never go remote: a client that spawns
+    // `serve` must not fail because the human's shell exports MCP_BRIDGE_SERVER
+    // (a remote server serves its own dashboard at /ui).
+    let remote_command = !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Redact { .. } | Command::Dashboard(_)
+    );
     if let Some(server) = cli.common.server.as_ref().filter(|_| remote_command) {
         let remote = admin::remote::Remote::new(server, cli.common.server_ca.as_deref())?;
         return match cli.command {
@@ -244,6 +251,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             None => admin::audit_show(config, a.show).await,
         },
         Command::Admin(c) => admin::run(config, c).await,
+        Command::Dashboard(d) => dashboard::run(config, d).await,
         Command::Redact { json } => redact(config, json),
         Command::Proposals { state, json } => {
             config.database.sqlite_path("YOLO mode")?;

@@ -2,8 +2,9 @@
 //! axum at [`MCP_PATH`], behind bearer authentication ([`mod@auth`]) and
 //! per-credential limits ([`mod@limits`]), over TLS when configured
 //! ([`mod@tls`]), with unauthenticated health endpoints ([`mod@health`])
-//! and metrics ([`mod@metrics`]), and a request id on every request and
-//! every log line it causes ([`mod@request_id`]).
+//! and metrics ([`mod@metrics`]), the overseer's dashboard at `/ui`
+//! ([`crate::dashboard`]), and a request id on every request and every log
+//! line it causes ([`mod@request_id`]).
 //!
 //! What this module owns: binding, the refusal of plain HTTP on a network
 //! address, the Host and Origin allow-lists, the body limit, and graceful
@@ -196,6 +197,7 @@ pub fn router<S: FullStore>(
 ) -> axum::Router {
     use axum::middleware::{from_fn, from_fn_with_state};
     let limit = body_limit(bridge.limits().max_message_bytes);
+    let pages_stop = ct.clone();
     let factory_bridge = bridge.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(BridgeServer::new(factory_bridge.clone())),
@@ -217,12 +219,16 @@ pub fn router<S: FullStore>(
         .route("/metrics", axum::routing::get(metrics::scrape::<S>))
         .with_state((Arc::clone(&metrics), bridge.store().clone()));
     let overseer = overseer::routes(bridge.clone(), options.host_allow_list());
+    // The overseer's web pages at /ui, for observer and admin credentials:
+    // the same router `mcp-bridge dashboard` serves locally.
+    let dashboard = crate::dashboard::mounted(bridge.clone(), options, pages_stop);
     axum::Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz::<S>))
         .with_state(bridge)
         .merge(mcp)
         .merge(overseer)
+        .merge(dashboard)
         .merge(scrape)
         .layer(from_fn_with_state(metrics, metrics::count_responses))
         .layer(from_fn(request_id::assign))

@@ -89,7 +89,7 @@ async fn check_host_and_origin(
 
 /// Whether `host` (`name`, `name:port`, `[v6]:port`) is on the list; an
 /// entry without a port matches any port.
-fn host_allowed(host: &str, allowed: &[String]) -> bool {
+pub(crate) fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let host = host.to_ascii_lowercase();
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default().to_owned(),
