@@ -165,3 +165,6 @@ pub fn router<S: FullStore>(state: Arc<Dashboard<S>>) -> Router {
         .layer(axum::middleware::from_fn(guard::headers))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests;

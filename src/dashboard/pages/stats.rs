@@ -113,7 +113,7 @@ pub fn chart(per_minute: &[u64]) -> Markup {
                 rect x=(i * W) y=(H - h) width=(W - 1) height=(h) fill="#3b6ea8" { title { (n) " at minute " (i) } }
             }
             text x="0" y=(H + 12) font-size="10" { "-60 min" }
-            text x=(width - 24) y=(H + 12) font-size="10" { "now" }
+            text x=(width.saturating_sub(24)) y=(H + 12) font-size="10" { "now" }
             text x="2" y="10" font-size="10" { "max " (max) "/min" }
         }
     }
