@@ -26,7 +26,9 @@ from http_support import OpsServer, add_agent
 pytestmark = pytest.mark.anyio
 
 HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))"
-LIVE = "document.getElementById('live-state').textContent === 'live'"
+# A selector, not a JS expression: Playwright evaluates a string expression with eval, which
+# the pages' CSP (no 'unsafe-eval') rightly refuses.
+LIVE = "#live-state:text-is('live')"
 
 
 async def login(browser, d):
@@ -39,7 +41,7 @@ async def login(browser, d):
 
 async def open_conversation(page, d, conv_id: str) -> None:
     await page.goto(f"{d.base}/ui/conversations/{conv_id}")
-    await page.wait_for_function(LIVE, timeout=5000)
+    await page.wait_for_selector(LIVE, timeout=5000)
 
 
 async def post_form(page, path: str, fields: dict[str, str]) -> int:
