@@ -40,7 +40,7 @@ pub async fn page<S: FullStore>(
             (state_badge(c.state)) " · created " (when(c.created_at, now))
             " · expires " (when(c.expires_at, now))
             @if let Some(at) = c.closed_at { " · closed " (when(at, now)) }
-            " · " (c.messages) " messages"
+            " · " (c.messages) @if c.messages == 1 { " message" } @else { " messages" }
         }
         section #live data-events=(format!("{PREFIX}/conversations/{}/events?after={last}", c.id)) {
             h2 { "Participants" }
