@@ -218,15 +218,14 @@ impl PgStore {
         }
     }
 
-    /// Starts a transaction on a pooled connection with `begin`, a batch of
-    /// simple statements sent in one round trip.
+    /// A transaction on a pooled connection, opened by `begin` (a batch of
+    /// simple statements) together with its first statement.
     async fn begin(&self, begin: &'static str, mode: tx::Mode) -> Result<PgTx> {
         let conn = self.connection().await?;
-        // Built before the batch runs: if the batch fails half-way (the lock
-        // timed out after BEGIN), dropping the transaction rolls it back.
-        let tx = PgTx::new(conn, mode, tx::HeadSink::new(&self.head));
-        tx.batch(begin).await?;
-        Ok(tx)
+        // `begin` is sent with the first statement; if it fails half-way
+        // (the lock timed out after BEGIN), that statement's error is the
+        // transaction's, and dropping it rolls back.
+        Ok(PgTx::new(conn, begin, mode, tx::HeadSink::new(&self.head)))
     }
 }
 

@@ -329,20 +329,21 @@ impl Tx for PgTx {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&opened_by];
         let tallies = conn.query(&take, &params);
         let head = conn.query(&head, &[]);
-        let (tallies, head) = match lock {
-            Some(lock) => {
-                let (locked, tallies, head) = tokio::join!(biased; lock, tallies, head);
-                locked?;
-                (tallies?, head?)
+        let lock = async move {
+            match lock {
+                Some(lock) => lock.await,
+                None => Ok(()),
             }
-            None if self.mode == Mode::Exclusive => {
-                let tallies = self.atomic(conn, tallies).await?;
-                (tallies, head.await?)
-            }
-            None => {
-                let (tallies, head) = tokio::join!(biased; tallies, head);
-                (tallies?, head?)
-            }
+        };
+        let (tallies, head) = if self.mode == Mode::Exclusive {
+            self.open().await?;
+            let tallies = self.atomic(conn, tallies).await?;
+            (tallies, head.await?)
+        } else {
+            let (opened, locked, tallies, head) = tokio::join!(biased; self.open(), lock, tallies, head);
+            opened?;
+            locked?;
+            (tallies?, head?)
         };
         let tallies = tallies.iter().map(tally).collect::<Result<Vec<_>, _>>()?;
         let head = head.first().map(head_of).transpose()?;

@@ -14,6 +14,10 @@
 //! the audit entries are not inserted when the use case appends them but
 //! held and sent together with `COMMIT`. A held entry is sent before any
 //! other statement too, so the transaction reads its own writes as usual.
+//!
+//! `BEGIN` (with its lock) is not a round trip of its own either: it is
+//! sent with the transaction's first statement. A transaction that runs no
+//! statement never begins, so it has nothing to commit or roll back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,6 +58,8 @@ pub struct PgTx {
     /// `None` once committed (or handed to the rollback task).
     conn: Option<Object>,
     mode: Mode,
+    /// The `BEGIN` batch, until it is sent with the first statement.
+    begin: Mutex<Option<&'static str>>,
     /// A concurrent transaction holds the audit chain's lock (it has read
     /// the chain's tail); from here on it writes nothing but audit entries.
     chain_locked: bool,
@@ -82,6 +88,10 @@ impl Drop for PgTx {
     /// server rolls back (and releases the write lock) when it sees it go.
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        if self.begin.get_mut().unwrap_or_else(|p| p.into_inner()).is_some() {
+            // Never begun: the connection is outside any transaction.
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 // Guarded before the spawn: a task dropped unpolled (the
@@ -174,10 +184,18 @@ fn rate_lock_id(key: &str) -> i32 {
 }
 
 impl PgTx {
-    pub(in crate::store::postgres) fn new(conn: Object, mode: Mode, sink: HeadSink) -> Self {
+    /// A transaction on `conn` that `begin` (a batch of simple statements)
+    /// will open, sent with its first statement.
+    pub(in crate::store::postgres) fn new(
+        conn: Object,
+        begin: &'static str,
+        mode: Mode,
+        sink: HeadSink,
+    ) -> Self {
         Self {
             conn: Some(conn),
             mode,
+            begin: Mutex::new(Some(begin)),
             chain_locked: false,
             held: Mutex::new(Vec::new()),
             locked_usage: None,
@@ -195,10 +213,22 @@ impl PgTx {
         self.mode != Mode::Read
     }
 
-    /// Runs simple statements (no parameters) in one round trip.
-    pub(in crate::store::postgres) async fn batch(&self, sql: &str) -> Result<()> {
-        self.send_held().await?;
-        Ok(self.client()?.batch_execute(sql).await?)
+    /// Sends `BEGIN` if it has not been sent: polled together with the
+    /// first statement, so both go in one round trip.
+    fn open(&self) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send + '_ {
+        let begin = self.begin.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let conn = self.conn.as_ref();
+        async move {
+            match (begin, conn) {
+                (Some(begin), Some(conn)) => conn.batch_execute(begin).await,
+                _ => Ok(()),
+            }
+        }
+    }
+
+    /// Whether `BEGIN` was sent.
+    fn begun(&self) -> bool {
+        self.begin.lock().unwrap_or_else(|p| p.into_inner()).is_none()
     }
 
     /// Runs a statement; returns the number of rows it changed.
@@ -310,15 +340,21 @@ impl PgTx {
         before: Option<Before<'_>>,
         statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T> {
-        match (before, self.mode) {
-            (None, Mode::Exclusive) => self.atomic(conn, statement).await,
-            (None, _) => Ok(statement.await?),
-            (Some(lock), _) => {
-                let (locked, result) = tokio::join!(biased; lock, statement);
-                locked?;
-                Ok(result?)
-            }
+        if self.mode == Mode::Exclusive && before.is_none() {
+            // Rare enough that its own BEGIN round trip does not matter.
+            self.open().await?;
+            return self.atomic(conn, statement).await;
         }
+        let before = async move {
+            match before {
+                Some(lock) => lock.await,
+                None => Ok(()),
+            }
+        };
+        let (opened, locked, result) = tokio::join!(biased; self.open(), before, statement);
+        opened?;
+        locked?;
+        Ok(result?)
     }
 
     /// Runs one statement of an exclusive write transaction with SQLite's
@@ -373,11 +409,7 @@ impl PgTx {
             let conn = self.client()?;
             let stmt = conn.prepare_cached(INSERT_AUDIT).await?;
             let params = audit_params(&e);
-            let insert = conn.execute(&stmt, &params);
-            match self.mode {
-                Mode::Exclusive => self.atomic(conn, insert).await?,
-                _ => insert.await?,
-            };
+            self.pipeline(conn, None, conn.execute(&stmt, &params)).await?;
         }
         Ok(())
     }
@@ -390,11 +422,17 @@ impl PgTx {
         self.insert_entries(held).await?;
         let conn = self.client()?;
         let Some(last) = last else {
+            if !self.begun() {
+                // No statement ran: nothing to commit.
+                return Ok(());
+            }
             return Ok(conn.batch_execute(end).await?);
         };
         let stmt = conn.prepare_cached(INSERT_AUDIT).await?;
         let params = audit_params(&last);
-        let (inserted, ended) = tokio::join!(biased; conn.execute(&stmt, &params), conn.batch_execute(end));
+        let (opened, inserted, ended) =
+            tokio::join!(biased; self.open(), conn.execute(&stmt, &params), conn.batch_execute(end));
+        opened?;
         // A failed insert aborted the transaction, and PostgreSQL answers
         // the COMMIT after it with a rollback: nothing of it stays either way.
         inserted?;
