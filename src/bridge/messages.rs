@@ -52,11 +52,11 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn send_inner(&self, req: &SendRequest) -> Result<Stored> {
-        let mut tx = self.store.begin_write().await?;
-        // Read the clock once the write lock is held, so timestamps follow
-        // commit order across processes.
+        let mut tx = self.store.begin_concurrent_write().await?;
+        let caller = self.authenticate_to_add(&mut tx, &req.auth, self.now()).await?;
+        // Read the clock once the conversation is locked, so a
+        // conversation's timestamps follow its commit order across processes.
         let now = self.now();
-        let caller = self.authenticate(&mut tx, &req.auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Send, now).await?;
         validate::message(&req.message, &self.limits)?;
         validate::files(&req.files_involved, &self.limits)?;
@@ -220,7 +220,7 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn history_inner(&self, auth: &Access, after_seq: i64, limit: usize) -> Result<History> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
@@ -283,9 +283,7 @@ impl<S: Store> Bridge<S> {
         action: &str,
         to: &impl Recipient,
     ) -> Result<Handed<Inbox>> {
-        let mut tx = self.store.begin_write().await?;
-        // Read the clock once the write lock is held, so timestamps follow
-        // commit order across processes.
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         if count_rate {

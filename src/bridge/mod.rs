@@ -19,7 +19,7 @@ use crate::clock::{Clock, Millis, rfc3339};
 use crate::config::Limits;
 use crate::limits::{self, Decision};
 use crate::redact::Redactor;
-use crate::store::{self, Conversation, Participant, RefusalKey, Store, Tx};
+use crate::store::{self, Conversation, Participant, RefusalKey, RefusalTally, Store, Tx};
 
 mod access;
 mod admin;
@@ -232,10 +232,30 @@ impl<S: Store> Bridge<S> {
     /// seat's token (compared in constant time) and the seat's revocation,
     /// or a registered agent's seat and the agent's standing.
     async fn authenticate(&self, tx: &mut S::Tx, access: &Access, now: Millis) -> Result<Caller> {
-        let (conversation, participants) = tx
+        let found = tx
             .conversation_with_participants(access.conversation_id())
-            .await?
-            .ok_or(Error::ConversationNotFound)?;
+            .await?;
+        self.admit(tx, access, found, now).await
+    }
+
+    /// [`Bridge::authenticate`] for a call that adds to the conversation (a
+    /// send): also locks the conversation's row until commit, so its seqs
+    /// commit in order and its quotas count exactly (see
+    /// [`Tx::conversation_for_update`]).
+    async fn authenticate_to_add(&self, tx: &mut S::Tx, access: &Access, now: Millis) -> Result<Caller> {
+        let found = tx.conversation_for_update(access.conversation_id()).await?;
+        self.admit(tx, access, found, now).await
+    }
+
+    /// The checks of [`Bridge::authenticate`] on the conversation as read.
+    async fn admit(
+        &self,
+        tx: &mut S::Tx,
+        access: &Access,
+        found: Option<(Conversation, Vec<Participant>)>,
+        now: Millis,
+    ) -> Result<Caller> {
+        let (conversation, participants) = found.ok_or(Error::ConversationNotFound)?;
         ensure_open(&conversation, now)?;
         let participant = match access {
             Access::Seat(auth) => {
@@ -335,9 +355,20 @@ impl<S: Store> Bridge<S> {
     /// after writing out the refusal counts whose window has closed (so they
     /// reach the chain with the next write, whoever makes it). Under
     /// `BEGIN IMMEDIATE` no other process can append in between.
+    ///
+    /// The tallies and the head are read together ([`Tx::audit_tail`]) and
+    /// the entries chained here: one round trip before the inserts, which
+    /// matters on PostgreSQL, where the chain is held from that read to the
+    /// commit.
     async fn audit(&self, tx: &mut S::Tx, now: Millis, entry: NewEntry) -> Result<()> {
-        self.flush_tallies(tx, now, now - self.refusal_window()).await?;
-        self.append(tx, now, entry).await?;
+        let (tallies, mut head) = tx.audit_tail(now - self.refusal_window()).await?;
+        for entry in tallies.into_iter().filter_map(tally_entry) {
+            let e = audit::chain(head, now, entry, &self.key);
+            tx.insert_audit(&e).await?;
+            head = Some((e.seq, e.hash));
+        }
+        let e = audit::chain(head, now, entry, &self.key);
+        tx.insert_audit(&e).await?;
         Ok(())
     }
 
@@ -357,21 +388,12 @@ impl<S: Store> Bridge<S> {
     /// `opened_by` into one counted audit entry (`repeats`, `first_at`,
     /// `last_at`, in milliseconds), and forgets tallies with no repeats.
     async fn flush_tallies(&self, tx: &mut S::Tx, now: Millis, opened_by: Millis) -> store::Result<()> {
-        for t in tx.take_refusal_tallies(opened_by).await? {
-            if t.repeats == 0 {
-                continue;
-            }
-            let entry = NewEntry {
-                actor: t.key.actor,
-                action: t.key.action,
-                conversation_id: t.key.conversation_id,
-                detail: json!({
-                    "code": t.key.code,
-                    "repeats": t.repeats,
-                    "first_at": t.first_at,
-                    "last_at": t.last_at,
-                }),
-            };
+        for entry in tx
+            .take_refusal_tallies(opened_by)
+            .await?
+            .into_iter()
+            .filter_map(tally_entry)
+        {
             self.append(tx, now, entry).await?;
         }
         Ok(())
@@ -425,7 +447,7 @@ impl<S: Store> Bridge<S> {
             detail["field"] = json!(field);
         }
         let result: Result<()> = async {
-            let mut tx = self.store.begin_write().await?;
+            let mut tx = self.store.begin_concurrent_write().await?;
             let now = self.now();
             let conversation_id = match conversation_id.filter(|c| validate::is_conversation_id(c)) {
                 Some(c)
@@ -510,6 +532,21 @@ impl<S: Store> Bridge<S> {
 }
 
 /// The overseer's actor name.
+/// The counted entry of a refusal tally; `None` when nothing was repeated.
+fn tally_entry(t: RefusalTally) -> Option<NewEntry> {
+    (t.repeats > 0).then(|| NewEntry {
+        actor: t.key.actor,
+        action: t.key.action,
+        conversation_id: t.key.conversation_id,
+        detail: json!({
+            "code": t.key.code,
+            "repeats": t.repeats,
+            "first_at": t.first_at,
+            "last_at": t.last_at,
+        }),
+    })
+}
+
 const OVERSEER: &str = "cli";
 
 /// Actors a refusal may name besides a seat of an existing conversation.

@@ -25,9 +25,7 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn update_inner(&self, req: &StatusRequest) -> Result<StatusUpdated> {
-        let mut tx = self.store.begin_write().await?;
-        // Read the clock once the write lock is held, so timestamps follow
-        // commit order across processes.
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, &req.auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
@@ -73,9 +71,7 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn partner_inner(&self, auth: &Access) -> Result<PartnerStatus> {
-        let mut tx = self.store.begin_write().await?;
-        // Read the clock once the write lock is held, so timestamps follow
-        // commit order across processes.
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;

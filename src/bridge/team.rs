@@ -29,7 +29,7 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn participants_inner(&self, auth: &Access) -> Result<Participants> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;
@@ -82,7 +82,7 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn my_conversations_inner(&self, agent: &Arc<AgentIdentity>) -> Result<MyConversations> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         self.ensure_agent_live(&mut tx, agent).await?;
         let actor = agent_actor(&agent.name);
@@ -144,7 +144,7 @@ impl<S: Store> Bridge<S> {
     }
 
     async fn message_status_inner(&self, auth: &Access, message_id: i64) -> Result<MessageStatus> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         let caller = self.authenticate(&mut tx, auth, now).await?;
         self.rate(&mut tx, &caller, RateClass::Read, now).await?;

@@ -168,7 +168,7 @@ impl<S: Store> Bridge<S> {
         count_rate: bool,
         to: &impl Recipient,
     ) -> Result<Handed<Inbox>> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_concurrent_write().await?;
         let now = self.now();
         self.ensure_agent_live(&mut tx, agent).await?;
         if count_rate {
@@ -203,7 +203,17 @@ impl<S: Store> Bridge<S> {
                 .into_iter()
                 .map(|p| (p.session_id, p.role))
                 .collect();
-            let seqs: Vec<i64> = taken.iter().map(|m| m.seq).collect();
+            parts.push(ReceiptPart {
+                conversation_id: conversation.clone(),
+                session_id: me.clone(),
+                seqs: taken.iter().map(|m| m.seq).collect(),
+            });
+            messages.extend(taken.into_iter().map(|m| delivered(m, &roles)));
+        }
+        // The audit chain last, after every row is taken (the order a
+        // concurrent transaction keeps; see `Store::begin_concurrent_write`).
+        for part in &parts {
+            let (conversation, me) = (&part.conversation_id, &part.session_id);
             self.audit(
                 &mut tx,
                 now,
@@ -211,16 +221,10 @@ impl<S: Store> Bridge<S> {
                     actor: format!("{conversation}/{me}"),
                     action: "message.wait".into(),
                     conversation_id: Some(conversation.clone()),
-                    detail: json!({ "delivered": seqs, "agent": agent.name }),
+                    detail: json!({ "delivered": part.seqs, "agent": agent.name }),
                 },
             )
             .await?;
-            parts.push(ReceiptPart {
-                conversation_id: conversation.clone(),
-                session_id: me.clone(),
-                seqs,
-            });
-            messages.extend(taken.into_iter().map(|m| delivered(m, &roles)));
         }
         let receipt = (!parts.is_empty()).then_some(Receipt {
             parts,

@@ -225,6 +225,10 @@ pub struct RefusalTally {
     pub last_at: Option<Millis>,
 }
 
+/// What an audit append starts from ([`Tx::audit_tail`]): the refusal
+/// tallies to write out first, and the chain's head `(seq, hash)`.
+pub type AuditTail = (Vec<RefusalTally>, Option<(i64, String)>);
+
 /// A database: hands out transactions.
 pub trait Store: Clone + Send + Sync + 'static {
     /// The transaction type.
@@ -235,6 +239,24 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// never both read and then fail to upgrade (`SQLITE_BUSY`), and every
     /// read inside sees a state no other writer can change before commit.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+
+    /// Starts a write transaction that may run beside others of its kind:
+    /// one agent's tool call on one conversation. PostgreSQL runs such calls
+    /// of every server in parallel and serialises only what must be (see
+    /// `postgres/mod.rs`); SQLite has one writer at a time anyway, so there
+    /// it is [`Store::begin_write`]. The caller keeps this contract:
+    ///
+    /// - it locks rows in one order: its conversation's row (only through
+    ///   [`Tx::conversation_for_update`]), then its rate key (through
+    ///   [`Tx::rate_events`]), then the rows it writes or delivers;
+    /// - the audit chain comes last: once it has read the chain's tail
+    ///   ([`Tx::audit_tail`], [`Tx::audit_head`], the refusal tallies) it
+    ///   writes nothing but audit entries, and commits;
+    /// - it is all or nothing: a statement that fails ends it (nothing is
+    ///   retried inside it).
+    fn begin_concurrent_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send {
+        self.begin_write()
+    }
 
     /// Starts a read-only transaction (a consistent snapshot).
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
@@ -289,6 +311,17 @@ pub trait Tx: Send {
         &mut self,
         id: &str,
     ) -> impl Future<Output = Result<Option<(Conversation, Vec<Participant>)>>> + Send;
+    /// [`Tx::conversation_with_participants`], and in a concurrent write
+    /// transaction also a lock on the conversation's row until commit: the
+    /// sends of one conversation then commit in the order they were given
+    /// seqs, and its quotas are counted exactly. Elsewhere the whole
+    /// database is locked already, so the default is the plain read.
+    fn conversation_for_update(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(Conversation, Vec<Participant>)>>> + Send {
+        self.conversation_with_participants(id)
+    }
     /// Stores a participant.
     fn insert_participant(&mut self, p: &Participant) -> impl Future<Output = Result<()>> + Send;
     /// Finds one participant.
@@ -415,6 +448,17 @@ pub trait Tx: Send {
         &mut self,
         opened_by: Millis,
     ) -> impl Future<Output = Result<Vec<RefusalTally>>> + Send;
+    /// The start of every audit append: the refusal tallies whose window
+    /// opened at or before `opened_by` (removed, as
+    /// [`Tx::take_refusal_tallies`]) and the chain's head, read together. A
+    /// backend that can sends both in one round trip.
+    fn audit_tail(&mut self, opened_by: Millis) -> impl Future<Output = Result<AuditTail>> + Send {
+        async move {
+            let tallies = self.take_refusal_tallies(opened_by).await?;
+            let head = self.audit_head().await?;
+            Ok((tallies, head))
+        }
+    }
     /// Up to `limit` audit entries with seq > `after`, ascending.
     fn audit_page(
         &mut self,

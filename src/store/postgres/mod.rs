@@ -1,33 +1,53 @@
 //! The PostgreSQL backend, for a team whose servers run on several machines
 //! against one database.
 //!
-//! # The guarantees of `BEGIN IMMEDIATE`, across servers
+//! # The guarantees of `BEGIN IMMEDIATE`, across servers, without its queue
 //!
-//! Every write transaction takes one transaction-scoped advisory lock
-//! ([`WRITE_LOCK`], `pg_advisory_xact_lock`) right after `BEGIN`, in the same
-//! round trip, and holds it until `COMMIT` or `ROLLBACK`. Write transactions
-//! of every server on the database therefore run one at a time, exactly as
-//! SQLite's `BEGIN IMMEDIATE` makes every process's writers do, and the same
-//! reasoning carries over unchanged:
+//! Every write transaction takes the write lock ([`WRITE_LOCK`], a
+//! transaction-scoped advisory lock) right after `BEGIN`, in the same round
+//! trip, and holds it until `COMMIT` or `ROLLBACK`; how depends on its kind.
 //!
-//! - the audit chain is appended in one total order: the head a writer reads
-//!   cannot move before it commits, so two servers never chain onto the same
-//!   entry (no fork);
-//! - `take_unread` is exactly-once: no other writer can deliver the rows
-//!   between its `SELECT` and its `UPDATE`;
-//! - rate windows and quotas are exact: the events a check counts cannot
-//!   change before the caller's own event is recorded;
-//! - message seqs are handed out in commit order, so a history cursor never
-//!   skips a message that commits later with a smaller seq.
+//! **Exclusive** ([`Store::begin_write`]: the overseer's operations,
+//! creating a conversation, YOLO, anything rare) holds it exclusively.
+//! Such a transaction runs alone among all writers of all servers, exactly
+//! as SQLite's `BEGIN IMMEDIATE` makes every process's writers do, and the
+//! same reasoning carries over unchanged.
 //!
-//! Why this and not `SERIALIZABLE` with retries: every state change appends
+//! **Concurrent** ([`Store::begin_concurrent_write`]: the agents' tool
+//! calls, which are nearly all the traffic) shares it with others of its
+//! kind, so an exclusive one still waits for them all and they for it, and
+//! takes finer locks for what must be serialised, always in this order
+//! (the order is what keeps them from deadlocking):
+//!
+//! 1. its conversation's row (`FOR UPDATE`), when it adds a message: the
+//!    conversation's seqs are handed out and committed in one order, so a
+//!    reader never sees seq 11 before a seq 10 that commits later (delivery
+//!    in order, cursors that never skip), and its quotas count exactly;
+//! 2. its rate key (a two-key advisory lock), before counting the key's
+//!    events: nobody else counts or records that key until it commits, so
+//!    the limit is exact across servers;
+//! 3. the rows it writes or delivers: `take_unread`'s `UPDATE ... WHERE
+//!    delivered_at IS NULL` re-checks each row after waiting for its lock
+//!    (PostgreSQL re-evaluates the condition on the newest version), so a
+//!    message is handed to one caller only;
+//! 4. last, the audit chain ([`CHAIN_LOCK`]), when it reads the chain's
+//!    tail; after that it only inserts audit entries and commits. The
+//!    chain is appended in one total order (the head it reads cannot move
+//!    before it commits, so two servers never chain onto the same entry).
+//!
+//! So what runs one at a time is two round trips per call (the chain's
+//! tail; the entry with `COMMIT`), not the whole call. Statements run at
+//! `READ COMMITTED` and each takes its snapshot when it starts, after the
+//! lock before it was granted: it sees every commit of the lock's previous
+//! holder (a transaction is visible before its locks are released).
+//! Readers (`begin_read`) take no lock: a `REPEATABLE READ READ ONLY`
+//! snapshot.
+//!
+//! Why locks and not `SERIALIZABLE` with retries: every state change appends
 //! to the one audit chain, so under `SERIALIZABLE` any two writers conflict on
-//! the chain's head anyway and one of them must retry; the lock reaches the
-//! same order without the wasted work, without a retry loop in every caller,
-//! and without `SKIP LOCKED` subtleties. Statements inside run at `READ
-//! COMMITTED`, which after the lock sees every earlier writer's commit (a
-//! transaction is visible before its locks are released). Readers
-//! (`begin_read`) take no lock: a `REPEATABLE READ READ ONLY` snapshot.
+//! the chain's head anyway and one of them must retry; the locks reach the
+//! same order without the wasted work and without a retry loop in every
+//! caller.
 //!
 //! # Connections
 //!
@@ -61,11 +81,11 @@ mod teams;
 mod tx;
 mod yolo;
 
-pub use tx::PgTx;
+pub use tx::{CHAIN_LOCK, PgTx};
 
-/// The advisory lock every write transaction holds (ASCII "mcpbwrit"): the
-/// serialisation point of all servers on one database. Advisory locks are
-/// per database, so bridges on other databases of the cluster never wait.
+/// The advisory lock every write transaction holds (ASCII "mcpbwrit"),
+/// exclusively or shared (see the module's doc). Advisory locks are per
+/// database, so bridges on other databases of the cluster never wait.
 pub const WRITE_LOCK: i64 = 0x6d63_7062_7772_6974;
 
 /// Connections per server. Writers queue on one lock anyway; this many lets
@@ -198,15 +218,14 @@ impl PgStore {
         }
     }
 
-    /// Starts a transaction on a pooled connection with `begin`, a batch of
-    /// simple statements sent in one round trip.
-    async fn begin(&self, begin: &'static str, write: bool) -> Result<PgTx> {
+    /// A transaction on a pooled connection, opened by `begin` (a batch of
+    /// simple statements) together with its first statement.
+    async fn begin(&self, begin: &'static str, mode: tx::Mode) -> Result<PgTx> {
         let conn = self.connection().await?;
-        // Built before the batch runs: if the batch fails half-way (the lock
-        // timed out after BEGIN), dropping the transaction rolls it back.
-        let tx = PgTx::new(conn, write, tx::HeadSink::new(&self.head));
-        tx.batch(begin).await?;
-        Ok(tx)
+        // `begin` is sent with the first statement; if it fails half-way
+        // (the lock timed out after BEGIN), that statement's error is the
+        // transaction's, and dropping it rolls back.
+        Ok(PgTx::new(conn, begin, mode, tx::HeadSink::new(&self.head)))
     }
 }
 
@@ -217,6 +236,10 @@ impl PgStore {
 /// simple query; a test checks it against the constants.
 const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 10000; \
      SELECT pg_advisory_xact_lock(7882267341041592692)";
+
+/// `BEGIN` of a concurrent write transaction: the write lock, shared.
+const BEGIN_CONCURRENT: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 10000; \
+     SELECT pg_advisory_xact_lock_shared(7882267341041592692)";
 
 /// `BEGIN` of a read transaction: one consistent snapshot, no writes.
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -232,11 +255,15 @@ impl Store for PgStore {
     type Tx = PgTx;
 
     async fn begin_write(&self) -> Result<PgTx> {
-        self.begin(BEGIN_WRITE, true).await
+        self.begin(BEGIN_WRITE, tx::Mode::Exclusive).await
+    }
+
+    async fn begin_concurrent_write(&self) -> Result<PgTx> {
+        self.begin(BEGIN_CONCURRENT, tx::Mode::Concurrent).await
     }
 
     async fn begin_read(&self) -> Result<PgTx> {
-        self.begin(BEGIN_READ, false).await
+        self.begin(BEGIN_READ, tx::Mode::Read).await
     }
 
     fn audit_head_file(&self) -> Option<&HeadFile> {
@@ -309,6 +336,8 @@ mod tests {
     fn the_begin_batch_names_the_write_lock_and_timeout() {
         assert!(BEGIN_WRITE.contains(&format!("pg_advisory_xact_lock({WRITE_LOCK})")));
         assert!(BEGIN_WRITE.contains("SET LOCAL lock_timeout = 10000;"));
+        assert!(BEGIN_CONCURRENT.contains(&format!("pg_advisory_xact_lock_shared({WRITE_LOCK})")));
+        assert!(BEGIN_CONCURRENT.contains("SET LOCAL lock_timeout = 10000;"));
     }
 
     #[tokio::test]
