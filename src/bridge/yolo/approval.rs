@@ -103,7 +103,9 @@ where
             &mut tx,
             now,
             NewEntry {
-                actor: "cli".into(),
+                // The overseer's actor: `cli` at a terminal, `dashboard` or
+                // `agent:NAME` from the web pages.
+                actor: self.admin_actor.to_string(),
                 action: "command.reject".into(),
                 conversation_id: Some(p.conversation_id),
                 detail: json!({ "proposal_id": id }),
