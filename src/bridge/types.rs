@@ -262,8 +262,10 @@ pub struct DeliveredMessage {
     pub conversation_id: String,
     /// The body, with secrets replaced by `[REDACTED:kind]`.
     pub message: String,
-    /// The sender's role.
+    /// The sender's role; `overseer` for a message the human overseer posted.
     pub from_role: String,
+    /// True only for a message the human overseer posted (from_role is then `overseer`); no agent can send one.
+    pub from_overseer: bool,
     /// The roles it was addressed to.
     pub to: Vec<String>,
     /// The id of the message it answers, or null.

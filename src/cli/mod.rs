@@ -90,6 +90,8 @@ enum Command {
     Audit(AuditArgs),
     #[command(flatten)]
     Admin(admin::AdminCommand),
+    /// Post a message into a conversation as the human overseer (every participant receives it once).
+    Post(admin::post::PostArgs),
     /// Redact secrets from standard input to standard output.
     Redact {
         /// Print `{"text": ..., "redacted": [kinds]}` instead of the bare text.
@@ -244,6 +246,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             None => admin::audit_show(config, a.show).await,
         },
         Command::Admin(c) => admin::run(config, c).await,
+        Command::Post(p) => admin::post::run(config, p).await,
         Command::Redact { json } => redact(config, json),
         Command::Proposals { state, json } => {
             config.database.sqlite_path("YOLO mode")?;
