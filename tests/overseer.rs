@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use mcp_bridge::auth::{ServerKey, SessionToken};
 use mcp_bridge::bridge::{
-    AdminError, Auth, Bridge, CreateRequest, Created, DeliveredMessage, Error, SendRequest, SessionId,
+    AdminError, Auth, Bridge, CreateRequest, Created, DeliveredMessage, Error, ImportRequest, SendRequest,
+    SessionId,
 };
 use mcp_bridge::clock::ManualClock;
 use mcp_bridge::config::Limits;
@@ -332,6 +333,49 @@ async fn postgres_refuses_any_other_sender() {
     .await;
 }
 
+/// An export carries the overseer's posts, and importing it keeps them
+/// the overseer's (a file naming any other unknown sender is refused).
+#[tokio::test]
+async fn an_export_round_trip_keeps_the_overseer_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("x.db"), OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
+    let b = bridge(store, &ManualClock::new(T0));
+    let c = b
+        .create_conversation(CreateRequest::pair("lead", "dev"))
+        .await
+        .unwrap();
+    b.post_as_overseer(&c.conversation_id, "ship it").await.unwrap();
+    let export = b.export_conversation(&c.conversation_id).await.unwrap();
+    assert_eq!(export.messages[0].sender, OVERSEER_SENDER);
+    let mut forged = export.clone();
+    forged.messages[0].sender = "boss".into();
+    let req = |e| ImportRequest {
+        export: e,
+        keep_id: false,
+        ttl: Some(std::time::Duration::from_secs(3600)),
+    };
+    assert!(matches!(
+        b.import_conversation(req(forged)).await,
+        Err(AdminError::BadImport { .. })
+    ));
+    let imported = b.import_conversation(req(export)).await.unwrap();
+    let token = &imported.tokens[1];
+    let auth = Auth {
+        conversation_id: imported.conversation_id.clone(),
+        session_id: SessionId::B,
+        token: SessionToken::from_presented(token.token.as_deref().unwrap()),
+    };
+    let got = b.check_messages(auth).await.unwrap().messages;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].from_overseer);
+    assert_eq!(
+        (got[0].from_role.as_str(), got[0].message.as_str()),
+        ("overseer", "ship it")
+    );
+}
+
 /// A role spelt like the overseer is refused at creation, so no seat can
 /// ever label its messages `overseer`.
 #[tokio::test]
@@ -348,5 +392,4 @@ async fn no_seat_can_be_the_overseer() {
             .unwrap_err();
         assert_eq!(err.code(), "invalid_argument", "{role}");
     }
-    let _ = SessionId::A;
 }
