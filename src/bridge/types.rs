@@ -262,9 +262,9 @@ pub struct DeliveredMessage {
     pub conversation_id: String,
     /// The body, with secrets replaced by `[REDACTED:kind]`.
     pub message: String,
-    /// The sender's role; `overseer` for a message the human overseer posted.
+    /// The sender's role.
     pub from_role: String,
-    /// True only for a message the human overseer posted (from_role is then `overseer`); no agent can send one.
+    /// True only if the human overseer sent it (from_role `overseer`).
     pub from_overseer: bool,
     /// The roles it was addressed to.
     pub to: Vec<String>,
