@@ -104,3 +104,39 @@ async def test_no_agent_can_be_the_overseer_and_ended_conversations_refuse_posts
         assert "closed" in proc.stderr.decode() and "posting a message" in proc.stderr.decode()
     proc = bridge.cli("post", "conv_" + "0" * 32, "hello", "--db", str(bridge.db))
     assert proc.returncode != 0 and "no conversation" in proc.stderr.decode()
+
+
+async def test_post_over_the_http_api_needs_an_admin_and_is_audited_under_its_name(bridge):
+    """`mcp-bridge --server URL post ...`: POST /api/v1/conversations/{id}/messages."""
+    from http_support import OpsServer, add_agent, make_ca, make_leaf, ops_agent
+
+    ca = make_ca(bridge.tmp)
+    cert, key = bridge.tmp / "cert.pem", bridge.tmp / "key.pem"
+    make_leaf(ca, cert, key)
+    srv = OpsServer(bridge, extra=["--tls-cert", str(cert), "--tls-key", str(key)], ca=ca, name="tls")
+    lead_cred = add_agent(bridge, "lead")
+    add_agent(bridge, "worker")
+    ops = add_agent(bridge, "ops", role="admin")
+    watcher = add_agent(bridge, "watcher", role="observer")
+    srv.start()
+    try:
+        def remote(credential: str, *args: str, input: bytes | None = None):
+            return bridge.cli("--server", srv.url, *args, input=input, XDG_DATA_HOME=str(bridge.tmp / "elsewhere"),
+                              MCP_BRIDGE_SERVER_CA=str(srv.ca.pem_path), MCP_BRIDGE_CREDENTIAL=credential)
+
+        async with ops_agent(srv, "lead", lead_cred) as lead:
+            conv = (await lead.ok("create_conversation", with_agents=["worker"]))["conversation_id"]
+            refused = remote(watcher, "post", conv, "observers only watch")
+            assert refused.returncode == 2 and b"403" in refused.stderr, refused.stderr
+            posted = remote(ops, "post", conv, "-", input=f"key {FAKE_KEY}\n".encode())
+            assert posted.returncode == 0, posted.stderr
+            body = json.loads(posted.stdout)
+            assert body["redacted"] == ["aws_access_key"] and body["recipients"] == ["lead", "worker"]
+            [m] = (await lead.ok("check_messages", conversation_id=conv))["messages"]
+            assert (m["from_role"], m["from_overseer"], m["message"]) == (
+                "overseer", True, "key [REDACTED:aws_access_key]")
+    finally:
+        srv.kill()
+    entries = [json.loads(line) for line in ok(bridge.cli(
+        "audit", "--json", "--action", "overseer.post", "--db", str(bridge.db))).splitlines()]
+    assert [e["actor"] for e in entries] == ["agent:ops"]

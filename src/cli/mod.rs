@@ -220,6 +220,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         let remote = admin::remote::Remote::new(server, cli.common.server_ca.as_deref())?;
         return match cli.command {
             Command::Admin(c) => admin::remote::run(&remote, c).await,
+            Command::Post(p) => admin::post::remote(&remote, p).await,
             Command::Audit(a) => match a.command {
                 Some(AuditCommand::Verify) => admin::remote::audit(&remote, true, None).await,
                 Some(AuditCommand::Export(_)) => {
@@ -230,7 +231,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => admin::remote::audit(&remote, false, a.show.remote_query()?).await,
             },
             _ => anyhow::bail!(
-                "--server runs the overseer's commands (list, show, audit, stats, close, revoke, rotate, export, cleanup); run this one where the database is"
+                "--server runs the overseer's commands (list, show, audit, stats, post, close, revoke, rotate, export, cleanup); run this one where the database is"
             ),
         };
     }

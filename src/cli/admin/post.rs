@@ -57,6 +57,17 @@ pub async fn run(config: Config, args: PostArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Runs `post` against a `serve --http` with an admin credential
+/// (`--server`): the server's answer is printed as JSON.
+pub async fn remote(remote: &super::remote::Remote, args: PostArgs) -> anyhow::Result<ExitCode> {
+    // The server enforces the size; this bound only caps what is read.
+    let message = message_of(&args.message, REMOTE_READ_CAP)?;
+    super::remote::post(remote, &args.id, &message).await
+}
+
+/// How much of stdin a remote `post` reads: past any server's message limit.
+const REMOTE_READ_CAP: usize = 4 * 1024 * 1024;
+
 /// The message from the argument, or from stdin for `-`. Stdin is read
 /// at most one byte past the limit, so a huge pipe is refused (by the
 /// bridge, with the size rule) without being held in memory.
