@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::handoff::{Handed, InHand, Receipt, ReceiptPart, Recipient};
+use super::validate::OVERSEER_ROLE;
 use super::{
     Access, ActionType, Bridge, Caller, DeliveredMessage, Error, History, Inbox, RateClass, Result, Stored,
     validate,
 };
 use crate::clock::rfc3339;
+use crate::store::admin::OVERSEER_SENDER;
 use crate::store::{Message, NewMessage, Store, Tx};
 
 /// What `send_to_partner` needs.
@@ -118,6 +120,17 @@ impl<S: Store> Bridge<S> {
 
     /// Refuses a message that would take the conversation past a quota.
     async fn check_quotas(&self, tx: &mut S::Tx, caller: &Caller, m: &NewMessage) -> Result<()> {
+        self.check_quotas_of(tx, &caller.conversation.id, m).await
+    }
+
+    /// [`Self::check_quotas`] by conversation id, for senders that are not
+    /// a seat (the overseer's posts count against the same quotas).
+    pub(super) async fn check_quotas_of(
+        &self,
+        tx: &mut S::Tx,
+        conversation_id: &str,
+        m: &NewMessage,
+    ) -> Result<()> {
         let (max_messages, max_bytes) = (
             self.limits.max_messages_per_conversation,
             self.limits.max_bytes_per_conversation,
@@ -125,7 +138,7 @@ impl<S: Store> Bridge<S> {
         if max_messages.is_none() && max_bytes.is_none() {
             return Ok(());
         }
-        let usage = tx.usage(&caller.conversation.id).await?;
+        let usage = tx.usage(conversation_id).await?;
         if let Some(limit) = max_messages
             && usage.messages as u64 >= limit
         {
@@ -348,10 +361,19 @@ pub(super) enum Read {
     Peek,
 }
 
+/// A stored message as its recipient sees it. `from_overseer` is derived
+/// from the stored sender alone, which an agent's send always sets to its
+/// own seat: nothing an agent writes (a role, a body, a file) can set it.
 pub(super) fn delivered(m: Message, roles: &HashMap<String, String>) -> DeliveredMessage {
+    let from_overseer = m.sender == OVERSEER_SENDER;
     DeliveredMessage {
         seq: m.seq,
-        from_role: role_of(roles, &m.sender),
+        from_role: if from_overseer {
+            OVERSEER_ROLE.to_owned()
+        } else {
+            role_of(roles, &m.sender)
+        },
+        from_overseer,
         to: m.recipients.iter().map(|s| role_of(roles, s)).collect(),
         reply_to: m.reply_to,
         conversation_id: m.conversation_id,

@@ -42,6 +42,7 @@ pub use admin::{
     Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView,
     Stats,
 };
+pub use admin::{MAX_SEARCH_QUERY_CHARS, OverseerPost, SearchHit};
 pub use conversation::{CreateRequest, MAX_PARTNERS};
 pub use error::{Error, retry_after_secs};
 pub use handoff::{Handed, InHand, Receipt, ReceiptPart, Recipient, ReturnReason};

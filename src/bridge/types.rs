@@ -264,6 +264,8 @@ pub struct DeliveredMessage {
     pub message: String,
     /// The sender's role.
     pub from_role: String,
+    /// True only if the human overseer sent it (from_role `overseer`).
+    pub from_overseer: bool,
     /// The roles it was addressed to.
     pub to: Vec<String>,
     /// The id of the message it answers, or null.

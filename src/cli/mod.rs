@@ -93,6 +93,8 @@ enum Command {
     Dashboard(dashboard::DashboardArgs),
     #[command(flatten)]
     Admin(admin::AdminCommand),
+    /// Post a message into a conversation as the human overseer (every participant receives it once).
+    Post(admin::post::PostArgs),
     /// Redact secrets from standard input to standard output.
     Redact {
         /// Print `{"text": ..., "redacted": [kinds]}` instead of the bare text.
@@ -225,6 +227,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         let remote = admin::remote::Remote::new(server, cli.common.server_ca.as_deref())?;
         return match cli.command {
             Command::Admin(c) => admin::remote::run(&remote, c).await,
+            Command::Post(p) => admin::post::remote(&remote, p).await,
             Command::Audit(a) => match a.command {
                 Some(AuditCommand::Verify) => admin::remote::audit(&remote, true, None).await,
                 Some(AuditCommand::Export(_)) => {
@@ -235,7 +238,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => admin::remote::audit(&remote, false, a.show.remote_query()?).await,
             },
             _ => anyhow::bail!(
-                "--server runs the overseer's commands (list, show, audit, stats, close, revoke, rotate, export, cleanup); run this one where the database is"
+                "--server runs the overseer's commands (list, show, audit, stats, post, close, revoke, rotate, export, cleanup); run this one where the database is"
             ),
         };
     }
@@ -252,6 +255,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Admin(c) => admin::run(config, c).await,
         Command::Dashboard(d) => dashboard::run(config, d).await,
+        Command::Post(p) => admin::post::run(config, p).await,
         Command::Redact { json } => redact(config, json),
         Command::Proposals { state, json } => {
             config.database.sqlite_path("YOLO mode")?;

@@ -1,7 +1,7 @@
 //! The overseer's operations over HTTP, at `/api/v1/...`, for `observer`
 //! and `admin` credentials: what `mcp-bridge list`, `show`, `audit`,
 //! `stats` (observer) and `close`, `revoke`, `rotate`, `export`, `cleanup`
-//! (admin) do at a terminal, as JSON.
+//! and `post` (admin) do at a terminal, as JSON.
 //!
 //! Every request is authenticated like `/mcp` (a bearer credential from
 //! `mcp-bridge agent add`; anything else is 401 with no detail). A role that
@@ -54,6 +54,7 @@ pub fn routes<S: FullStore>(bridge: Bridge<S>, allowed_hosts: Vec<String>) -> Ro
             "/api/v1/conversations/{id}/seats/{seat}/rotate",
             post(rotate::<S>),
         )
+        .route("/api/v1/conversations/{id}/messages", post(post_message::<S>))
         .route("/api/v1/audit", get(audit::<S>))
         .route("/api/v1/audit/verify", get(verify::<S>))
         .route("/api/v1/stats", get(stats::<S>))
@@ -163,6 +164,14 @@ impl From<AdminError> for ApiError {
             AdminError::AgentSeat { .. } => (StatusCode::CONFLICT, "agent_seat"),
             AdminError::Ended { .. } => (StatusCode::CONFLICT, "conversation_ended"),
             AdminError::Store(crate::store::Error::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            AdminError::Refused(r) => {
+                let status = match r.code() {
+                    "quota_exceeded" => StatusCode::CONFLICT,
+                    "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                (status, r.code())
+            }
             _ => {
                 tracing::error!(error = %e, "an overseer operation over HTTP failed");
                 return Self::new(
@@ -454,6 +463,28 @@ async fn cleanup<S: FullStore>(
             dry_run: body.dry_run,
         })
         .await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostBody {
+    /// The overseer's message, in clear; redacted before storage.
+    message: String,
+}
+
+/// `mcp-bridge post` over HTTP: the human (an admin credential) posts as
+/// `overseer`, audited under the credential's name.
+async fn post_message<S: FullStore>(
+    State(bridge): State<Bridge<S>>,
+    Extension(who): Extension<Arc<AgentIdentity>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<PostBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let bridge = allow(&bridge, &who, "api.post", Need::Admin).await?;
+    let id = path_id(id)?;
+    let id = conversation_id(&id)?;
+    let Json(body) = body.map_err(|_| ApiError::bad("the body must be JSON {\"message\": \"...\"}"))?;
+    ok(bridge.post_as_overseer(id, &body.message).await?)
 }
 
 #[cfg(test)]

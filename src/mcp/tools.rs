@@ -487,25 +487,25 @@ fn base_tools() -> Vec<Tool> {
         tool::<CreateConversationArgs, Created>(
             CREATE_CONVERSATION,
             "Create conversation",
-            "Start here; you become session \"a\". Name partner_role, or partner_roles for a team. Hand each partner conversation_id, its session_id and token via the human; tokens are shown once.",
+            "Start here; you become session \"a\". Name partner_role, or partner_roles for a team. Give each partner, via the human, conversation_id, its session_id and token (shown once).",
             annotations(false, false),
         ),
         tool::<SendToPartnerArgs, Sent>(
             SEND_TO_PARTNER,
             "Send to partner",
-            "Send your partner a message; secrets are redacted before storage (`redacted` lists the kinds).",
+            "Message your partner; secrets are redacted before storage (`redacted` lists the kinds).",
             annotations(false, false),
         ),
         tool::<CheckMessagesArgs, Inbox>(
             CHECK_MESSAGES,
             "Check messages",
-            "Fetch your unread messages, oldest first, marking them read (unless peek=true): each arrives once. To wait for one, use wait_for_messages.",
+            "Fetch unread messages, oldest first, marking them read (unless peek=true): each arrives once. To wait, use wait_for_messages.",
             annotations(false, false),
         ),
         tool::<UpdateStatusArgs, StatusUpdated>(
             UPDATE_MY_STATUS,
             "Update my status",
-            "Tell your partner your status; each call is also your heartbeat (alive for 5 minutes by default).",
+            "Tell your partner your status; each call is also your heartbeat (alive 5 min by default).",
             annotations(false, true),
         ),
         tool::<SessionArgs, PartnerStatus>(
@@ -517,13 +517,13 @@ fn base_tools() -> Vec<Tool> {
         tool::<WaitArgs, crate::bridge::Waited>(
             WAIT_FOR_MESSAGES,
             "Wait for messages",
-            "Wait for your partner's reply instead of polling: returns unread messages (marked read) once any arrive, or timed_out=true. Cancelling marks nothing read.",
+            "Wait for a reply instead of polling: returns unread messages (marked read) once any arrive, or timed_out=true. Cancelling marks nothing read.",
             annotations(false, false),
         ),
         tool::<HistoryArgs, crate::bridge::History>(
             READ_HISTORY,
             "Read history",
-            "Re-read what you sent and received without marking anything (e.g. after a restart): after_seq=0, then after_seq=next_after_seq while more is true.",
+            "Re-read what you sent and received, marking nothing (after a restart): after_seq=0, then after_seq=next_after_seq while more is true.",
             annotations(true, true),
         ),
         tool::<SendMessageArgs, crate::bridge::Stored>(

@@ -11,10 +11,19 @@
 use std::future::Future;
 use std::path::Path;
 
-use super::{Conversation, Participant, Result, Status, Store, Tx};
+use super::{Conversation, Message, Participant, Result, Status, Store, Tx};
 use crate::audit;
 use crate::auth::TokenHash;
 use crate::clock::Millis;
+
+/// The stored sender of a message the human overseer posted (`mcp-bridge
+/// post`, the dashboard). Every other message's sender is a seat, one letter
+/// `a`..`p`, so this value can never be an agent's; migration 8 makes the
+/// database refuse any sender that is neither.
+pub const OVERSEER_SENDER: &str = "overseer";
+
+/// The most hits one search returns.
+pub const MAX_SEARCH_HITS: usize = 200;
 
 /// A conversation with the aggregates `list` shows, computed by the backend
 /// in a handful of queries instead of one round trip per conversation.
@@ -185,6 +194,16 @@ pub trait AdminTx: Tx {
         at: Millis,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Messages of every conversation whose stored (redacted) body contains
+    /// `query`, compared case-insensitively, newest first, at most `limit`.
+    /// `query` is matched literally: no character in it is a wildcard or
+    /// an operator on any backend.
+    fn search_messages(
+        &mut self,
+        query: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+
     /// Counts for `stats`, judged at `now`.
     fn figures(&mut self, now: Millis) -> impl Future<Output = Result<DbFigures>> + Send;
 
@@ -227,3 +246,26 @@ pub trait AdminStore: Store<Tx: AdminTx> {
 pub trait FullStore: AdminStore<Tx: AdminTx + super::yolo::YoloTx> {}
 
 impl<T: AdminStore<Tx: AdminTx + super::yolo::YoloTx>> FullStore for T {}
+
+/// `%query%` for `LIKE`/`ILIKE ... ESCAPE '\\'`: the query's wildcards and
+/// the escape character made literal, on both backends.
+pub(super) fn like_pattern(query: &str) -> String {
+    let mut p = String::with_capacity(query.len() + 2);
+    p.push('%');
+    for c in query.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(super::like_pattern(r"5%_a\b"), r"%5\%\_a\\b%");
+    }
+}

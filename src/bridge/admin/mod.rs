@@ -5,7 +5,9 @@
 //! - `portability`: `export`, `import` and the file format;
 //! - `safety`: `backup`, and `restore`'s last steps;
 //! - `integrity`: the trail's full check, for `audit verify` and `restore`;
-//! - `agents`: registered agents' identities (`agent add|list|rotate|revoke`).
+//! - `agents`: registered agents' identities (`agent add|list|rotate|revoke`);
+//! - `overseer`: the human steps in (`post` as `overseer`, message search,
+//!   the dashboard's audit actor).
 //!
 //! Same rules as the agents' use cases: every state change commits in ONE
 //! `begin_write` transaction together with its audit entry (actor `cli`),
@@ -24,6 +26,7 @@ mod agents;
 mod integrity;
 mod lifecycle;
 mod observing;
+mod overseer;
 mod portability;
 mod safety;
 
@@ -33,6 +36,7 @@ pub use lifecycle::{CleanupReport, CleanupRequest, Ended, Rotated};
 pub use observing::{
     ConversationDetail, ConversationSummary, ListFilter, LiveState, MessageView, ReadState, SeatView, Stats,
 };
+pub use overseer::{MAX_SEARCH_QUERY_CHARS, OverseerPost, SearchHit};
 pub use portability::{
     EXPORT_FORMAT, EXPORT_VERSION, Export, ExportConversation, ExportMessage, ExportParticipant,
     ExportStatus, ImportRequest, Imported, IssuedToken,
@@ -162,6 +166,18 @@ pub enum AdminError {
     AgentRevoked {
         /// The (validated) name.
         name: String,
+    },
+    /// The overseer's message breaks a rule every message follows (empty,
+    /// too large, a conversation quota): the same error an agent would get.
+    #[error(transparent)]
+    Refused(super::Error),
+    /// A search query or limit is out of bounds.
+    #[error("invalid search {field}: {reason}")]
+    InvalidSearch {
+        /// `query` or `limit`.
+        field: &'static str,
+        /// What is wrong and what is accepted (never the query itself).
+        reason: String,
     },
     /// The database failed.
     #[error(transparent)]

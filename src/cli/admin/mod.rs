@@ -34,6 +34,7 @@ mod audit;
 mod lifecycle;
 mod observing;
 mod portability;
+pub(super) mod post;
 pub mod remote;
 mod safety;
 

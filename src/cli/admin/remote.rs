@@ -231,6 +231,20 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// `post` against the server (an admin credential): the answer as JSON.
+pub async fn post(remote: &Remote, id: &str, message: &str) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "message": message });
+    print(
+        &remote
+            .call(
+                Method::POST,
+                &format!("/conversations/{}/messages", encode(id)),
+                Some(body),
+            )
+            .await?,
+    )
+}
+
 /// Runs an overseer command against the server; commands that need the
 /// database's files or a terminal with the key say where to run them.
 pub async fn run(remote: &Remote, cmd: AdminCommand) -> anyhow::Result<ExitCode> {

@@ -4,15 +4,16 @@
 
 use std::path::Path;
 
-use super::rows::{audit_entry, conversation, participant, status};
+use super::rows::{audit_entry, conversation, message, participant, status};
 use super::{PgStore, PgTx};
 use crate::audit;
 use crate::auth::TokenHash;
 use crate::clock::Millis;
 use crate::store::admin::{
     AdminStore, AdminTx, AuditFilter, ConversationRow, DbFigures, Delivery, PurgeCounts, UnreadCount,
+    like_pattern,
 };
-use crate::store::{Conversation, Error, Participant, Result, Status};
+use crate::store::{Conversation, Error, Message, Participant, Result, Status};
 
 impl AdminTx for PgTx {
     async fn conversation_rows(&mut self) -> Result<Vec<ConversationRow>> {
@@ -222,6 +223,22 @@ impl AdminTx for PgTx {
         )
         .await?;
         Ok(())
+    }
+
+    async fn search_messages(&mut self, query: &str, limit: i64) -> Result<Vec<Message>> {
+        // No extension needed (pg_trgm may be missing on a managed server)
+        // and the same answer as SQLite's trigram index: a literal,
+        // case-insensitive substring. The walk goes newest first along the
+        // primary key and stops after `limit` hits (see migration 8).
+        self.rows(
+            "SELECT * FROM messages WHERE body ILIKE $1 ESCAPE '\\' ORDER BY seq DESC LIMIT $2",
+            &[
+                &like_pattern(query) as &(dyn tokio_postgres::types::ToSql + Sync),
+                &limit,
+            ],
+            message,
+        )
+        .await
     }
 
     async fn figures(&mut self, now: Millis) -> Result<DbFigures> {

@@ -18,7 +18,7 @@ use crate::clock::Millis;
 use crate::store::admin::{
     AdminStore, AdminTx, AuditFilter, ConversationRow, DbFigures, Delivery, PurgeCounts, UnreadCount,
 };
-use crate::store::{Conversation, Error, Participant, Result, Status};
+use crate::store::{Conversation, Error, Message, Participant, Result, Status};
 
 impl AdminTx for SqliteTx {
     async fn conversation_rows(&mut self) -> Result<Vec<ConversationRow>> {
@@ -192,6 +192,10 @@ impl AdminTx for SqliteTx {
             params![at, message_seq, recipient],
         )?;
         Ok(())
+    }
+
+    async fn search_messages(&mut self, query: &str, limit: i64) -> Result<Vec<Message>> {
+        self.search(query, limit)
     }
 
     async fn figures(&mut self, now: Millis) -> Result<DbFigures> {

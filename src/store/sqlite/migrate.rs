@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "seat token index",
         sql: include_str!("../../../migrations/sqlite/0007_seat_token_index.sql"),
     },
+    Migration {
+        version: 8,
+        description: "overseer search",
+        sql: include_str!("../../../migrations/sqlite/0008_overseer_search.sql"),
+    },
 ];
 
 /// The record table, exactly as the `sqlx` migrator created it.

@@ -41,6 +41,7 @@ mod files;
 mod migrate;
 mod rows;
 mod schema;
+mod search;
 mod teams;
 mod tx;
 mod yolo;
