@@ -31,6 +31,9 @@ pub struct ActionForm {
     /// `yes` once the overseer confirmed.
     #[serde(default)]
     confirm: Option<String>,
+    /// The confirmation page's single-use intent.
+    #[serde(default)]
+    intent: Option<String>,
     /// The text to post (post only).
     #[serde(default)]
     message: Option<String>,
@@ -39,6 +42,22 @@ pub struct ActionForm {
 impl ActionForm {
     fn confirmed(&self) -> bool {
         self.confirm.as_deref() == Some("yes")
+    }
+}
+
+/// Whether the form answers a confirmation page: `Ok(false)` shows the
+/// page; `Ok(true)` acts, once per page shown (its intent is consumed, so
+/// a reload or a second submit of the answer does not act again).
+fn confirmed<S: FullStore>(d: &Dashboard<S>, form: &ActionForm) -> Result<bool, Failure> {
+    if !form.confirmed() {
+        return Ok(false);
+    }
+    match form.intent.as_deref() {
+        Some(intent) if d.sessions.redeem_intent(intent) => Ok(true),
+        _ => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "this confirmation was already used or has expired; nothing was done again. Start from the conversation page",
+        )),
     }
 }
 
@@ -71,13 +90,21 @@ pub async fn authorize<S: FullStore>(
 
 /// The confirmation page: what will happen, and the same form again with
 /// `confirm=yes`.
-fn confirm_page(viewer: &Viewer, action: &str, what: Markup, form: &ActionForm, back: &str) -> Response {
+fn confirm_page<S: FullStore>(
+    d: &Dashboard<S>,
+    viewer: &Viewer,
+    action: &str,
+    what: Markup,
+    form: &ActionForm,
+    back: &str,
+) -> Response {
     let body = html! {
         h1 { "Confirm" }
         div.confirm { (what) }
         form method="post" action=(action) {
             (csrf_field(viewer))
             input type="hidden" name="confirm" value="yes";
+            input type="hidden" name="intent" value=(d.sessions.issue_intent());
             @if let Some(m) = &form.message { textarea hidden name="message" { (m) } }
             button.danger type="submit" { "Confirm" }
             " "
@@ -103,12 +130,13 @@ pub async fn close<S: FullStore>(
         return Err(Failure::bad_id("conversation"));
     }
     let back = conversation_url(&id);
-    if !form.confirmed() {
+    if !confirmed(&d, &form)? {
         let what = html! {
             p { "Close conversation " span.mono { (id) } "? Every participant's next call fails with "
                 code { "conversation_closed" } ". This cannot be undone." }
         };
         return Ok(confirm_page(
+            &d,
             &viewer,
             &format!("{back}/close"),
             what,
@@ -140,7 +168,7 @@ pub async fn seat<S: FullStore>(
         return Err(Failure::bad_id("seat"));
     };
     let back = conversation_url(&id);
-    if !form.confirmed() {
+    if !confirmed(&d, &form)? {
         let what = if action == "revoke" {
             html! { p { "Revoke seat " strong.mono { (session) } " of " span.mono { (id) }
             "? Its calls fail with " code { "session_revoked" } " from now on (rotating gives access back)." } }
@@ -149,6 +177,7 @@ pub async fn seat<S: FullStore>(
             "? Its current token stops working at once; the new token is shown once, on the next page." } }
         };
         return Ok(confirm_page(
+            &d,
             &viewer,
             &format!("{back}/seats/{session}/{action}"),
             what,
@@ -180,7 +209,7 @@ pub async fn post_message<S: FullStore>(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<ActionForm>,
 ) -> PageResult {
-    let _bridge = authorize(&d, &viewer, form.csrf.as_deref(), "dashboard.post").await?;
+    let bridge = authorize(&d, &viewer, form.csrf.as_deref(), "dashboard.post").await?;
     if !is_conversation_id(&id) {
         return Err(Failure::bad_id("conversation"));
     }
@@ -192,17 +221,22 @@ pub async fn post_message<S: FullStore>(
             "message is empty; write what to post",
         ));
     }
-    if !form.confirmed() {
+    if !confirmed(&d, &form)? {
         let what = html! {
             p { "Post this to every participant of " span.mono { (id) } " as " strong { "overseer" } "?" }
             pre.body { (message) }
         };
-        return Ok(confirm_page(&viewer, &format!("{back}/post"), what, &form, &back));
+        return Ok(confirm_page(
+            &d,
+            &viewer,
+            &format!("{back}/post"),
+            what,
+            &form,
+            &back,
+        ));
     }
-    Err(Failure::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "posting as overseer is not available in this build",
-    ))
+    let posted = bridge.post_as_overseer(&id, message).await?;
+    Ok(Redirect::to(&format!("{back}#m-{}", posted.message_id)).into_response())
 }
 
 /// `POST /ui/proposals/{id}/reject`: the dashboard may reject a YOLO
@@ -218,9 +252,10 @@ pub async fn reject<S: FullStore>(
         return Err(Failure::bad_id("proposal"));
     }
     let back = format!("{PREFIX}/proposals");
-    if !form.confirmed() {
+    if !confirmed(&d, &form)? {
         let what = html! { p { "Reject proposal " span.mono { (id) } "? It can then never run." } };
         return Ok(confirm_page(
+            &d,
             &viewer,
             &format!("{back}/{id}/reject"),
             what,

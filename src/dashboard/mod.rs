@@ -103,7 +103,7 @@ impl<S: FullStore> Dashboard<S> {
     /// under the viewer's name (`dashboard` locally, `agent:NAME` mounted).
     pub fn bridge_for(&self, viewer: &Viewer) -> Bridge<S> {
         match &viewer.who {
-            Who::Local => self.bridge.clone(),
+            Who::Local => self.bridge.acting_as_dashboard(),
             Who::Agent(agent) => self.bridge.acting_for(agent),
         }
     }

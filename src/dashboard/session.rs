@@ -40,6 +40,12 @@ pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 /// memory against a credential holder that logs in in a loop.
 pub const MAX_SESSIONS: usize = 256;
 
+/// How long a confirmation page's intent stays usable.
+pub const INTENT_TTL: Duration = Duration::from_secs(600);
+
+/// The most unconfirmed intents kept; the oldest goes first.
+pub const MAX_INTENTS: usize = 1024;
+
 /// A fresh random secret: 256 bits, URL-safe base64 (43 characters).
 pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
@@ -111,6 +117,10 @@ pub struct Sessions {
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     /// The login token's hash until it is used.
     login: Mutex<Option<[u8; 32]>>,
+    /// Confirmation pages shown and not yet acted on, by hash, with their
+    /// expiry: an action runs once per confirmation, so a reloaded or
+    /// resubmitted answer (the rotated-token page) does not act again.
+    intents: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -180,6 +190,28 @@ impl Sessions {
         }
     }
 
+    /// Issues the single-use intent a confirmation page carries.
+    pub fn issue_intent(&self) -> String {
+        let intent = random_secret();
+        let now = Instant::now();
+        let mut intents = lock(&self.intents);
+        intents.retain(|_, exp| *exp > now);
+        if intents.len() >= MAX_INTENTS
+            && let Some(oldest) = intents.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
+        {
+            intents.remove(&oldest);
+        }
+        intents.insert(digest(&intent), now + INTENT_TTL);
+        intent
+    }
+
+    /// Consumes an intent: true once for each issued, unexpired intent.
+    pub fn redeem_intent(&self, presented: &str) -> bool {
+        lock(&self.intents)
+            .remove(&digest(presented))
+            .is_some_and(|exp| exp > Instant::now())
+    }
+
     /// Ends a session (logout).
     pub fn end(&self, cookie: &str) {
         lock(&self.sessions).remove(&digest(cookie));
@@ -241,6 +273,15 @@ mod tests {
         assert!(s.viewer("other").is_none());
         s.end(&c);
         assert!(s.viewer(&c).is_none());
+    }
+
+    #[test]
+    fn an_intent_is_redeemed_once() {
+        let s = Sessions::default();
+        let i = s.issue_intent();
+        assert!(!s.redeem_intent("other"));
+        assert!(s.redeem_intent(&i));
+        assert!(!s.redeem_intent(&i), "a confirmation acts once");
     }
 
     #[test]

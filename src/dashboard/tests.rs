@@ -226,8 +226,88 @@ async fn a_change_needs_the_csrf_token_and_a_confirmation() {
         .oneshot(post(&close, Some(&cookie), &format!("csrf={csrf}&confirm=yes")))
         .await
         .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "a confirmation without its page's intent"
+    );
+    assert_eq!(state_of(&e).await, LiveState::Active);
+    let intent = e.state.sessions.issue_intent();
+    let answer = format!("csrf={csrf}&confirm=yes&intent={intent}");
+    let r = e
+        .app
+        .clone()
+        .oneshot(post(&close, Some(&cookie), &answer))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(state_of(&e).await, LiveState::Closed);
+    let again = e
+        .app
+        .clone()
+        .oneshot(post(&close, Some(&cookie), &answer))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::CONFLICT,
+        "a resubmitted answer does not act again"
+    );
+    let trail = e
+        .bridge
+        .audit_entries(&Default::default(), 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|x| x.action == "conversation.close" && x.actor == "dashboard"),
+        "the local overseer's close is audited as dashboard"
+    );
+}
+
+#[tokio::test]
+async fn the_overseers_post_needs_the_csrf_token_and_is_audited_as_dashboard() {
+    let e = env(Mode::Local).await;
+    let (cookie, csrf) = local_login(&e).await;
+    let path = format!("/ui/conversations/{}/post", e.conversation);
+    let r = e
+        .app
+        .clone()
+        .oneshot(post(&path, Some(&cookie), "confirm=yes&message=hello"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = e
+        .app
+        .clone()
+        .oneshot(post(
+            &path,
+            Some(&cookie),
+            &format!(
+                "csrf={csrf}&confirm=yes&message=hello+agents&intent={}",
+                e.state.sessions.issue_intent()
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let shown = e.bridge.show_conversation(&e.conversation, 1).await.unwrap();
+    let posted = &shown.messages_after[0];
+    assert_eq!(
+        (posted.from_role.as_str(), posted.body.as_str()),
+        ("overseer", "hello agents")
+    );
+    let trail = e
+        .bridge
+        .audit_entries(&Default::default(), 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|x| x.action == "overseer.post" && x.actor == "dashboard")
+    );
 }
 
 #[tokio::test]
@@ -390,7 +470,14 @@ async fn an_observer_watches_and_an_admin_steps_in() {
     let r = e
         .app
         .clone()
-        .oneshot(post(&close, Some(&cookie), &format!("csrf={csrf}&confirm=yes")))
+        .oneshot(post(
+            &close,
+            Some(&cookie),
+            &format!(
+                "csrf={csrf}&confirm=yes&intent={}",
+                e.state.sessions.issue_intent()
+            ),
+        ))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -1,6 +1,8 @@
 //! The conversations page: every conversation with its state, seats
 //! (role, status, note, liveness, unread) and last activity, filtered by
-//! state. The script refreshes the table when the database changes.
+//! state, and the search box over message text (the overseer's search use
+//! case: FTS5 on SQLite, ILIKE on PostgreSQL; bodies as stored, redacted).
+//! The script refreshes the table every few seconds.
 
 use std::sync::Arc;
 
@@ -10,9 +12,9 @@ use axum::{Extension, http::StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{self, Nav, when_opt};
+use super::layout::{self, Nav, when, when_opt};
 use super::{Failure, PageResult};
-use crate::bridge::{ConversationSummary, ListFilter, LiveState};
+use crate::bridge::{ConversationSummary, ListFilter, LiveState, SearchHit};
 use crate::dashboard::{Dashboard, PREFIX, Viewer};
 use crate::store::admin::FullStore;
 
@@ -22,7 +24,16 @@ pub struct ListQuery {
     /// `all` (default), `active`, `expired` or `closed`.
     #[serde(default)]
     state: Option<String>,
+    /// Message text to search for.
+    #[serde(default)]
+    q: Option<String>,
 }
+
+/// Hits shown for one search.
+const SEARCH_HITS: usize = 50;
+
+/// Characters of a hit's body shown in the results.
+const EXCERPT_CHARS: usize = 300;
 
 /// The states the filter offers, in order.
 const FILTERS: [&str; 4] = ["all", "active", "expired", "closed"];
@@ -40,6 +51,11 @@ pub async fn page<S: FullStore>(
             "state must be one of all, active, expired, closed",
         ));
     }
+    let query = q.q.as_deref().filter(|q| !q.is_empty());
+    let hits = match query {
+        Some(query) => Some(d.bridge.search_messages(query, SEARCH_HITS).await?),
+        None => None,
+    };
     let all = d.bridge.list_conversations(ListFilter::All).await?;
     let now = d.bridge.now_ms();
     let shown: Vec<&ConversationSummary> = all
@@ -55,6 +71,14 @@ pub async fn page<S: FullStore>(
                     a href=(format!("{PREFIX}/?state={f}")) class=[(f == want).then_some("current")] { (f) }
                 }
             }
+            form.search method="get" action=(format!("{PREFIX}/")) {
+                input type="search" name="q" value=[query] placeholder="search message text" maxlength="256";
+                " "
+                button type="submit" { "Search" }
+            }
+        }
+        @if let (Some(query), Some(hits)) = (query, &hits) {
+            (search_results(query, hits, now))
         }
         div #conversations data-refresh=(format!("{PREFIX}/?state={want}")) {
             (table(&shown, now))
@@ -116,5 +140,37 @@ pub fn liveness(alive: bool, revoked: bool) -> Markup {
         html! { span.badge.alive { "alive" } }
     } else {
         html! { span.badge.idle { "idle" } }
+    }
+}
+
+/// The hits of one search, newest first, each linking to its message.
+fn search_results(query: &str, hits: &[SearchHit], now: crate::clock::Millis) -> Markup {
+    html! {
+        h2 { "Messages containing “" (query) "” (" (hits.len()) @if hits.len() == SEARCH_HITS { "+" } ")" }
+        @if hits.is_empty() { p.muted { "No message contains it." } }
+        @else {
+            table.list.hits {
+                thead { tr { th { "Conversation" } th { "#" } th { "From" } th { "When" } th { "Message" } } }
+                tbody {
+                    @for h in hits {
+                        tr {
+                            td { a.mono href=(format!("{PREFIX}/conversations/{}#m-{}", h.conversation_id, h.message_id)) { (h.conversation_id) } }
+                            td.num { (h.message_id) }
+                            td { strong { (h.from_role) } }
+                            td { (when(h.created_at, now)) }
+                            td.body { (excerpt(&h.body)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The start of a body, cut at a character boundary.
+fn excerpt(body: &str) -> String {
+    match body.char_indices().nth(EXCERPT_CHARS) {
+        Some((i, _)) => format!("{}…", &body[..i]),
+        None => body.to_owned(),
     }
 }

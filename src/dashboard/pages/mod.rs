@@ -45,6 +45,7 @@ impl From<AdminError> for Failure {
         let status = match &e {
             AdminError::NotFound { .. } | AdminError::NoSuchSession { .. } => StatusCode::NOT_FOUND,
             AdminError::AgentSeat { .. } | AdminError::Ended { .. } => StatusCode::CONFLICT,
+            AdminError::InvalidSearch { .. } | AdminError::Refused(_) => StatusCode::BAD_REQUEST,
             AdminError::Store(crate::store::Error::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Store(_) => {
                 tracing::error!(error = %e, "a dashboard request failed");
