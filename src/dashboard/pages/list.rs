@@ -79,6 +79,7 @@ pub async fn page<S: FullStore>(
         }
         @if let (Some(query), Some(hits)) = (query, &hits) {
             (search_results(query, hits, now))
+            h2 { "All conversations" }
         }
         div #conversations data-refresh=(format!("{PREFIX}/?state={want}")) {
             (table(&shown, now))
