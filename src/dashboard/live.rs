@@ -44,6 +44,12 @@ const POLL_NOT_LIVE: Duration = Duration::from_millis(250);
 /// precede the moment its commit is visible (see `store::wake`).
 const SETTLE: Duration = Duration::from_millis(5);
 
+/// The most messages watched for receipts at once (the newest unread
+/// ones): each wake re-reads from the oldest watched message, so this
+/// bounds that read when a recipient never reads (a revoked seat). Older
+/// receipts show on the next page load.
+const MAX_WATCHED: usize = 100;
+
 /// The query string.
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -122,6 +128,7 @@ impl Shown {
                 self.unread.insert(m.seq, read);
             }
         }
+        self.forget_oldest();
         let key = serde_json::to_string(&detail.summary.participants).unwrap_or_default();
         if key != self.seats_key {
             self.seats_key = key;
@@ -137,6 +144,13 @@ impl Shown {
             out.push(Event::default().event("reload").data(state));
         }
         out
+    }
+
+    /// Keeps at most [`MAX_WATCHED`] messages watched, the newest.
+    fn forget_oldest(&mut self) {
+        while self.unread.len() > MAX_WATCHED {
+            self.unread.pop_first();
+        }
     }
 
     /// Where the next read starts: before the oldest message still
@@ -170,6 +184,7 @@ async fn follow<S: FullStore>(
             shown.unread.insert(m.seq, read);
         }
     }
+    shown.forget_oldest();
     // Messages newer than the page go out at once (sent while it loaded).
     let mut detail = Some(first);
     loop {
@@ -194,5 +209,99 @@ async fn follow<S: FullStore>(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::{ConversationSummary, LiveState, MessageView, ReadState};
+    use crate::dashboard::Who;
+
+    fn message(seq: i64, read: bool) -> MessageView {
+        MessageView {
+            seq,
+            sender: "a".into(),
+            from_role: "planner".into(),
+            action_type: "info".into(),
+            body: format!("m{seq}"),
+            files: Vec::new(),
+            redacted: Vec::new(),
+            sent_at: 0,
+            read_by: vec![ReadState {
+                session_id: "b".into(),
+                delivered_at: read.then_some(1),
+            }],
+        }
+    }
+
+    fn detail(messages: Vec<MessageView>) -> ConversationDetail {
+        ConversationDetail {
+            summary: ConversationSummary {
+                id: "conv_00000000000000000000000000000000".into(),
+                state: LiveState::Active,
+                created_at: 0,
+                expires_at: 1,
+                closed_at: None,
+                messages: messages.len() as i64,
+                last_activity: None,
+                participants: Vec::new(),
+            },
+            messages_after: messages,
+        }
+    }
+
+    fn kinds(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| {
+                // An event's Debug shows its wire bytes, newlines escaped.
+                let text = format!("{e:?}");
+                ["msg", "receipt", "seats", "reload"]
+                    .into_iter()
+                    .find(|k| text.contains(&format!("event: {k}\\n")))
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_messages_then_receipts_are_sent_once() {
+        let viewer = Viewer {
+            who: Who::Local,
+            csrf: "c".into(),
+            since: 0,
+        };
+        let mut shown = Shown {
+            last_seq: 1,
+            unread: BTreeMap::new(),
+            seats_key: "[]".into(),
+            state: "active",
+        };
+        let events = shown.diff(&detail(vec![message(1, true), message(2, false)]), &viewer, 0);
+        assert_eq!(kinds(&events), ["msg"], "only the message the page lacks");
+        assert_eq!(shown.last_seq, 2);
+        assert_eq!(shown.read_from(), 1, "the next read covers the unread message");
+        let events = shown.diff(&detail(vec![message(2, false)]), &viewer, 0);
+        assert!(events.is_empty(), "nothing changed");
+        let events = shown.diff(&detail(vec![message(2, true)]), &viewer, 0);
+        assert_eq!(kinds(&events), ["receipt"]);
+        assert!(shown.unread.is_empty());
+        assert_eq!(shown.read_from(), 2);
+    }
+
+    #[test]
+    fn at_most_the_newest_unread_messages_are_watched() {
+        let mut shown = Shown {
+            last_seq: 0,
+            unread: (1..=150).map(|s| (s, 0)).collect(),
+            seats_key: String::new(),
+            state: "active",
+        };
+        shown.last_seq = 150;
+        shown.forget_oldest();
+        assert_eq!(shown.unread.len(), MAX_WATCHED);
+        assert_eq!(shown.read_from(), 50);
     }
 }
