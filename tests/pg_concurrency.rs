@@ -30,7 +30,11 @@ const KEY: [u8; 32] = [23; 32];
 
 /// Two servers on one database, with `limits`.
 async fn two_servers(url: &str, limits: Limits) -> [Arc<PgBridge>; 2] {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    two_servers_on(url, limits, Arc::new(ManualClock::new(1_800_000_000_000))).await
+}
+
+/// Two servers on one database, with `limits`, reading `clock`.
+async fn two_servers_on(url: &str, limits: Limits, clock: Arc<ManualClock>) -> [Arc<PgBridge>; 2] {
     let mut servers = Vec::new();
     for _ in 0..2 {
         let store = PgStore::open(url, OpenMode::CreateIfMissing).await.unwrap();
@@ -322,6 +326,71 @@ async fn the_overseer_closes_a_conversation_among_calls_without_a_deadlock() {
             }
         }
         servers[0].verify_audit().await.expect("the audit chain verifies");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_counted_on_two_servers_reach_the_chain_once_with_every_repeat() {
+    pg_support::with_fresh_db(|url| async move {
+        let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+        let servers = two_servers_on(&url, unlimited(), clock.clone()).await;
+        let (sender, _) = pair(&servers[0]).await;
+        let forged = Seat {
+            token: format!("mcpb_{}", "A".repeat(43)),
+            ..sender.clone()
+        };
+        let mut tasks = Vec::new();
+        for t in 0..6 {
+            let bridge = servers[t % 2].clone();
+            let (forged, sender) = (forged.clone(), sender.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..5 {
+                    let refused = bridge
+                        .send_message(SendRequest::to_all(forged.auth(), "forged"))
+                        .await;
+                    assert!(matches!(refused, Err(Error::InvalidToken { .. })), "{refused:?}");
+                    bridge
+                        .send_message(SendRequest::to_all(sender.auth(), format!("t{t} m{i}")))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // The window closes; the next write, on either server, writes the count.
+        clock.advance(61_000);
+        servers[1]
+            .send_message(SendRequest::to_all(sender.auth(), "after the window"))
+            .await
+            .unwrap();
+        servers[0].verify_audit().await.expect("the audit chain verifies");
+
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT detail FROM audit WHERE action = 'message.send.refused' ORDER BY seq",
+                &[],
+            )
+            .await
+            .unwrap();
+        let details: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+            .collect();
+        assert_eq!(details.len(), 2, "one entry at once, one counted: {details:?}");
+        assert_eq!(details[1]["repeats"], 29, "{details:?}");
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM refusal_tally", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
     })
     .await;
 }

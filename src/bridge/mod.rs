@@ -335,12 +335,11 @@ impl<S: Store> Bridge<S> {
             return Ok(());
         }
         let horizon = now - limit.horizon().as_millis() as i64;
-        let events = tx.rate_events(key, horizon).await?;
+        // Recorded before the decision, in one step; a denial returns an
+        // error, so the transaction is dropped and the record with it.
+        let events = tx.count_and_record_rate_event(key, horizon, now, horizon).await?;
         match limits::check(limit, &events, now) {
-            Decision::Allow => {
-                tx.record_rate_event(key, now, horizon).await?;
-                Ok(())
-            }
+            Decision::Allow => Ok(()),
             Decision::Deny {
                 window,
                 retry_after_ms,

@@ -279,6 +279,29 @@ impl Tx for PgTx {
         Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<_>, _>>()?)
     }
 
+    async fn count_and_record_rate_event(
+        &mut self,
+        key: &str,
+        since: Millis,
+        at: Millis,
+        forget_before: Millis,
+    ) -> Result<Vec<Millis>> {
+        // All parts see the statement's one snapshot: the SELECT counts the
+        // events from before this one, and the new event is never pruned.
+        let id = rate_lock_id(key);
+        let lock = self.rate_lock(&id).await?;
+        let rows = self
+            .query_after(
+                lock,
+                "WITH gone AS (DELETE FROM rate_events WHERE key = $1 AND at <= $4), \
+                 added AS (INSERT INTO rate_events (key, at) VALUES ($1, $3)) \
+                 SELECT at FROM rate_events WHERE key = $1 AND at > $2 ORDER BY at",
+                &[&key, &since, &at, &forget_before],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<_>, _>>()?)
+    }
+
     async fn record_rate_event(&mut self, key: &str, at: Millis, forget_before: Millis) -> Result<()> {
         // Both parts see the same snapshot: the new event is never pruned.
         self.exec(
@@ -324,29 +347,17 @@ impl Tx for PgTx {
         let needed = self.claim_chain();
         let lock = self.chain_lock(needed);
         let conn = self.client()?;
-        let (take, head) = tokio::join!(conn.prepare_cached(TAKE_TALLIES), conn.prepare_cached(AUDIT_HEAD));
-        let (take, head) = (take?, head?);
+        let tail = conn.prepare_cached(TALLIES_AND_HEAD).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&opened_by];
-        let tallies = conn.query(&take, &params);
-        let head = conn.query(&head, &[]);
-        let lock = async move {
-            match lock {
-                Some(lock) => lock.await,
-                None => Ok(()),
+        let rows = self.pipeline(conn, lock, conn.query(&tail, &params)).await?;
+        let mut tallies = Vec::new();
+        let mut head = None;
+        for r in &rows {
+            match r.try_get::<_, Option<i64>>("head_seq")? {
+                Some(seq) => head = Some((seq, r.try_get("head_hash")?)),
+                None => tallies.push(tally(r)?),
             }
-        };
-        let (tallies, head) = if self.mode == Mode::Exclusive {
-            self.open().await?;
-            let tallies = self.atomic(conn, tallies).await?;
-            (tallies, head.await?)
-        } else {
-            let (opened, locked, tallies, head) = tokio::join!(biased; self.open(), lock, tallies, head);
-            opened?;
-            locked?;
-            (tallies?, head?)
-        };
-        let tallies = tallies.iter().map(tally).collect::<Result<Vec<_>, _>>()?;
-        let head = head.first().map(head_of).transpose()?;
+        }
         Ok((sorted(tallies), head))
     }
 
@@ -396,6 +407,17 @@ impl Tx for PgTx {
 /// The refusal tallies whose window has closed, removed.
 const TAKE_TALLIES: &str = "DELETE FROM refusal_tally WHERE window_start <= $1 \
      RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at";
+
+/// [`TAKE_TALLIES`] and [`AUDIT_HEAD`] in one statement: the tallies'
+/// rows, then the head's (the one with `head_seq` set). The head is read
+/// in the statement's snapshot, taken after the chain's lock was granted.
+const TALLIES_AND_HEAD: &str = "WITH t AS (DELETE FROM refusal_tally WHERE window_start <= $1 \
+     RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at) \
+     SELECT actor, action, code, conversation_id, window_start, repeats, first_at, last_at, \
+     NULL::bigint AS head_seq, NULL::text AS head_hash FROM t \
+     UNION ALL \
+     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, hash \
+     FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h";
 
 /// The audit chain's newest entry.
 const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
