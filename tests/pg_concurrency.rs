@@ -15,13 +15,14 @@ mod pg_support;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use mcp_bridge::auth::{ServerKey, SessionToken};
-use mcp_bridge::bridge::{Auth, Bridge, CreateRequest, Error, SendRequest, SessionId};
+use mcp_bridge::auth::{AgentCredential, ServerKey, SessionToken};
+use mcp_bridge::bridge::{Access, AgentIdentity, Auth, Bridge, CreateRequest, Error, SendRequest, SessionId};
 use mcp_bridge::clock::ManualClock;
 use mcp_bridge::config::Limits;
 use mcp_bridge::limits::RateLimit;
 use mcp_bridge::redact::Redactor;
 use mcp_bridge::store::PgStore;
+use mcp_bridge::store::agents::AgentRole;
 use mcp_bridge::store::postgres::OpenMode;
 
 type PgBridge = Bridge<PgStore>;
@@ -391,6 +392,93 @@ async fn refusals_counted_on_two_servers_reach_the_chain_once_with_every_repeat(
             .unwrap()
             .get(0);
         assert_eq!(left, 0);
+    })
+    .await;
+}
+
+/// A registered agent, proven on `bridge`.
+async fn register(admin: &PgBridge, on: &PgBridge, name: &str) -> Arc<AgentIdentity> {
+    let added = admin.add_agent(name, AgentRole::Agent).await.unwrap();
+    let credential = AgentCredential::parse(&added.credential.to_string()).unwrap();
+    on.identify_agent(&credential).await.unwrap()
+}
+
+fn as_agent(conversation_id: &str, agent: &Arc<AgentIdentity>) -> Access {
+    Access::Agent {
+        conversation_id: conversation_id.to_owned(),
+        seat: None,
+        agent: agent.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registered_agents_call_on_two_servers_and_a_revocation_stops_the_next_call() {
+    pg_support::with_fresh_db(|url| async move {
+        let servers = two_servers(&url, unlimited()).await;
+        let lead = register(&servers[0], &servers[0], "lead").await;
+        let worker = register(&servers[0], &servers[1], "worker").await;
+        let created = servers[0]
+            .create_conversation(CreateRequest {
+                my_role: None,
+                partner_roles: Vec::new(),
+                partners_field: "partner_roles",
+                with_agents: vec!["worker".into()],
+                creator: Some(lead.clone()),
+            })
+            .await
+            .unwrap();
+        let id = created.conversation_id.clone();
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let (bridge, agent) = (servers[t % 2].clone(), if t < 2 { &lead } else { &worker });
+            let (agent, id) = (agent.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut received = Vec::new();
+                for i in 0..20 {
+                    bridge
+                        .send_message(SendRequest::to_all(as_agent(&id, &agent), format!("t{t} m{i}")))
+                        .await
+                        .unwrap();
+                    let inbox = bridge.check_messages(as_agent(&id, &agent)).await.unwrap();
+                    received.extend(inbox.messages.into_iter().map(|m| m.message));
+                }
+                (t, received)
+            }));
+        }
+        let mut by_worker = Vec::new();
+        let mut by_lead = Vec::new();
+        for task in tasks {
+            let (t, received) = task.await.unwrap();
+            if t < 2 {
+                by_lead.extend(received)
+            } else {
+                by_worker.extend(received)
+            }
+        }
+        // Drain what is left, then every message arrived once, at the other side.
+        for (agent, into) in [(&lead, &mut by_lead), (&worker, &mut by_worker)] {
+            loop {
+                let inbox = servers[1].check_messages(as_agent(&id, agent)).await.unwrap();
+                if inbox.messages.is_empty() {
+                    break;
+                }
+                into.extend(inbox.messages.into_iter().map(|m| m.message));
+            }
+        }
+        let unique = |v: &Vec<String>| v.iter().collect::<HashSet<_>>().len();
+        assert_eq!((by_lead.len(), unique(&by_lead)), (40, 40));
+        assert_eq!((by_worker.len(), unique(&by_worker)), (40, 40));
+        assert!(by_lead.iter().all(|m| m.starts_with("t2") || m.starts_with("t3")));
+
+        // Revoked on one server: the next call on the other is refused.
+        servers[0].revoke_agent("worker").await.unwrap();
+        let refused = servers[1]
+            .send_message(SendRequest::to_all(as_agent(&id, &worker), "after revocation"))
+            .await;
+        assert!(matches!(refused, Err(Error::AgentRevoked)), "{refused:?}");
+        let refused = servers[1].check_messages(as_agent(&id, &worker)).await;
+        assert!(matches!(refused, Err(Error::AgentRevoked)), "{refused:?}");
+        servers[1].verify_audit().await.expect("the audit chain verifies");
     })
     .await;
 }

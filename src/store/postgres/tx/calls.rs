@@ -1,7 +1,7 @@
 //! The use cases' statements: [`Tx`] for [`PgTx`].
 
 use super::super::rows::{audit_entry, conversation, message, participant, status};
-use super::{Mode, PgTx, rate_lock_id};
+use super::{Mode, Params, PgTx, rate_lock_id};
 use crate::audit;
 use crate::clock::Millis;
 use crate::store::{
@@ -468,35 +468,78 @@ fn sorted(mut tallies: Vec<RefusalTally>) -> Vec<RefusalTally> {
 impl PgTx {
     /// A conversation, its seats and its totals, by `sql`
     /// ([`WITH_PARTICIPANTS`] or its locking twin).
-    async fn seated_conversation(
-        &self,
-        sql: &str,
-        id: &str,
-    ) -> Result<Option<(Conversation, Vec<Participant>, Usage)>> {
-        let rows = self
-            .rows(sql, &[&id], |r| {
-                let conv = Conversation {
-                    id: r.try_get("conv_id")?,
-                    created_at: r.try_get("conv_created_at")?,
-                    expires_at: r.try_get("conv_expires_at")?,
-                    closed_at: r.try_get("conv_closed_at")?,
-                };
-                let usage = Usage {
-                    messages: r.try_get("conv_messages")?,
-                    bytes: r.try_get("conv_bytes")?,
-                };
-                let seat = match r.try_get::<_, Option<String>>("session_id")? {
-                    Some(_) => Some(participant(r)?),
-                    None => None,
-                };
-                Ok((conv, usage, seat))
-            })
-            .await?;
-        let mut found: Option<(Conversation, Vec<Participant>, Usage)> = None;
-        for (conv, usage, seat) in rows {
-            let entry = found.get_or_insert_with(|| (conv, Vec::new(), usage));
-            entry.1.extend(seat);
-        }
-        Ok(found)
+    async fn seated_conversation(&self, sql: &str, id: &str) -> Result<Option<Seated>> {
+        self.keep_lock_order();
+        let rows = self.query_after(None, sql, &[&id]).await?;
+        seated(&rows)
     }
+
+    /// The rows of `first` and the conversation `id` with its seats, the two
+    /// queries sent together (one round trip) unless the transaction is
+    /// exclusive. `lock` locks the conversation's row in a concurrent
+    /// transaction, as [`Tx::conversation_for_update`] does.
+    pub(in crate::store::postgres) async fn rows_and_conversation(
+        &mut self,
+        first: &str,
+        params: Params<'_>,
+        id: &str,
+        lock: bool,
+    ) -> Result<(Vec<tokio_postgres::Row>, Option<(Conversation, Vec<Participant>)>)> {
+        let lock = lock && self.mode == Mode::Concurrent;
+        let sql = if lock {
+            WITH_PARTICIPANTS_FOR_UPDATE
+        } else {
+            WITH_PARTICIPANTS
+        };
+        if self.mode == Mode::Exclusive {
+            let rows = self.query_after(None, first, params).await?;
+            let found = self.seated_conversation(sql, id).await?;
+            return Ok((rows, found.map(|(c, seats, _)| (c, seats))));
+        }
+        self.keep_lock_order();
+        self.send_held().await?;
+        let conn = self.client()?;
+        let (first, second) = tokio::join!(conn.prepare_cached(first), conn.prepare_cached(sql));
+        let (first, second) = (first?, second?);
+        let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let (opened, rows, conversation) =
+            tokio::join!(biased; self.open(), conn.query(&first, params), conn.query(&second, &by_id));
+        opened?;
+        let (rows, conversation) = (rows?, conversation?);
+        let found = seated(&conversation)?;
+        Ok((
+            rows,
+            found.map(|(c, seats, usage)| {
+                if lock {
+                    self.locked_usage = Some((c.id.clone(), usage));
+                }
+                (c, seats)
+            }),
+        ))
+    }
+}
+
+/// A conversation, its seats and its totals.
+type Seated = (Conversation, Vec<Participant>, Usage);
+
+/// The rows of [`WITH_PARTICIPANTS`] (or its twin) as one conversation.
+fn seated(rows: &[tokio_postgres::Row]) -> Result<Option<Seated>> {
+    let mut found: Option<Seated> = None;
+    for r in rows {
+        let conv = Conversation {
+            id: r.try_get("conv_id")?,
+            created_at: r.try_get("conv_created_at")?,
+            expires_at: r.try_get("conv_expires_at")?,
+            closed_at: r.try_get("conv_closed_at")?,
+        };
+        let usage = Usage {
+            messages: r.try_get("conv_messages")?,
+            bytes: r.try_get("conv_bytes")?,
+        };
+        let entry = found.get_or_insert_with(|| (conv, Vec::new(), usage));
+        if r.try_get::<_, Option<String>>("session_id")?.is_some() {
+            entry.1.push(participant(r)?);
+        }
+    }
+    Ok(found)
 }
