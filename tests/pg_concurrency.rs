@@ -399,7 +399,7 @@ async fn refusals_counted_on_two_servers_reach_the_chain_once_with_every_repeat(
 /// A registered agent, proven on `bridge`.
 async fn register(admin: &PgBridge, on: &PgBridge, name: &str) -> Arc<AgentIdentity> {
     let added = admin.add_agent(name, AgentRole::Agent).await.unwrap();
-    let credential = AgentCredential::parse(&added.credential.to_string()).unwrap();
+    let credential = AgentCredential::parse(&added.credential).unwrap();
     on.identify_agent(&credential).await.unwrap()
 }
 
