@@ -15,13 +15,14 @@ mod pg_support;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use mcp_bridge::auth::{ServerKey, SessionToken};
-use mcp_bridge::bridge::{Auth, Bridge, CreateRequest, Error, SendRequest, SessionId};
+use mcp_bridge::auth::{AgentCredential, ServerKey, SessionToken};
+use mcp_bridge::bridge::{Access, AgentIdentity, Auth, Bridge, CreateRequest, Error, SendRequest, SessionId};
 use mcp_bridge::clock::ManualClock;
 use mcp_bridge::config::Limits;
 use mcp_bridge::limits::RateLimit;
 use mcp_bridge::redact::Redactor;
 use mcp_bridge::store::PgStore;
+use mcp_bridge::store::agents::AgentRole;
 use mcp_bridge::store::postgres::OpenMode;
 
 type PgBridge = Bridge<PgStore>;
@@ -30,7 +31,11 @@ const KEY: [u8; 32] = [23; 32];
 
 /// Two servers on one database, with `limits`.
 async fn two_servers(url: &str, limits: Limits) -> [Arc<PgBridge>; 2] {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    two_servers_on(url, limits, Arc::new(ManualClock::new(1_800_000_000_000))).await
+}
+
+/// Two servers on one database, with `limits`, reading `clock`.
+async fn two_servers_on(url: &str, limits: Limits, clock: Arc<ManualClock>) -> [Arc<PgBridge>; 2] {
     let mut servers = Vec::new();
     for _ in 0..2 {
         let store = PgStore::open(url, OpenMode::CreateIfMissing).await.unwrap();
@@ -322,6 +327,158 @@ async fn the_overseer_closes_a_conversation_among_calls_without_a_deadlock() {
             }
         }
         servers[0].verify_audit().await.expect("the audit chain verifies");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_counted_on_two_servers_reach_the_chain_once_with_every_repeat() {
+    pg_support::with_fresh_db(|url| async move {
+        let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+        let servers = two_servers_on(&url, unlimited(), clock.clone()).await;
+        let (sender, _) = pair(&servers[0]).await;
+        let forged = Seat {
+            token: format!("mcpb_{}", "A".repeat(43)),
+            ..sender.clone()
+        };
+        let mut tasks = Vec::new();
+        for t in 0..6 {
+            let bridge = servers[t % 2].clone();
+            let (forged, sender) = (forged.clone(), sender.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..5 {
+                    let refused = bridge
+                        .send_message(SendRequest::to_all(forged.auth(), "forged"))
+                        .await;
+                    assert!(matches!(refused, Err(Error::InvalidToken { .. })), "{refused:?}");
+                    bridge
+                        .send_message(SendRequest::to_all(sender.auth(), format!("t{t} m{i}")))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // The window closes; the next write, on either server, writes the count.
+        clock.advance(61_000);
+        servers[1]
+            .send_message(SendRequest::to_all(sender.auth(), "after the window"))
+            .await
+            .unwrap();
+        servers[0].verify_audit().await.expect("the audit chain verifies");
+
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT detail FROM audit WHERE action = 'message.send.refused' ORDER BY seq",
+                &[],
+            )
+            .await
+            .unwrap();
+        let details: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+            .collect();
+        assert_eq!(details.len(), 2, "one entry at once, one counted: {details:?}");
+        assert_eq!(details[1]["repeats"], 29, "{details:?}");
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM refusal_tally", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+    })
+    .await;
+}
+
+/// A registered agent, proven on `bridge`.
+async fn register(admin: &PgBridge, on: &PgBridge, name: &str) -> Arc<AgentIdentity> {
+    let added = admin.add_agent(name, AgentRole::Agent).await.unwrap();
+    let credential = AgentCredential::parse(&added.credential).unwrap();
+    on.identify_agent(&credential).await.unwrap()
+}
+
+fn as_agent(conversation_id: &str, agent: &Arc<AgentIdentity>) -> Access {
+    Access::Agent {
+        conversation_id: conversation_id.to_owned(),
+        seat: None,
+        agent: agent.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registered_agents_call_on_two_servers_and_a_revocation_stops_the_next_call() {
+    pg_support::with_fresh_db(|url| async move {
+        let servers = two_servers(&url, unlimited()).await;
+        let lead = register(&servers[0], &servers[0], "lead").await;
+        let worker = register(&servers[0], &servers[1], "worker").await;
+        let created = servers[0]
+            .create_conversation(CreateRequest {
+                my_role: None,
+                partner_roles: Vec::new(),
+                partners_field: "partner_roles",
+                with_agents: vec!["worker".into()],
+                creator: Some(lead.clone()),
+            })
+            .await
+            .unwrap();
+        let id = created.conversation_id.clone();
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let (bridge, agent) = (servers[t % 2].clone(), if t < 2 { &lead } else { &worker });
+            let (agent, id) = (agent.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut received = Vec::new();
+                for i in 0..20 {
+                    bridge
+                        .send_message(SendRequest::to_all(as_agent(&id, &agent), format!("t{t} m{i}")))
+                        .await
+                        .unwrap();
+                    let inbox = bridge.check_messages(as_agent(&id, &agent)).await.unwrap();
+                    received.extend(inbox.messages.into_iter().map(|m| m.message));
+                }
+                (t, received)
+            }));
+        }
+        let mut by_worker = Vec::new();
+        let mut by_lead = Vec::new();
+        for task in tasks {
+            let (t, received) = task.await.unwrap();
+            if t < 2 {
+                by_lead.extend(received)
+            } else {
+                by_worker.extend(received)
+            }
+        }
+        // Drain what is left, then every message arrived once, at the other side.
+        for (agent, into) in [(&lead, &mut by_lead), (&worker, &mut by_worker)] {
+            loop {
+                let inbox = servers[1].check_messages(as_agent(&id, agent)).await.unwrap();
+                if inbox.messages.is_empty() {
+                    break;
+                }
+                into.extend(inbox.messages.into_iter().map(|m| m.message));
+            }
+        }
+        let unique = |v: &Vec<String>| v.iter().collect::<HashSet<_>>().len();
+        assert_eq!((by_lead.len(), unique(&by_lead)), (40, 40));
+        assert_eq!((by_worker.len(), unique(&by_worker)), (40, 40));
+        assert!(by_lead.iter().all(|m| m.starts_with("t2") || m.starts_with("t3")));
+
+        // Revoked on one server: the next call on the other is refused.
+        servers[0].revoke_agent("worker").await.unwrap();
+        let refused = servers[1]
+            .send_message(SendRequest::to_all(as_agent(&id, &worker), "after revocation"))
+            .await;
+        assert!(matches!(refused, Err(Error::AgentRevoked)), "{refused:?}");
+        let refused = servers[1].check_messages(as_agent(&id, &worker)).await;
+        assert!(matches!(refused, Err(Error::AgentRevoked)), "{refused:?}");
+        servers[1].verify_audit().await.expect("the audit chain verifies");
     })
     .await;
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{Auth, Bridge, Error, Result, SessionId};
 use crate::auth::{AgentCredential, SessionToken, TokenHash};
-use crate::store::agents::{AgentRole, AgentTx};
+use crate::store::agents::{Agent, AgentRole, AgentTx};
 use crate::store::{Store, Tx};
 
 /// A registered agent, as its credential proved it. Holds the credential's
@@ -129,18 +129,22 @@ impl<S: Store> Bridge<S> {
     /// is not an `agent` (an observer or admin credential reads and
     /// administers; it does not take part in conversations).
     pub(super) async fn ensure_agent_live(&self, tx: &mut S::Tx, agent: &AgentIdentity) -> Result<()> {
-        let stored = tx.agent(agent.id).await?;
-        match stored {
-            Some(a) if a.revoked_at.is_none() && a.credential_hash == agent.credential_hash => {
-                if a.role == AgentRole::Agent {
-                    Ok(())
-                } else {
-                    Err(Error::NotAnAgent {
-                        role: a.role.as_str(),
-                    })
-                }
+        check_standing(tx.agent(agent.id).await?, agent)
+    }
+}
+
+/// [`Bridge::ensure_agent_live`]'s check on the agent's row as read.
+pub(super) fn check_standing(stored: Option<Agent>, agent: &AgentIdentity) -> Result<()> {
+    match stored {
+        Some(a) if a.revoked_at.is_none() && a.credential_hash == agent.credential_hash => {
+            if a.role == AgentRole::Agent {
+                Ok(())
+            } else {
+                Err(Error::NotAnAgent {
+                    role: a.role.as_str(),
+                })
             }
-            _ => Err(Error::AgentRevoked),
         }
+        _ => Err(Error::AgentRevoked),
     }
 }

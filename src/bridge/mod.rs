@@ -19,6 +19,7 @@ use crate::clock::{Clock, Millis, rfc3339};
 use crate::config::Limits;
 use crate::limits::{self, Decision};
 use crate::redact::Redactor;
+use crate::store::agents::AgentTx;
 use crate::store::{self, Conversation, Participant, RefusalKey, RefusalTally, Store, Tx};
 
 mod access;
@@ -233,10 +234,7 @@ impl<S: Store> Bridge<S> {
     /// seat's token (compared in constant time) and the seat's revocation,
     /// or a registered agent's seat and the agent's standing.
     async fn authenticate(&self, tx: &mut S::Tx, access: &Access, now: Millis) -> Result<Caller> {
-        let found = tx
-            .conversation_with_participants(access.conversation_id())
-            .await?;
-        self.admit(tx, access, found, now).await
+        self.read_and_admit(tx, access, false, now).await
     }
 
     /// [`Bridge::authenticate`] for a call that adds to the conversation (a
@@ -244,16 +242,39 @@ impl<S: Store> Bridge<S> {
     /// commit in order and its quotas count exactly (see
     /// [`Tx::conversation_for_update`]).
     async fn authenticate_to_add(&self, tx: &mut S::Tx, access: &Access, now: Millis) -> Result<Caller> {
-        let found = tx.conversation_for_update(access.conversation_id()).await?;
-        self.admit(tx, access, found, now).await
+        self.read_and_admit(tx, access, true, now).await
     }
 
-    /// The checks of [`Bridge::authenticate`] on the conversation as read.
-    async fn admit(
+    /// Reads the conversation (locking its row when `lock`) and, for a
+    /// registered agent, the agent as stored now, in one round trip where
+    /// the backend can; then checks them.
+    async fn read_and_admit(
         &self,
         tx: &mut S::Tx,
         access: &Access,
+        lock: bool,
+        now: Millis,
+    ) -> Result<Caller> {
+        let id = access.conversation_id();
+        let (stored_agent, found) = match access {
+            Access::Agent { agent, .. } => {
+                let (stored, found) = tx.agent_and_conversation(agent.id, id, lock).await?;
+                (Some(stored), found)
+            }
+            Access::Seat(_) if lock => (None, tx.conversation_for_update(id).await?),
+            Access::Seat(_) => (None, tx.conversation_with_participants(id).await?),
+        };
+        self.admit(access, found, stored_agent, now)
+    }
+
+    /// The checks of [`Bridge::authenticate`] on what was read: the
+    /// conversation with its seats and, for an agent, the agent as stored
+    /// (`Some(None)`: no longer there).
+    fn admit(
+        &self,
+        access: &Access,
         found: Option<(Conversation, Vec<Participant>)>,
+        stored_agent: Option<Option<store::agents::Agent>>,
         now: Millis,
     ) -> Result<Caller> {
         let (conversation, participants) = found.ok_or(Error::ConversationNotFound)?;
@@ -280,7 +301,7 @@ impl<S: Store> Bridge<S> {
                 participant
             }
             Access::Agent { agent, seat, .. } => {
-                self.ensure_agent_live(tx, agent).await?;
+                access::check_standing(stored_agent.flatten(), agent)?;
                 let participant = participants
                     .iter()
                     .find(|p| p.agent_id == Some(agent.id))
@@ -335,12 +356,11 @@ impl<S: Store> Bridge<S> {
             return Ok(());
         }
         let horizon = now - limit.horizon().as_millis() as i64;
-        let events = tx.rate_events(key, horizon).await?;
+        // Recorded before the decision, in one step; a denial returns an
+        // error, so the transaction is dropped and the record with it.
+        let events = tx.count_and_record_rate_event(key, horizon, now, horizon).await?;
         match limits::check(limit, &events, now) {
-            Decision::Allow => {
-                tx.record_rate_event(key, now, horizon).await?;
-                Ok(())
-            }
+            Decision::Allow => Ok(()),
             Decision::Deny {
                 window,
                 retry_after_ms,

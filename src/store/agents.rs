@@ -11,7 +11,7 @@
 
 use std::future::Future;
 
-use super::Result;
+use super::{Conversation, Participant, Result, Tx};
 use crate::auth::TokenHash;
 use crate::clock::Millis;
 
@@ -72,6 +72,10 @@ pub struct Agent {
     pub revoked_at: Option<Millis>,
 }
 
+/// What [`AgentTx::agent_and_conversation`] reads: the agent as stored now,
+/// and the conversation with its seats.
+pub type AgentAndConversation = (Option<Agent>, Option<(Conversation, Vec<Participant>)>);
+
 /// Agent queries, inside the caller's transaction like every other
 /// statement, so a change commits together with its audit entry.
 pub trait AgentTx: Send {
@@ -86,6 +90,29 @@ pub trait AgentTx: Send {
     ) -> impl Future<Output = Result<i64>> + Send;
     /// The agent with this id.
     fn agent(&mut self, id: i64) -> impl Future<Output = Result<Option<Agent>>> + Send;
+    /// The agent with this id and the conversation with its seats, read
+    /// together: a registered agent's call starts here, so a backend that
+    /// can sends both in one round trip. `lock` locks the conversation's
+    /// row as [`Tx::conversation_for_update`] does.
+    fn agent_and_conversation(
+        &mut self,
+        agent_id: i64,
+        conversation_id: &str,
+        lock: bool,
+    ) -> impl Future<Output = Result<AgentAndConversation>> + Send
+    where
+        Self: Tx,
+    {
+        async move {
+            let agent = self.agent(agent_id).await?;
+            let conversation = if lock {
+                self.conversation_for_update(conversation_id).await?
+            } else {
+                self.conversation_with_participants(conversation_id).await?
+            };
+            Ok((agent, conversation))
+        }
+    }
     /// The agent with this name (exact, case-sensitive).
     fn agent_by_name(&mut self, name: &str) -> impl Future<Output = Result<Option<Agent>>> + Send;
     /// The agent whose current credential has this hash, revoked or not

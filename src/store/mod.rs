@@ -248,7 +248,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     ///
     /// - it locks rows in one order: its conversation's row (only through
     ///   [`Tx::conversation_for_update`]), then its rate key (through
-    ///   [`Tx::rate_events`]), then the rows it writes or delivers;
+    ///   [`Tx::count_and_record_rate_event`]), then the rows it writes or
+    ///   delivers;
     /// - the audit chain comes last: once it has read the chain's tail
     ///   ([`Tx::audit_tail`], [`Tx::audit_head`], the refusal tallies) it
     ///   writes nothing but audit entries, and commits;
@@ -448,6 +449,26 @@ pub trait Tx: Send {
         &mut self,
         opened_by: Millis,
     ) -> impl Future<Output = Result<Vec<RefusalTally>>> + Send;
+    /// A rate check in one step: records an event for `key` at `at`
+    /// (forgetting its events at or before `forget_before`) and returns the
+    /// key's events after `since` other than this one, ascending. The caller
+    /// decides with them and, when the event is not allowed, ends the
+    /// transaction without committing, which takes the record back. In a
+    /// concurrent write transaction this takes the key's lock first (see
+    /// [`Store::begin_concurrent_write`]).
+    fn count_and_record_rate_event(
+        &mut self,
+        key: &str,
+        since: Millis,
+        at: Millis,
+        forget_before: Millis,
+    ) -> impl Future<Output = Result<Vec<Millis>>> + Send {
+        async move {
+            let events = self.rate_events(key, since).await?;
+            self.record_rate_event(key, at, forget_before).await?;
+            Ok(events)
+        }
+    }
     /// The start of every audit append: the refusal tallies whose window
     /// opened at or before `opened_by` (removed, as
     /// [`Tx::take_refusal_tallies`]) and the chain's head, read together. A

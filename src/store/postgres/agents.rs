@@ -7,7 +7,7 @@ use super::PgTx;
 use super::rows::RowResult;
 use crate::auth::TokenHash;
 use crate::clock::Millis;
-use crate::store::agents::{Agent, AgentRole, AgentTx};
+use crate::store::agents::{Agent, AgentAndConversation, AgentRole, AgentTx};
 use crate::store::{Error, Result};
 
 /// A `SELECT` of every column, built at compile time: an agent-mode server
@@ -93,6 +93,22 @@ impl AgentTx for PgTx {
             .await?
             .map(checked)
             .transpose()
+    }
+
+    async fn agent_and_conversation(
+        &mut self,
+        agent_id: i64,
+        conversation_id: &str,
+        lock: bool,
+    ) -> Result<AgentAndConversation> {
+        let (rows, conversation) = self
+            .rows_and_conversation(select!("WHERE id = $1"), &[&agent_id], conversation_id, lock)
+            .await?;
+        let agent = match rows.first() {
+            Some(r) => Some(checked(agent_from_row(r)?)?),
+            None => None,
+        };
+        Ok((agent, conversation))
     }
 
     async fn agent_by_name(&mut self, name: &str) -> Result<Option<Agent>> {

@@ -1,7 +1,7 @@
 //! The use cases' statements: [`Tx`] for [`PgTx`].
 
 use super::super::rows::{audit_entry, conversation, message, participant, status};
-use super::{Mode, PgTx, rate_lock_id};
+use super::{Mode, Params, PgTx, rate_lock_id};
 use crate::audit;
 use crate::clock::Millis;
 use crate::store::{
@@ -279,6 +279,29 @@ impl Tx for PgTx {
         Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<_>, _>>()?)
     }
 
+    async fn count_and_record_rate_event(
+        &mut self,
+        key: &str,
+        since: Millis,
+        at: Millis,
+        forget_before: Millis,
+    ) -> Result<Vec<Millis>> {
+        // All parts see the statement's one snapshot: the SELECT counts the
+        // events from before this one, and the new event is never pruned.
+        let id = rate_lock_id(key);
+        let lock = self.rate_lock(&id).await?;
+        let rows = self
+            .query_after(
+                lock,
+                "WITH gone AS (DELETE FROM rate_events WHERE key = $1 AND at <= $4), \
+                 added AS (INSERT INTO rate_events (key, at) VALUES ($1, $3)) \
+                 SELECT at FROM rate_events WHERE key = $1 AND at > $2 ORDER BY at",
+                &[&key, &since, &at, &forget_before],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<_>, _>>()?)
+    }
+
     async fn record_rate_event(&mut self, key: &str, at: Millis, forget_before: Millis) -> Result<()> {
         // Both parts see the same snapshot: the new event is never pruned.
         self.exec(
@@ -324,29 +347,17 @@ impl Tx for PgTx {
         let needed = self.claim_chain();
         let lock = self.chain_lock(needed);
         let conn = self.client()?;
-        let (take, head) = tokio::join!(conn.prepare_cached(TAKE_TALLIES), conn.prepare_cached(AUDIT_HEAD));
-        let (take, head) = (take?, head?);
+        let tail = conn.prepare_cached(TALLIES_AND_HEAD).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&opened_by];
-        let tallies = conn.query(&take, &params);
-        let head = conn.query(&head, &[]);
-        let lock = async move {
-            match lock {
-                Some(lock) => lock.await,
-                None => Ok(()),
+        let rows = self.pipeline(conn, lock, conn.query(&tail, &params)).await?;
+        let mut tallies = Vec::new();
+        let mut head = None;
+        for r in &rows {
+            match r.try_get::<_, Option<i64>>("head_seq")? {
+                Some(seq) => head = Some((seq, r.try_get("head_hash")?)),
+                None => tallies.push(tally(r)?),
             }
-        };
-        let (tallies, head) = if self.mode == Mode::Exclusive {
-            self.open().await?;
-            let tallies = self.atomic(conn, tallies).await?;
-            (tallies, head.await?)
-        } else {
-            let (opened, locked, tallies, head) = tokio::join!(biased; self.open(), lock, tallies, head);
-            opened?;
-            locked?;
-            (tallies?, head?)
-        };
-        let tallies = tallies.iter().map(tally).collect::<Result<Vec<_>, _>>()?;
-        let head = head.first().map(head_of).transpose()?;
+        }
         Ok((sorted(tallies), head))
     }
 
@@ -397,6 +408,17 @@ impl Tx for PgTx {
 const TAKE_TALLIES: &str = "DELETE FROM refusal_tally WHERE window_start <= $1 \
      RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at";
 
+/// [`TAKE_TALLIES`] and [`AUDIT_HEAD`] in one statement: the tallies'
+/// rows, then the head's (the one with `head_seq` set). The head is read
+/// in the statement's snapshot, taken after the chain's lock was granted.
+const TALLIES_AND_HEAD: &str = "WITH t AS (DELETE FROM refusal_tally WHERE window_start <= $1 \
+     RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at) \
+     SELECT actor, action, code, conversation_id, window_start, repeats, first_at, last_at, \
+     NULL::bigint AS head_seq, NULL::text AS head_hash FROM t \
+     UNION ALL \
+     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, hash \
+     FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h";
+
 /// The audit chain's newest entry.
 const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 
@@ -446,35 +468,78 @@ fn sorted(mut tallies: Vec<RefusalTally>) -> Vec<RefusalTally> {
 impl PgTx {
     /// A conversation, its seats and its totals, by `sql`
     /// ([`WITH_PARTICIPANTS`] or its locking twin).
-    async fn seated_conversation(
-        &self,
-        sql: &str,
-        id: &str,
-    ) -> Result<Option<(Conversation, Vec<Participant>, Usage)>> {
-        let rows = self
-            .rows(sql, &[&id], |r| {
-                let conv = Conversation {
-                    id: r.try_get("conv_id")?,
-                    created_at: r.try_get("conv_created_at")?,
-                    expires_at: r.try_get("conv_expires_at")?,
-                    closed_at: r.try_get("conv_closed_at")?,
-                };
-                let usage = Usage {
-                    messages: r.try_get("conv_messages")?,
-                    bytes: r.try_get("conv_bytes")?,
-                };
-                let seat = match r.try_get::<_, Option<String>>("session_id")? {
-                    Some(_) => Some(participant(r)?),
-                    None => None,
-                };
-                Ok((conv, usage, seat))
-            })
-            .await?;
-        let mut found: Option<(Conversation, Vec<Participant>, Usage)> = None;
-        for (conv, usage, seat) in rows {
-            let entry = found.get_or_insert_with(|| (conv, Vec::new(), usage));
-            entry.1.extend(seat);
-        }
-        Ok(found)
+    async fn seated_conversation(&self, sql: &str, id: &str) -> Result<Option<Seated>> {
+        self.keep_lock_order();
+        let rows = self.query_after(None, sql, &[&id]).await?;
+        seated(&rows)
     }
+
+    /// The rows of `first` and the conversation `id` with its seats, the two
+    /// queries sent together (one round trip) unless the transaction is
+    /// exclusive. `lock` locks the conversation's row in a concurrent
+    /// transaction, as [`Tx::conversation_for_update`] does.
+    pub(in crate::store::postgres) async fn rows_and_conversation(
+        &mut self,
+        first: &str,
+        params: Params<'_>,
+        id: &str,
+        lock: bool,
+    ) -> Result<(Vec<tokio_postgres::Row>, Option<(Conversation, Vec<Participant>)>)> {
+        let lock = lock && self.mode == Mode::Concurrent;
+        let sql = if lock {
+            WITH_PARTICIPANTS_FOR_UPDATE
+        } else {
+            WITH_PARTICIPANTS
+        };
+        if self.mode == Mode::Exclusive {
+            let rows = self.query_after(None, first, params).await?;
+            let found = self.seated_conversation(sql, id).await?;
+            return Ok((rows, found.map(|(c, seats, _)| (c, seats))));
+        }
+        self.keep_lock_order();
+        self.send_held().await?;
+        let conn = self.client()?;
+        let (first, second) = tokio::join!(conn.prepare_cached(first), conn.prepare_cached(sql));
+        let (first, second) = (first?, second?);
+        let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let (opened, rows, conversation) =
+            tokio::join!(biased; self.open(), conn.query(&first, params), conn.query(&second, &by_id));
+        opened?;
+        let (rows, conversation) = (rows?, conversation?);
+        let found = seated(&conversation)?;
+        Ok((
+            rows,
+            found.map(|(c, seats, usage)| {
+                if lock {
+                    self.locked_usage = Some((c.id.clone(), usage));
+                }
+                (c, seats)
+            }),
+        ))
+    }
+}
+
+/// A conversation, its seats and its totals.
+type Seated = (Conversation, Vec<Participant>, Usage);
+
+/// The rows of [`WITH_PARTICIPANTS`] (or its twin) as one conversation.
+fn seated(rows: &[tokio_postgres::Row]) -> Result<Option<Seated>> {
+    let mut found: Option<Seated> = None;
+    for r in rows {
+        let conv = Conversation {
+            id: r.try_get("conv_id")?,
+            created_at: r.try_get("conv_created_at")?,
+            expires_at: r.try_get("conv_expires_at")?,
+            closed_at: r.try_get("conv_closed_at")?,
+        };
+        let usage = Usage {
+            messages: r.try_get("conv_messages")?,
+            bytes: r.try_get("conv_bytes")?,
+        };
+        let entry = found.get_or_insert_with(|| (conv, Vec::new(), usage));
+        if r.try_get::<_, Option<String>>("session_id")?.is_some() {
+            entry.1.push(participant(r)?);
+        }
+    }
+    Ok(found)
 }
