@@ -14,21 +14,37 @@ impl<S: Store> Bridge<S> {
     /// after writing out the refusal counts whose window has closed (so they
     /// reach the chain with the next write, whoever makes it). Under
     /// `BEGIN IMMEDIATE` no other process can append in between.
-    ///
-    /// The tallies and the head are read together ([`Tx::audit_tail`]) and
-    /// the entries chained here: one round trip before the inserts, which
-    /// matters on PostgreSQL, where the chain is held from that read to the
-    /// commit.
     pub(super) async fn audit(&self, tx: &mut S::Tx, now: Millis, entry: NewEntry) -> Result<()> {
-        let (tallies, mut head) = tx.audit_tail(now - self.refusal_window()).await?;
-        for entry in tallies.into_iter().filter_map(tally_entry) {
-            let e = audit::chain(head, now, entry, &self.key);
-            tx.insert_audit(&e).await?;
-            head = Some((e.seq, e.hash));
-        }
+        self.append_after_tallies(tx, now, now - self.refusal_window(), entry)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes out the refusal tallies whose window opened at or before
+    /// `opened_by`, then chains `entry` after them; returns its seq.
+    pub(super) async fn append_after_tallies(
+        &self,
+        tx: &mut S::Tx,
+        now: Millis,
+        opened_by: Millis,
+        entry: NewEntry,
+    ) -> store::Result<i64> {
+        let head = self.flush_tallies(tx, now, opened_by).await?;
+        Ok(self.chain_onto(tx, head, now, entry).await?.0)
+    }
+
+    /// Chains `entry` after `head` (read in this transaction); returns the
+    /// new head.
+    async fn chain_onto(
+        &self,
+        tx: &mut S::Tx,
+        head: Option<(i64, String)>,
+        now: Millis,
+        entry: NewEntry,
+    ) -> store::Result<(i64, String)> {
         let e = audit::chain(head, now, entry, &self.key);
         tx.insert_audit(&e).await?;
-        Ok(())
+        Ok((e.seq, e.hash))
     }
 
     /// Chains one entry after the head; returns its seq.
@@ -46,21 +62,23 @@ impl<S: Store> Bridge<S> {
     /// Turns every refusal tally whose window opened at or before
     /// `opened_by` into one counted audit entry (`repeats`, `first_at`,
     /// `last_at`, in milliseconds), and forgets tallies with no repeats.
+    /// Returns the chain's head after them.
+    ///
+    /// The tallies and the head are read together ([`Tx::audit_tail`]) and
+    /// the entries chained here: one round trip before the inserts, which
+    /// matters on PostgreSQL, where the chain is held from that read to the
+    /// commit.
     pub(super) async fn flush_tallies(
         &self,
         tx: &mut S::Tx,
         now: Millis,
         opened_by: Millis,
-    ) -> store::Result<()> {
-        for entry in tx
-            .take_refusal_tallies(opened_by)
-            .await?
-            .into_iter()
-            .filter_map(tally_entry)
-        {
-            self.append(tx, now, entry).await?;
+    ) -> store::Result<Option<(i64, String)>> {
+        let (tallies, mut head) = tx.audit_tail(opened_by).await?;
+        for entry in tallies.into_iter().filter_map(tally_entry) {
+            head = Some(self.chain_onto(tx, head, now, entry).await?);
         }
-        Ok(())
+        Ok(head)
     }
 
     /// Writes every pending refusal count to the audit trail now, open

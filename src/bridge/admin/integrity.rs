@@ -128,9 +128,8 @@ impl<S: AdminStore> Bridge<S> {
             conversation_id: None,
             detail: json!({ "from": from.display().to_string(), "to": target.display().to_string() }),
         };
-        self.flush_tallies(&mut tx, now, crate::clock::Millis::MAX)
+        self.append_after_tallies(&mut tx, now, crate::clock::Millis::MAX, entry)
             .await?;
-        self.append(&mut tx, now, entry).await?;
         let (seq, hash) = tx.audit_head().await?.unwrap_or_default();
         let first = tx
             .audit_page(0, 1)

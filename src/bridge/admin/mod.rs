@@ -230,14 +230,15 @@ impl<S: AdminStore> Bridge<S> {
         conversation_id: Option<&str>,
         detail: serde_json::Value,
     ) -> AdminResult<i64> {
-        // Pending refusal counts whose window closed go first, as for every write.
-        self.flush_tallies(tx, now, now - self.refusal_window()).await?;
         let entry = NewEntry {
             actor: self.admin_actor.to_string(),
             action: action.into(),
             conversation_id: conversation_id.map(str::to_owned),
             detail,
         };
-        Ok(self.append(tx, now, entry).await?)
+        // Pending refusal counts whose window closed go first, as for every write.
+        Ok(self
+            .append_after_tallies(tx, now, now - self.refusal_window(), entry)
+            .await?)
     }
 }

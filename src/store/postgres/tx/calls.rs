@@ -404,20 +404,30 @@ impl Tx for PgTx {
     }
 }
 
+/// The `DELETE` of the refusal tallies whose window has closed, returning
+/// them: [`TAKE_TALLIES`] alone, and the first half of [`TALLIES_AND_HEAD`].
+macro_rules! delete_tallies {
+    () => {
+        "DELETE FROM refusal_tally WHERE window_start <= $1 \
+         RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at"
+    };
+}
+
 /// The refusal tallies whose window has closed, removed.
-const TAKE_TALLIES: &str = "DELETE FROM refusal_tally WHERE window_start <= $1 \
-     RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at";
+const TAKE_TALLIES: &str = delete_tallies!();
 
 /// [`TAKE_TALLIES`] and [`AUDIT_HEAD`] in one statement: the tallies'
 /// rows, then the head's (the one with `head_seq` set). The head is read
 /// in the statement's snapshot, taken after the chain's lock was granted.
-const TALLIES_AND_HEAD: &str = "WITH t AS (DELETE FROM refusal_tally WHERE window_start <= $1 \
-     RETURNING actor, action, code, conversation_id, window_start, repeats, first_at, last_at) \
-     SELECT actor, action, code, conversation_id, window_start, repeats, first_at, last_at, \
+const TALLIES_AND_HEAD: &str = concat!(
+    "WITH t AS (",
+    delete_tallies!(),
+    ") SELECT actor, action, code, conversation_id, window_start, repeats, first_at, last_at, \
      NULL::bigint AS head_seq, NULL::text AS head_hash FROM t \
      UNION ALL \
      SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, hash \
-     FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h";
+     FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h"
+);
 
 /// The audit chain's newest entry.
 const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
