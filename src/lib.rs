@@ -33,4 +33,5 @@ pub mod http;
 pub mod limits;
 pub mod mcp;
 pub mod redact;
+pub mod seal;
 pub mod store;

@@ -38,7 +38,10 @@ async fn two_servers(url: &str, limits: Limits) -> [Arc<PgBridge>; 2] {
 async fn two_servers_on(url: &str, limits: Limits, clock: Arc<ManualClock>) -> [Arc<PgBridge>; 2] {
     let mut servers = Vec::new();
     for _ in 0..2 {
-        let store = PgStore::open(url, OpenMode::CreateIfMissing).await.unwrap();
+        let store = PgStore::open(url, OpenMode::CreateIfMissing)
+            .await
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         servers.push(Arc::new(Bridge::new(
             store,
             ServerKey::from_bytes(KEY),

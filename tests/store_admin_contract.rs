@@ -258,6 +258,7 @@ where
             participants: 2,
             status: 0,
             rate_events: 1,
+            data_keys: 1,
         }
     );
     assert!(tx.conversation(B).await.unwrap().is_none());
@@ -351,7 +352,8 @@ async fn sqlite_store_honours_the_admin_contract() {
         mcp_bridge::store::sqlite::OpenMode::CreateIfMissing,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     admin_contract(store).await;
 }
 
@@ -360,7 +362,8 @@ async fn postgres_store_honours_the_admin_contract() {
     pg_support::with_fresh_db(|url| async move {
         let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
             .await
-            .unwrap();
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         admin_contract(store.clone()).await;
         store.close();
     })
@@ -372,7 +375,8 @@ async fn postgres_schema_check_names_what_was_planted() {
     pg_support::with_fresh_db(|url| async move {
         let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
             .await
-            .unwrap();
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();

@@ -144,7 +144,8 @@ async fn sqlite_keeps_the_agent_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("bridge.db"), OpenMode::CreateIfMissing)
         .await
-        .unwrap();
+        .unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     contract(store).await;
 }
 
@@ -153,7 +154,8 @@ async fn postgres_keeps_the_agent_contract() {
     pg_support::with_fresh_db(|url| async move {
         let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
             .await
-            .unwrap();
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         contract(store.clone()).await;
         store.close();
     })

@@ -193,7 +193,8 @@ async fn sqlite_store_honours_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("contract.db"), OpenMode::CreateIfMissing)
         .await
-        .unwrap();
+        .unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     contract(store).await;
 }
 
@@ -202,7 +203,8 @@ async fn postgres_store_honours_the_contract() {
     pg_support::with_fresh_db(|url| async move {
         let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
             .await
-            .unwrap();
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         contract(store.clone()).await;
         store.close();
     })
@@ -251,7 +253,10 @@ async fn sqlite_creates_private_files_in_a_private_directory() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested").join("bridge.db");
-    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).await.unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing)
+        .await
+        .unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(path.parent().unwrap()), 0o700);
     assert_eq!(mode(&path), 0o600);

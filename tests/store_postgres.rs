@@ -22,7 +22,12 @@ const CONV: &str = "conv_00112233445566778899aabbccddeeff";
 async fn servers(url: &str, n: usize) -> Vec<PgStore> {
     let mut out = Vec::new();
     for _ in 0..n {
-        out.push(PgStore::open(url, OpenMode::CreateIfMissing).await.unwrap());
+        out.push(
+            PgStore::open(url, OpenMode::CreateIfMissing)
+                .await
+                .unwrap()
+                .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32])),
+        );
     }
     out
 }
@@ -222,7 +227,10 @@ async fn servers_starting_together_on_a_new_database_migrate_once() {
         for _ in 0..6 {
             let url = url.clone();
             starts.push(tokio::spawn(async move {
-                PgStore::open(&url, OpenMode::CreateIfMissing).await.unwrap()
+                PgStore::open(&url, OpenMode::CreateIfMissing)
+                    .await
+                    .unwrap()
+                    .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]))
             }));
         }
         let mut stores = Vec::new();
@@ -243,7 +251,10 @@ async fn servers_starting_together_on_a_new_database_migrate_once() {
             .count();
         assert_eq!(n as usize, files, "one record per embedded migration");
         // And a later start only reads.
-        PgStore::open(&url, OpenMode::MustExist).await.unwrap();
+        PgStore::open(&url, OpenMode::MustExist)
+            .await
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     })
     .await;
 }
@@ -302,7 +313,10 @@ async fn a_dropped_write_releases_the_write_lock_for_other_servers() {
 #[tokio::test]
 async fn the_audit_table_refuses_update_delete_and_truncate() {
     pg_support::with_fresh_db(|url| async move {
-        let store = PgStore::open(&url, OpenMode::CreateIfMissing).await.unwrap();
+        let store = PgStore::open(&url, OpenMode::CreateIfMissing)
+            .await
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         let key = ServerKey::from_bytes([1; 32]);
         let mut tx = store.begin_write().await.unwrap();
         let e = audit::chain(
@@ -385,7 +399,8 @@ async fn the_teams_migration_fills_in_existing_rows() {
             .await
             .unwrap();
 
-        let store = PgStore::open(&url, OpenMode::MustExist).await.unwrap();
+        let store = PgStore::open(&url, OpenMode::MustExist).await.unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         let mut tx = store.begin_read().await.unwrap();
         let m = tx.history_after(CONV, 0, 10).await.unwrap();
         assert_eq!(m.len(), 1);

@@ -16,7 +16,10 @@ use mcp_bridge::store::{Store, Tx};
 async fn a_writer_waits_for_the_lock_without_blocking_its_thread() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.db");
-    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).await.unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing)
+        .await
+        .unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
 
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let holder_path = path.clone();
@@ -65,7 +68,10 @@ async fn a_writer_waits_for_the_lock_without_blocking_its_thread() {
 async fn a_reader_does_not_wait_for_a_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.db");
-    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).await.unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing)
+        .await
+        .unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     let other = rusqlite::Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = Instant::now();

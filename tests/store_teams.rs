@@ -79,7 +79,10 @@ fn bodies(messages: &[Message]) -> Vec<&str> {
 }
 
 async fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path, OpenMode::CreateIfMissing).await.unwrap()
+    SqliteStore::open(path, OpenMode::CreateIfMissing)
+        .await
+        .unwrap()
+        .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]))
 }
 
 /// Stores a conversation with token seats `a` .. the last of `sessions`.
@@ -807,7 +810,8 @@ where
     pg_support::with_fresh_db(|url| async move {
         let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
             .await
-            .unwrap();
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         story(store.clone()).await;
         store.close();
     })

@@ -196,7 +196,8 @@ async fn sqlite_store_honours_the_teams_contract() {
         mcp_bridge::store::sqlite::OpenMode::CreateIfMissing,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
     teams_contract(store).await;
 }
 
@@ -205,7 +206,8 @@ async fn postgres_store_honours_the_teams_contract() {
     pg_support::with_fresh_db(|url| async move {
         let store = PgStore::open(&url, mcp_bridge::store::postgres::OpenMode::CreateIfMissing)
             .await
-            .unwrap();
+            .unwrap()
+            .with_key(&mcp_bridge::auth::ServerKey::from_bytes([9; 32]));
         teams_contract(store.clone()).await;
         store.close();
     })

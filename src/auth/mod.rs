@@ -331,6 +331,16 @@ impl ServerKey {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A 32-byte key derived from this one with HKDF-SHA-256 for the use
+    /// `info` names (the data keys' wrapping key, for one).
+    pub fn hkdf(&self, info: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        hkdf::Hkdf::<Sha256>::new(Some(b"mcp-bridge server key"), self.0.as_ref())
+            .expand(info, out.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA-256 output length");
+        out
+    }
+
     /// Constant-time check of an HMAC produced by [`ServerKey::mac`].
     pub fn verify_mac(&self, data: &[u8], tag: &[u8]) -> bool {
         let mut mac = self.hmac();

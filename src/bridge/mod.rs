@@ -169,6 +169,7 @@ impl Caller {
 impl<S: Store> Bridge<S> {
     /// Assembles a bridge over `store`.
     pub fn new(store: S, key: ServerKey, redactor: Redactor, limits: Limits, clock: Arc<dyn Clock>) -> Self {
+        store.keyring().install(&key);
         Self {
             store,
             key,

@@ -87,6 +87,9 @@ pub struct PurgeCounts {
     pub status: i64,
     /// Rate-limit events of the conversation's sessions.
     pub rate_events: i64,
+    /// Data keys destroyed (crypto-shredding): with its key gone, no copy
+    /// of the conversation's sealed text, in any backup, opens again.
+    pub data_keys: i64,
 }
 
 impl PurgeCounts {
@@ -98,6 +101,7 @@ impl PurgeCounts {
         self.participants += o.participants;
         self.status += o.status;
         self.rate_events += o.rate_events;
+        self.data_keys += o.data_keys;
     }
 }
 
@@ -246,26 +250,3 @@ pub trait AdminStore: Store<Tx: AdminTx> {
 pub trait FullStore: AdminStore<Tx: AdminTx + super::yolo::YoloTx> {}
 
 impl<T: AdminStore<Tx: AdminTx + super::yolo::YoloTx>> FullStore for T {}
-
-/// `%query%` for `LIKE`/`ILIKE ... ESCAPE '\\'`: the query's wildcards and
-/// the escape character made literal, on both backends.
-pub(super) fn like_pattern(query: &str) -> String {
-    let mut p = String::with_capacity(query.len() + 2);
-    p.push('%');
-    for c in query.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_wildcards_are_literal() {
-        assert_eq!(super::like_pattern(r"5%_a\b"), r"%5\%\_a\\b%");
-    }
-}

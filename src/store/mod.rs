@@ -17,6 +17,7 @@ use crate::clock::Millis;
 pub mod admin;
 pub mod agents;
 pub mod postgres;
+pub(crate) mod sealing;
 pub mod sqlite;
 pub mod url;
 pub mod wake;
@@ -67,6 +68,12 @@ impl Error {
     /// An internal failure that is not a driver error (a broken invariant).
     pub(crate) fn internal(what: &'static str) -> Self {
         Error::Internal(what.into())
+    }
+}
+
+impl From<crate::seal::Error> for Error {
+    fn from(e: crate::seal::Error) -> Self {
+        Error::Internal(Box::new(e))
     }
 }
 
@@ -282,6 +289,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn audit_head_file(&self) -> Option<&audit::HeadFile> {
         None
     }
+
+    /// The keys this store seals and opens free-text fields with, shared by
+    /// every clone and transaction; [`crate::bridge::Bridge::new`] installs
+    /// the server key's. Without one, no conversation can be created.
+    fn keyring(&self) -> &crate::seal::Keyring;
 
     /// A subscription that wakes when another writer (in this process or
     /// another) may have committed: the trigger a waiting reader sleeps on

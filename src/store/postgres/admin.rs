@@ -11,8 +11,11 @@ use crate::auth::TokenHash;
 use crate::clock::Millis;
 use crate::store::admin::{
     AdminStore, AdminTx, AuditFilter, ConversationRow, DbFigures, Delivery, PurgeCounts, UnreadCount,
-    like_pattern,
 };
+use crate::store::sealing::body_matches;
+
+/// Messages opened per statement while searching.
+const SEARCH_PAGE: i64 = 256;
 use crate::store::{Conversation, Error, Message, Participant, Result, Status};
 
 impl AdminTx for PgTx {
@@ -62,8 +65,8 @@ impl AdminTx for PgTx {
     }
 
     async fn all_statuses(&mut self) -> Result<Vec<Status>> {
-        self.rows(
-            "SELECT * FROM status ORDER BY conversation_id, session_id",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = status.conversation_id) AS dek FROM status ORDER BY conversation_id, session_id",
             &[],
             status,
         )
@@ -143,8 +146,12 @@ impl AdminTx for PgTx {
 
     async fn purge_conversation(&mut self, conversation_id: &str) -> Result<PurgeCounts> {
         let id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&conversation_id];
-        // Children first, so the counts are exact whatever ON DELETE CASCADE
-        // would have removed silently.
+        // The data key first: the rest is then unreadable wherever a copy
+        // of it lies. Children next, so the counts are exact whatever
+        // ON DELETE CASCADE would have removed silently.
+        let data_keys = self
+            .exec("DELETE FROM conversation_keys WHERE conversation_id = $1", &id)
+            .await?;
         let deliveries = self
             .exec("DELETE FROM deliveries WHERE conversation_id = $1", &id)
             .await?;
@@ -175,6 +182,7 @@ impl AdminTx for PgTx {
             participants: n(participants),
             status: n(status),
             rate_events: n(rate_events),
+            data_keys: n(data_keys),
         })
     }
 
@@ -226,19 +234,31 @@ impl AdminTx for PgTx {
     }
 
     async fn search_messages(&mut self, query: &str, limit: i64) -> Result<Vec<Message>> {
-        // No extension needed (pg_trgm may be missing on a managed server)
-        // and the same answer as SQLite's trigram index: a literal,
-        // case-insensitive substring. The walk goes newest first along the
-        // primary key and stops after `limit` hits (see migration 8).
-        self.rows(
-            "SELECT * FROM messages WHERE body ILIKE $1 ESCAPE '\\' ORDER BY seq DESC LIMIT $2",
-            &[
-                &like_pattern(query) as &(dyn tokio_postgres::types::ToSql + Sync),
-                &limit,
-            ],
-            message,
-        )
-        .await
+        // Bodies are sealed, so no SQL can match them: pages newest first,
+        // opened and matched in the process (see the SQLite backend's
+        // search.rs for the reasoning).
+        let needle = query.to_lowercase();
+        let mut found = Vec::new();
+        let mut before = i64::MAX;
+        while (found.len() as i64) < limit {
+            let page = self
+                .sealed_rows(
+                    "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = messages.conversation_id) AS dek \
+                     FROM messages WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+                    &[&before, &SEARCH_PAGE],
+                    message,
+                )
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = last.seq;
+            let full = page.len() as i64 == SEARCH_PAGE;
+            found.extend(page.into_iter().filter(|m| body_matches(&needle, &m.body)));
+            if !full {
+                break;
+            }
+        }
+        found.truncate(limit.max(0) as usize);
+        Ok(found)
     }
 
     async fn figures(&mut self, now: Millis) -> Result<DbFigures> {

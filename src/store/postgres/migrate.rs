@@ -63,6 +63,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "overseer search",
         sql: include_str!("../../../migrations/postgres/0008_overseer_search.sql"),
     },
+    Migration {
+        version: 9,
+        description: "encryption at rest",
+        sql: include_str!("../../../migrations/postgres/0009_encryption_at_rest.sql"),
+    },
 ];
 
 /// The advisory lock held while migrating (ASCII "mcpbmigr"); distinct from

@@ -70,6 +70,7 @@ use tokio_postgres::NoTls;
 use super::wake::{Changes, WakeSource};
 use super::{Error, Result, Store};
 use crate::audit::HeadFile;
+use crate::seal::Keyring;
 
 mod admin;
 mod agents;
@@ -118,6 +119,8 @@ pub struct PgStore {
     /// The server's one wake source, fed by a `LISTEN` connection started
     /// on the first [`Store::changes`] call.
     wake: Arc<OnceLock<listen::Wake>>,
+    /// Shared with every transaction: seals and opens free-text fields.
+    keys: Arc<Keyring>,
 }
 
 /// Never prints the connection settings: they hold the password.
@@ -178,10 +181,18 @@ impl PgStore {
             target,
             head: None,
             wake: Arc::new(OnceLock::new()),
+            keys: Arc::default(),
         };
         let mut conn = store.connection().await.map_err(|e| store.open_error(e))?;
         migrate::run(&mut conn, mode, &store.target).await?;
         Ok(store)
+    }
+
+    /// This store sealing with `key`'s keys (what [`crate::bridge::Bridge::new`]
+    /// does; for code that uses a store without a bridge).
+    pub fn with_key(self, key: &crate::auth::ServerKey) -> Self {
+        self.keys.install(key);
+        self
     }
 
     /// Keeps the audit head in `head` from now on: every commit that
@@ -225,7 +236,13 @@ impl PgStore {
         // `begin` is sent with the first statement; if it fails half-way
         // (the lock timed out after BEGIN), that statement's error is the
         // transaction's, and dropping it rolls back.
-        Ok(PgTx::new(conn, begin, mode, tx::HeadSink::new(&self.head)))
+        Ok(PgTx::new(
+            conn,
+            begin,
+            mode,
+            tx::HeadSink::new(&self.head),
+            self.keys.clone(),
+        ))
     }
 }
 
@@ -264,6 +281,10 @@ impl Store for PgStore {
 
     async fn begin_read(&self) -> Result<PgTx> {
         self.begin(BEGIN_READ, tx::Mode::Read).await
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keys
     }
 
     fn audit_head_file(&self) -> Option<&HeadFile> {

@@ -5,7 +5,16 @@ use tokio_postgres::Row;
 
 use crate::audit;
 use crate::auth::TokenHash;
+use crate::store::sealing::{Sealed, files_as_stored};
 use crate::store::{Conversation, Message, Participant, Status};
+
+/// A row's value with its conversation's wrapped data key (column `dek`).
+pub(super) fn sealed<T>(r: &Row, value: T) -> RowResult<Sealed<T>> {
+    Ok(Sealed {
+        value,
+        wrapped: r.try_get("dek")?,
+    })
+}
 
 /// What a mapping returns; converted into a store error by the caller.
 pub(super) type RowResult<T> = Result<T, tokio_postgres::Error>;
@@ -41,29 +50,35 @@ pub(super) fn participant(r: &Row) -> RowResult<Participant> {
     })
 }
 
-pub(super) fn status(r: &Row) -> RowResult<Status> {
-    Ok(Status {
-        conversation_id: r.try_get("conversation_id")?,
-        session_id: r.try_get("session_id")?,
-        status: r.try_get("status")?,
-        note: r.try_get("note")?,
-        heartbeat_at: r.try_get("heartbeat_at")?,
-    })
+pub(super) fn status(r: &Row) -> RowResult<Sealed<Status>> {
+    sealed(
+        r,
+        Status {
+            conversation_id: r.try_get("conversation_id")?,
+            session_id: r.try_get("session_id")?,
+            status: r.try_get("status")?,
+            note: r.try_get("note")?,
+            heartbeat_at: r.try_get("heartbeat_at")?,
+        },
+    )
 }
 
-pub(super) fn message(r: &Row) -> RowResult<Message> {
-    Ok(Message {
-        seq: r.try_get("seq")?,
-        conversation_id: r.try_get("conversation_id")?,
-        sender: r.try_get("sender")?,
-        body: r.try_get("body")?,
-        action_type: r.try_get("action_type")?,
-        files: list(r.try_get::<_, &str>("files")?),
-        redactions: list(r.try_get::<_, &str>("redactions")?),
-        recipients: list(r.try_get::<_, &str>("recipients")?),
-        reply_to: r.try_get("reply_to")?,
-        created_at: r.try_get("created_at")?,
-    })
+pub(super) fn message(r: &Row) -> RowResult<Sealed<Message>> {
+    sealed(
+        r,
+        Message {
+            seq: r.try_get("seq")?,
+            conversation_id: r.try_get("conversation_id")?,
+            sender: r.try_get("sender")?,
+            body: r.try_get("body")?,
+            action_type: r.try_get("action_type")?,
+            files: files_as_stored(r.try_get("files")?, list),
+            redactions: list(r.try_get::<_, &str>("redactions")?),
+            recipients: list(r.try_get::<_, &str>("recipients")?),
+            reply_to: r.try_get("reply_to")?,
+            created_at: r.try_get("created_at")?,
+        },
+    )
 }
 
 pub(super) fn audit_entry(r: &Row) -> RowResult<audit::Entry> {

@@ -4,15 +4,32 @@
 //! on [`PgTx`], which the [`crate::store::Tx`] impl calls.
 
 use super::rows::{conversation, json_list, message, participant};
-use super::tx::PgTx;
+use super::tx::{NEXT_MESSAGE, PgTx};
+use crate::store::sealing::{seal_body, seal_files};
 use crate::store::{AgentSeat, DeliveryState, Error, Message, NewMessage, Result, Usage};
 
 impl PgTx {
     /// Stores a message, one pending delivery per recipient, and moves the
     /// conversation's running totals forward: one statement, one round trip,
     /// in the caller's transaction.
-    pub(super) async fn insert_message_to(&self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
+    pub(super) async fn insert_message_to(&mut self, m: &NewMessage, recipients: &[String]) -> Result<i64> {
         let files = json_list(&m.files);
+        // The seq is part of the seals' associated data, so it is taken
+        // first: fetched with the row lock by `conversation_for_update` on
+        // the agents' path, here otherwise (the overseer's exclusive ones).
+        let (wrapped, seq) = match self.next_message.take() {
+            Some((id, wrapped, seq)) if id == m.conversation_id => (wrapped, seq),
+            _ => {
+                let row = self
+                    .row(NEXT_MESSAGE, &[&m.conversation_id], |r| {
+                        Ok((r.try_get::<_, Option<String>>(0)?, r.try_get::<_, i64>(1)?))
+                    })
+                    .await?;
+                row.ok_or_else(|| Error::internal("nextval gave no row"))?
+            }
+        };
+        let wrapped = wrapped.ok_or(crate::seal::Error::NoDataKey)?;
+        let key = self.keys.unwrap(&wrapped, &m.conversation_id)?;
         let bytes = stored_bytes(m, &files);
         // Seat order, each once, whatever order the caller gave (as the
         // SQLite backend stores them).
@@ -22,8 +39,8 @@ impl PgTx {
         self.row(
             "WITH m AS ( \
                INSERT INTO messages \
-               (conversation_id, sender, body, action_type, files, redactions, recipients, reply_to, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq), \
+               (seq, conversation_id, sender, body, action_type, files, redactions, recipients, reply_to, created_at) \
+               VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq), \
              d AS ( \
                INSERT INTO deliveries (message_seq, conversation_id, recipient) \
                SELECT m.seq, $1, r FROM m, unnest($10::text[]) AS r), \
@@ -34,15 +51,16 @@ impl PgTx {
             &[
                 &m.conversation_id,
                 &m.sender,
-                &m.body,
+                &seal_body(&key, m, seq),
                 &m.action_type,
-                &files,
+                &seal_files(&key, m, seq, &files),
                 &json_list(&m.redactions),
                 &json_list(&recipients),
                 &m.reply_to,
                 &m.created_at,
                 &recipients,
                 &bytes,
+                &seq,
             ],
             |r| r.try_get::<_, i64>(0),
         )
@@ -58,8 +76,8 @@ impl PgTx {
         limit: usize,
     ) -> Result<Vec<Message>> {
         // The delivery row is found by its primary key (message_seq, recipient).
-        self.rows(
-            "SELECT m.* FROM messages m \
+        self.sealed_rows(
+            "SELECT m.*, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = m.conversation_id) AS dek FROM messages m \
              WHERE m.conversation_id = $1 AND m.seq > $3 \
                AND (m.sender = $2 OR EXISTS \
                     (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = $2)) \
@@ -71,8 +89,8 @@ impl PgTx {
     }
 
     pub(super) async fn one_message(&self, conversation_id: &str, seq: i64) -> Result<Option<Message>> {
-        self.row(
-            "SELECT * FROM messages WHERE seq = $2 AND conversation_id = $1",
+        self.sealed_row(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = messages.conversation_id) AS dek FROM messages WHERE seq = $2 AND conversation_id = $1",
             &[&conversation_id, &seq],
             message,
         )

@@ -3,28 +3,32 @@
 use tokio_postgres::Row;
 
 use super::PgTx;
-use super::rows::RowResult;
+use super::rows::{RowResult, sealed};
 use crate::clock::Millis;
 use crate::store::Result;
+use crate::store::sealing::{Sealed, seal_proposal};
 use crate::store::yolo::{Approval, Proposal, YoloTx};
 
-fn proposal_from_row(r: &Row) -> RowResult<Proposal> {
-    Ok(Proposal {
-        id: r.try_get("id")?,
-        conversation_id: r.try_get("conversation_id")?,
-        proposer: r.try_get("proposer")?,
-        command: r.try_get("command")?,
-        mode: r.try_get("mode")?,
-        workspace: r.try_get("workspace")?,
-        cwd: r.try_get("cwd")?,
-        reason: r.try_get("reason")?,
-        allowed: r.try_get("allowed")?,
-        verdict: r.try_get("verdict")?,
-        plan_hash: r.try_get("plan_hash")?,
-        state: r.try_get("state")?,
-        created_at: r.try_get("created_at")?,
-        decided_at: r.try_get("decided_at")?,
-    })
+fn proposal_from_row(r: &Row) -> RowResult<Sealed<Proposal>> {
+    sealed(
+        r,
+        Proposal {
+            id: r.try_get("id")?,
+            conversation_id: r.try_get("conversation_id")?,
+            proposer: r.try_get("proposer")?,
+            command: r.try_get("command")?,
+            mode: r.try_get("mode")?,
+            workspace: r.try_get("workspace")?,
+            cwd: r.try_get("cwd")?,
+            reason: r.try_get("reason")?,
+            allowed: r.try_get("allowed")?,
+            verdict: r.try_get("verdict")?,
+            plan_hash: r.try_get("plan_hash")?,
+            state: r.try_get("state")?,
+            created_at: r.try_get("created_at")?,
+            decided_at: r.try_get("decided_at")?,
+        },
+    )
 }
 
 fn approval_from_row(r: &Row) -> RowResult<Approval> {
@@ -40,6 +44,8 @@ fn approval_from_row(r: &Row) -> RowResult<Approval> {
 
 impl YoloTx for PgTx {
     async fn insert_proposal(&mut self, p: &Proposal) -> Result<()> {
+        let key = self.data_key(&p.conversation_id).await?;
+        let p = &seal_proposal(&key, p);
         self.exec(
             "INSERT INTO proposals (id, conversation_id, proposer, command, mode, workspace, cwd, reason, \
              allowed, verdict, plan_hash, state, created_at, decided_at) \
@@ -66,13 +72,13 @@ impl YoloTx for PgTx {
     }
 
     async fn proposal(&mut self, id: &str) -> Result<Option<Proposal>> {
-        self.row("SELECT * FROM proposals WHERE id = $1", &[&id], proposal_from_row)
+        self.sealed_row("SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = proposals.conversation_id) AS dek FROM proposals WHERE id = $1", &[&id], proposal_from_row)
             .await
     }
 
     async fn proposals(&mut self, state: Option<&str>, limit: i64) -> Result<Vec<Proposal>> {
-        self.rows(
-            "SELECT * FROM proposals WHERE ($1::text IS NULL OR state = $1) ORDER BY created_at DESC LIMIT $2",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = proposals.conversation_id) AS dek FROM proposals WHERE ($1::text IS NULL OR state = $1) ORDER BY created_at DESC LIMIT $2",
             &[&state, &limit],
             proposal_from_row,
         )

@@ -63,8 +63,8 @@ impl AdminTx for SqliteTx {
     }
 
     async fn all_statuses(&mut self) -> Result<Vec<Status>> {
-        self.rows(
-            "SELECT * FROM status ORDER BY conversation_id, session_id",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = status.conversation_id) AS dek FROM status ORDER BY conversation_id, session_id",
             [],
             status,
         )
@@ -133,8 +133,10 @@ impl AdminTx for SqliteTx {
 
     async fn purge_conversation(&mut self, conversation_id: &str) -> Result<PurgeCounts> {
         let id = [conversation_id];
-        // Children first, so the counts are exact whatever ON DELETE CASCADE
-        // would have removed silently.
+        // The data key first: the rest is then unreadable wherever a copy
+        // of it lies. Children next, so the counts are exact whatever
+        // ON DELETE CASCADE would have removed silently.
+        let data_keys = self.exec("DELETE FROM conversation_keys WHERE conversation_id = ?1", id)?;
         let deliveries = self.exec("DELETE FROM deliveries WHERE conversation_id = ?1", id)?;
         let messages = self.exec("DELETE FROM messages WHERE conversation_id = ?1", id)?;
         let status = self.exec("DELETE FROM status WHERE conversation_id = ?1", id)?;
@@ -151,6 +153,7 @@ impl AdminTx for SqliteTx {
             participants: n(participants),
             status: n(status),
             rate_events: n(rate_events),
+            data_keys: n(data_keys),
         })
     }
 

@@ -47,7 +47,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
         tracing::warn!(mode, "the database did not switch to WAL journaling");
     }
     conn.execute_batch(
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;",
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; \
+         PRAGMA secure_delete = ON;",
     )?;
     Ok(())
 }

@@ -63,6 +63,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "overseer search",
         sql: include_str!("../../../migrations/sqlite/0008_overseer_search.sql"),
     },
+    Migration {
+        version: 9,
+        description: "encryption at rest",
+        sql: include_str!("../../../migrations/sqlite/0009_encryption_at_rest.sql"),
+    },
 ];
 
 /// The record table, exactly as the `sqlx` migrator created it.

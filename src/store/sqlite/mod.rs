@@ -33,6 +33,7 @@ use tokio::sync::Mutex;
 use super::wake::{Changes, FileWatch, WakeSource};
 use super::{Error, Result, Store};
 use crate::audit::HeadFile;
+use crate::seal::Keyring;
 
 mod admin;
 mod agents;
@@ -60,6 +61,8 @@ pub struct SqliteStore {
     /// The process's one wake source for this file, started by the first
     /// [`Store::changes`] call (overseer commands never start a watch).
     wake: Arc<OnceLock<Wake>>,
+    /// Shared with every transaction: seals and opens free-text fields.
+    keys: Arc<Keyring>,
 }
 
 /// A wake source and the file watch that feeds it (none if it could not start).
@@ -103,6 +106,7 @@ impl SqliteStore {
             path: path.to_owned(),
             head: None,
             wake: Arc::new(OnceLock::new()),
+            keys: Arc::default(),
         })
     }
 
@@ -137,6 +141,13 @@ impl SqliteStore {
                 other => return other,
             }
         }
+    }
+
+    /// This store sealing with `key`'s keys (what [`crate::bridge::Bridge::new`]
+    /// does; for code that uses a store without a bridge).
+    pub fn with_key(self, key: &crate::auth::ServerKey) -> Self {
+        self.keys.install(key);
+        self
     }
 
     /// Keeps the audit head in `head` from now on: every commit that
@@ -178,16 +189,24 @@ impl Store for SqliteStore {
 
     async fn begin_write(&self) -> Result<SqliteTx> {
         let conn = conn::begin_immediate(&self.conn).await?;
-        Ok(SqliteTx::new(conn, tx::HeadSink::new(&self.head)))
+        Ok(SqliteTx::new(
+            conn,
+            tx::HeadSink::new(&self.head),
+            self.keys.clone(),
+        ))
     }
 
     async fn begin_read(&self) -> Result<SqliteTx> {
         let conn = conn::begin_deferred(&self.conn).await?;
-        Ok(SqliteTx::new(conn, tx::HeadSink::default()))
+        Ok(SqliteTx::new(conn, tx::HeadSink::default(), self.keys.clone()))
     }
 
     fn audit_head_file(&self) -> Option<&HeadFile> {
         self.head.as_deref()
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keys
     }
 
     fn changes(&self) -> Changes {

@@ -5,7 +5,15 @@ use rusqlite::Row;
 
 use crate::audit;
 use crate::auth::TokenHash;
+use crate::store::sealing::{Sealed, files_as_stored};
 use crate::store::{Conversation, Message, Participant, Status};
+
+fn sealed<T>(r: &Row<'_>, value: T) -> rusqlite::Result<Sealed<T>> {
+    Ok(Sealed {
+        value,
+        wrapped: r.get("dek")?,
+    })
+}
 
 /// JSON list columns (`files`, `redactions`); a malformed value reads as empty.
 pub(super) fn list(text: &str) -> Vec<String> {
@@ -38,29 +46,35 @@ pub(super) fn participant(r: &Row<'_>) -> rusqlite::Result<Participant> {
     })
 }
 
-pub(super) fn status(r: &Row<'_>) -> rusqlite::Result<Status> {
-    Ok(Status {
-        conversation_id: r.get("conversation_id")?,
-        session_id: r.get("session_id")?,
-        status: r.get("status")?,
-        note: r.get("note")?,
-        heartbeat_at: r.get("heartbeat_at")?,
-    })
+pub(super) fn status(r: &Row<'_>) -> rusqlite::Result<Sealed<Status>> {
+    sealed(
+        r,
+        Status {
+            conversation_id: r.get("conversation_id")?,
+            session_id: r.get("session_id")?,
+            status: r.get("status")?,
+            note: r.get("note")?,
+            heartbeat_at: r.get("heartbeat_at")?,
+        },
+    )
 }
 
-pub(super) fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
-    Ok(Message {
-        seq: r.get("seq")?,
-        conversation_id: r.get("conversation_id")?,
-        sender: r.get("sender")?,
-        body: r.get("body")?,
-        action_type: r.get("action_type")?,
-        files: list(&r.get::<_, String>("files")?),
-        redactions: list(&r.get::<_, String>("redactions")?),
-        recipients: list(&r.get::<_, String>("recipients")?),
-        reply_to: r.get("reply_to")?,
-        created_at: r.get("created_at")?,
-    })
+pub(super) fn message(r: &Row<'_>) -> rusqlite::Result<Sealed<Message>> {
+    sealed(
+        r,
+        Message {
+            seq: r.get("seq")?,
+            conversation_id: r.get("conversation_id")?,
+            sender: r.get("sender")?,
+            body: r.get("body")?,
+            action_type: r.get("action_type")?,
+            files: files_as_stored(r.get("files")?, list),
+            redactions: list(&r.get::<_, String>("redactions")?),
+            recipients: list(&r.get::<_, String>("recipients")?),
+            reply_to: r.get("reply_to")?,
+            created_at: r.get("created_at")?,
+        },
+    )
 }
 
 pub(super) fn audit_entry(r: &Row<'_>) -> rusqlite::Result<audit::Entry> {

@@ -7,6 +7,7 @@ use rusqlite::params;
 
 use super::rows::{conversation, json_list, message, participant};
 use super::tx::SqliteTx;
+use crate::store::sealing::{seal_body, seal_files};
 use crate::store::{AgentSeat, DeliveryState, Message, NewMessage, Result, Usage};
 
 impl SqliteTx {
@@ -18,21 +19,33 @@ impl SqliteTx {
         recipients.sort();
         recipients.dedup();
         let files = json_list(&m.files);
+        // The seq is part of the seals' associated data, so it is chosen
+        // first: AUTOINCREMENT's next value, exact under BEGIN IMMEDIATE.
+        let next: i64 = self
+            .row(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), \
+                        coalesce((SELECT max(seq) FROM messages), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )?
+            .unwrap_or(1);
+        let key = self.data_key(&m.conversation_id)?;
         let seq = self
             .row(
                 "INSERT INTO messages \
-                 (conversation_id, sender, body, action_type, files, redactions, recipients, reply_to, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+                 (seq, conversation_id, sender, body, action_type, files, redactions, recipients, reply_to, created_at) \
+                 VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
                 params![
                     m.conversation_id,
                     m.sender,
-                    m.body,
+                    seal_body(&key, m, next),
                     m.action_type,
-                    files,
+                    seal_files(&key, m, next, &files),
                     json_list(&m.redactions),
                     json_list(&recipients),
                     m.reply_to,
-                    m.created_at
+                    m.created_at,
+                    next
                 ],
                 |r| r.get::<_, i64>(0),
             )?
@@ -59,8 +72,8 @@ impl SqliteTx {
         limit: usize,
     ) -> Result<Vec<Message>> {
         // The delivery row is found by its primary key (message_seq, recipient).
-        self.rows(
-            "SELECT m.* FROM messages m \
+        self.sealed_rows(
+            "SELECT m.*, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = m.conversation_id) AS dek FROM messages m \
              WHERE m.conversation_id = +?1 AND m.seq > +?3 \
                AND (m.sender = ?2 OR EXISTS \
                     (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = ?2)) \
@@ -71,8 +84,8 @@ impl SqliteTx {
     }
 
     pub(super) fn one_message(&self, conversation_id: &str, seq: i64) -> Result<Option<Message>> {
-        self.row(
-            "SELECT * FROM messages WHERE seq = ?2 AND conversation_id = ?1",
+        self.sealed_row(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = messages.conversation_id) AS dek FROM messages WHERE seq = ?2 AND conversation_id = ?1",
             params![conversation_id, seq],
             message,
         )

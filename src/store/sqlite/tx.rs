@@ -9,6 +9,8 @@ use super::conn::Held;
 use super::rows::{audit_entry, conversation, message, participant, status};
 use crate::audit::{self, Head, HeadFile};
 use crate::clock::Millis;
+use crate::seal::{DataKey, Keyring};
+use crate::store::sealing::{Sealed, SealedFields, open_all, open_one, seal_status};
 use crate::store::{
     AgentSeat, Conversation, DeliveryState, Message, NewMessage, Participant, RefusalKey, RefusalTally,
     Result, Status, Tx, Usage,
@@ -18,6 +20,8 @@ use crate::store::{
 pub struct SqliteTx {
     conn: Held,
     sink: HeadSink,
+    /// The store's keys, for sealing and opening free-text fields.
+    pub(super) keys: Arc<Keyring>,
 }
 
 impl std::fmt::Debug for SqliteTx {
@@ -80,8 +84,8 @@ impl HeadSink {
 // test `hot_statements_are_never_prepared_twice` keeps it so.
 
 impl SqliteTx {
-    pub(super) fn new(conn: Held, sink: HeadSink) -> Self {
-        Self { conn, sink }
+    pub(super) fn new(conn: Held, sink: HeadSink, keys: Arc<Keyring>) -> Self {
+        Self { conn, sink, keys }
     }
 
     /// The connection, for the other statement modules of this backend.
@@ -111,6 +115,38 @@ impl SqliteTx {
     }
 
     /// Every row of a query.
+    /// The data key of `conversation_id`, unwrapped (an internal error if
+    /// the conversation has none: it was purged, or never existed).
+    pub(super) fn data_key(&self, conversation_id: &str) -> Result<DataKey> {
+        let wrapped: Option<String> = self.row(
+            "SELECT wrapped FROM conversation_keys WHERE conversation_id = ?1",
+            [conversation_id],
+            |r| r.get(0),
+        )?;
+        let wrapped = wrapped.ok_or(crate::seal::Error::NoDataKey)?;
+        Ok(self.keys.unwrap(&wrapped, conversation_id)?)
+    }
+
+    /// [`SqliteTx::rows`] for rows with sealed fields, opened.
+    pub(super) fn sealed_rows<T: SealedFields>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<Sealed<T>>,
+    ) -> Result<Vec<T>> {
+        Ok(open_all(&self.keys, self.rows(sql, params, map)?)?)
+    }
+
+    /// [`SqliteTx::row`] for a row with sealed fields, opened.
+    pub(super) fn sealed_row<T: SealedFields>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<Sealed<T>>,
+    ) -> Result<Option<T>> {
+        Ok(open_one(&self.keys, self.row(sql, params, map)?)?)
+    }
+
     pub(super) fn rows<T>(
         &self,
         sql: &str,
@@ -158,6 +194,10 @@ impl Tx for SqliteTx {
         self.exec(
             "INSERT INTO conversations (id, created_at, expires_at, closed_at) VALUES (?1, ?2, ?3, ?4)",
             params![c.id, c.created_at, c.expires_at, c.closed_at],
+        )?;
+        self.exec(
+            "INSERT INTO conversation_keys (conversation_id, wrapped) VALUES (?1, ?2)",
+            params![c.id, self.keys.new_wrapped_key(&c.id)?],
         )?;
         Ok(())
     }
@@ -284,8 +324,8 @@ impl Tx for SqliteTx {
         recipient: &str,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        self.rows(
-            "SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
+        self.sealed_rows(
+            "SELECT m.*, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = m.conversation_id) AS dek FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
              WHERE d.conversation_id = +?1 AND d.recipient = +?2 AND d.delivered_at IS NULL \
              ORDER BY d.message_seq LIMIT +?3",
             params![conversation_id, recipient, limit as i64],
@@ -299,8 +339,8 @@ impl Tx for SqliteTx {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        self.rows(
-            "SELECT * FROM messages WHERE conversation_id = +?1 AND seq > +?2 ORDER BY seq LIMIT +?3",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = messages.conversation_id) AS dek FROM messages WHERE conversation_id = +?1 AND seq > +?2 ORDER BY seq LIMIT +?3",
             params![conversation_id, after, limit as i64],
             message,
         )
@@ -337,8 +377,8 @@ impl Tx for SqliteTx {
     }
 
     async fn statuses(&mut self, conversation_id: &str) -> Result<Vec<Status>> {
-        self.rows(
-            "SELECT * FROM status WHERE conversation_id = +?1 ORDER BY session_id",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = status.conversation_id) AS dek FROM status WHERE conversation_id = +?1 ORDER BY session_id",
             [conversation_id],
             status,
         )
@@ -356,19 +396,23 @@ impl Tx for SqliteTx {
     }
 
     async fn upsert_status(&mut self, s: &Status) -> Result<()> {
+        let note = match &s.note {
+            Some(_) => seal_status(&self.data_key(&s.conversation_id)?, s),
+            None => None,
+        };
         self.exec(
             "INSERT INTO status (conversation_id, session_id, status, note, heartbeat_at) \
              VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (conversation_id, session_id) DO UPDATE SET \
              status = excluded.status, note = excluded.note, heartbeat_at = excluded.heartbeat_at",
-            params![s.conversation_id, s.session_id, s.status, s.note, s.heartbeat_at],
+            params![s.conversation_id, s.session_id, s.status, note, s.heartbeat_at],
         )?;
         Ok(())
     }
 
     async fn status(&mut self, conversation_id: &str, session_id: &str) -> Result<Option<Status>> {
-        self.row(
-            "SELECT * FROM status WHERE conversation_id = ?1 AND session_id = ?2",
+        self.sealed_row(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = status.conversation_id) AS dek FROM status WHERE conversation_id = ?1 AND session_id = ?2",
             [conversation_id, session_id],
             status,
         )
@@ -504,6 +548,7 @@ mod tests {
             .await
             .unwrap();
         let key = ServerKey::from_bytes([7; 32]);
+        store.keyring().install(&key);
         let id = "conv_0123456789abcdef0123456789abcdef".to_owned();
         let mut tx = store.begin_write().await.unwrap();
         tx.insert_conversation(&Conversation {

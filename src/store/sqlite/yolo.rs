@@ -5,10 +5,11 @@ use rusqlite::{Row, params};
 use super::SqliteTx;
 use crate::clock::Millis;
 use crate::store::Result;
+use crate::store::sealing::{Sealed, seal_proposal};
 use crate::store::yolo::{Approval, Proposal, YoloTx};
 
-fn proposal_from_row(r: &Row<'_>) -> rusqlite::Result<Proposal> {
-    Ok(Proposal {
+fn proposal_from_row(r: &Row<'_>) -> rusqlite::Result<Sealed<Proposal>> {
+    let value = Proposal {
         id: r.get("id")?,
         conversation_id: r.get("conversation_id")?,
         proposer: r.get("proposer")?,
@@ -23,6 +24,10 @@ fn proposal_from_row(r: &Row<'_>) -> rusqlite::Result<Proposal> {
         state: r.get("state")?,
         created_at: r.get("created_at")?,
         decided_at: r.get("decided_at")?,
+    };
+    Ok(Sealed {
+        value,
+        wrapped: r.get("dek")?,
     })
 }
 
@@ -39,6 +44,8 @@ fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
 
 impl YoloTx for SqliteTx {
     async fn insert_proposal(&mut self, p: &Proposal) -> Result<()> {
+        let key = self.data_key(&p.conversation_id)?;
+        let p = &seal_proposal(&key, p);
         self.exec(
             "INSERT INTO proposals (id, conversation_id, proposer, command, mode, workspace, cwd, reason, \
              allowed, verdict, plan_hash, state, created_at, decided_at) \
@@ -64,12 +71,12 @@ impl YoloTx for SqliteTx {
     }
 
     async fn proposal(&mut self, id: &str) -> Result<Option<Proposal>> {
-        self.row("SELECT * FROM proposals WHERE id = ?1", [id], proposal_from_row)
+        self.sealed_row("SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = proposals.conversation_id) AS dek FROM proposals WHERE id = ?1", [id], proposal_from_row)
     }
 
     async fn proposals(&mut self, state: Option<&str>, limit: i64) -> Result<Vec<Proposal>> {
-        self.rows(
-            "SELECT * FROM proposals WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = proposals.conversation_id) AS dek FROM proposals WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2",
             params![state, limit],
             proposal_from_row,
         )

@@ -4,6 +4,7 @@ use super::super::rows::{audit_entry, conversation, message, participant, status
 use super::{Mode, Params, PgTx, rate_lock_id};
 use crate::audit;
 use crate::clock::Millis;
+use crate::store::sealing::seal_status;
 use crate::store::{
     AgentSeat, AuditTail, Conversation, DeliveryState, Message, NewMessage, Participant, RefusalKey,
     RefusalTally, Result, Status, Tx, Usage,
@@ -30,6 +31,11 @@ impl Tx for PgTx {
         self.exec(
             "INSERT INTO conversations (id, created_at, expires_at, closed_at) VALUES ($1, $2, $3, $4)",
             &[&c.id, &c.created_at, &c.expires_at, &c.closed_at],
+        )
+        .await?;
+        self.exec(
+            "INSERT INTO conversation_keys (conversation_id, wrapped) VALUES ($1, $2)",
+            &[&c.id, &self.keys.new_wrapped_key(&c.id)?],
         )
         .await?;
         Ok(())
@@ -61,7 +67,26 @@ impl Tx for PgTx {
         if self.mode != Mode::Concurrent {
             return self.conversation_with_participants(id).await;
         }
-        let found = self.seated_conversation(WITH_PARTICIPANTS_FOR_UPDATE, id).await?;
+        // The data key and the next seq ride in the same round trip, after
+        // the row lock (statements of a pipeline run in order): a message
+        // added under this lock is sealed for the seq it will have.
+        self.keep_lock_order();
+        self.send_held().await?;
+        let conn = self.client()?;
+        let (locked, next) = tokio::join!(
+            conn.prepare_cached(WITH_PARTICIPANTS_FOR_UPDATE),
+            conn.prepare_cached(NEXT_MESSAGE)
+        );
+        let (locked, next) = (locked?, next?);
+        let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let (opened, rows, next) =
+            tokio::join!(biased; self.open(), conn.query(&locked, &by_id), conn.query(&next, &by_id));
+        opened?;
+        let (rows, next) = (rows?, next?);
+        if let Some(r) = next.first() {
+            self.next_message = Some((id.to_owned(), r.try_get(0)?, r.try_get(1)?));
+        }
+        let found = seated(&rows)?;
         Ok(found.map(|(c, seats, usage)| {
             self.locked_usage = Some((c.id.clone(), usage));
             (c, seats)
@@ -122,7 +147,7 @@ impl Tx for PgTx {
         // other transaction can deliver these rows between the inner SELECT
         // and the UPDATE; `delivered_at IS NULL` is checked again by the
         // UPDATE itself all the same.
-        self.rows(
+        self.sealed_rows(
             "WITH taken AS ( \
                UPDATE deliveries SET delivered_at = $3 \
                WHERE conversation_id = $1 AND recipient = $2 AND delivered_at IS NULL \
@@ -131,7 +156,7 @@ impl Tx for PgTx {
                    WHERE conversation_id = $1 AND recipient = $2 AND delivered_at IS NULL \
                    ORDER BY message_seq LIMIT $4) \
                RETURNING message_seq) \
-             SELECT m.* FROM messages m JOIN taken t ON m.seq = t.message_seq ORDER BY m.seq",
+             SELECT m.*, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = m.conversation_id) AS dek FROM messages m JOIN taken t ON m.seq = t.message_seq ORDER BY m.seq",
             &[&conversation_id, &recipient, &now, &(limit as i64)],
             message,
         )
@@ -159,8 +184,8 @@ impl Tx for PgTx {
         recipient: &str,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        self.rows(
-            "SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
+        self.sealed_rows(
+            "SELECT m.*, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = m.conversation_id) AS dek FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
              WHERE d.conversation_id = $1 AND d.recipient = $2 AND d.delivered_at IS NULL \
              ORDER BY d.message_seq LIMIT $3",
             &[&conversation_id, &recipient, &(limit as i64)],
@@ -175,8 +200,8 @@ impl Tx for PgTx {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        self.rows(
-            "SELECT * FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = messages.conversation_id) AS dek FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&conversation_id, &after, &(limit as i64)],
             message,
         )
@@ -217,8 +242,8 @@ impl Tx for PgTx {
     }
 
     async fn statuses(&mut self, conversation_id: &str) -> Result<Vec<Status>> {
-        self.rows(
-            "SELECT * FROM status WHERE conversation_id = $1 ORDER BY session_id",
+        self.sealed_rows(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = status.conversation_id) AS dek FROM status WHERE conversation_id = $1 ORDER BY session_id",
             &[&conversation_id],
             status,
         )
@@ -238,6 +263,10 @@ impl Tx for PgTx {
     }
 
     async fn upsert_status(&mut self, s: &Status) -> Result<()> {
+        let note = match &s.note {
+            Some(_) => seal_status(&self.data_key(&s.conversation_id).await?, s),
+            None => None,
+        };
         self.exec(
             "INSERT INTO status (conversation_id, session_id, status, note, heartbeat_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -247,7 +276,7 @@ impl Tx for PgTx {
                 &s.conversation_id,
                 &s.session_id,
                 &s.status,
-                &s.note,
+                &note,
                 &s.heartbeat_at,
             ],
         )
@@ -256,8 +285,8 @@ impl Tx for PgTx {
     }
 
     async fn status(&mut self, conversation_id: &str, session_id: &str) -> Result<Option<Status>> {
-        self.row(
-            "SELECT * FROM status WHERE conversation_id = $1 AND session_id = $2",
+        self.sealed_row(
+            "SELECT *, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = status.conversation_id) AS dek FROM status WHERE conversation_id = $1 AND session_id = $2",
             &[&conversation_id, &session_id],
             status,
         )
@@ -439,6 +468,10 @@ const WITH_PARTICIPANTS: &str = "SELECT c.id AS conv_id, c.created_at AS conv_cr
      FROM conversations c LEFT JOIN participants p ON p.conversation_id = c.id \
      WHERE c.id = $1 ORDER BY p.session_id";
 
+/// A conversation's wrapped data key and a seq for its next message.
+pub(in crate::store::postgres) const NEXT_MESSAGE: &str = "SELECT k.wrapped, nextval(pg_get_serial_sequence('messages', 'seq')) \
+     FROM (SELECT $1::text AS id) c LEFT JOIN conversation_keys k ON k.conversation_id = c.id";
+
 /// [`WITH_PARTICIPANTS`], locking the conversation's row (not its seats').
 const WITH_PARTICIPANTS_FOR_UPDATE: &str = "SELECT c.id AS conv_id, c.created_at AS conv_created_at, \
      c.expires_at AS conv_expires_at, c.closed_at AS conv_closed_at, \
@@ -509,13 +542,29 @@ impl PgTx {
         self.keep_lock_order();
         self.send_held().await?;
         let conn = self.client()?;
-        let (first, second) = tokio::join!(conn.prepare_cached(first), conn.prepare_cached(sql));
-        let (first, second) = (first?, second?);
+        let (first, second, third) = tokio::join!(
+            conn.prepare_cached(first),
+            conn.prepare_cached(sql),
+            conn.prepare_cached(NEXT_MESSAGE)
+        );
+        let (first, second, third) = (first?, second?, third?);
         let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-        let (opened, rows, conversation) =
-            tokio::join!(biased; self.open(), conn.query(&first, params), conn.query(&second, &by_id));
+        // Under the row lock, the data key and next seq come along (see
+        // `conversation_for_update`).
+        let next = async {
+            if lock {
+                conn.query(&third, &by_id).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (opened, rows, conversation, next) = tokio::join!(biased;
+            self.open(), conn.query(&first, params), conn.query(&second, &by_id), next);
         opened?;
         let (rows, conversation) = (rows?, conversation?);
+        if let Some(r) = next?.as_ref().and_then(|rows| rows.first()) {
+            self.next_message = Some((id.to_owned(), r.try_get(0)?, r.try_get(1)?));
+        }
         let found = seated(&conversation)?;
         Ok((
             rows,

@@ -29,9 +29,12 @@ use tokio_postgres::types::ToSql;
 
 use super::rows::RowResult;
 use crate::audit::{self, Head, HeadFile};
+use crate::seal::{DataKey, Keyring};
+use crate::store::sealing::{Sealed, SealedFields, open_all, open_one};
 use crate::store::{Error, Result, Usage};
 
 mod calls;
+pub(in crate::store::postgres) use calls::NEXT_MESSAGE;
 
 /// Statement parameters, as `tokio-postgres` takes them.
 pub(in crate::store::postgres) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -68,7 +71,12 @@ pub struct PgTx {
     /// The conversation row this transaction locked, with its totals as
     /// read under the lock: exact until this transaction adds a message.
     locked_usage: Option<(String, Usage)>,
+    /// The locked conversation's wrapped data key and the `seq` its next
+    /// message will take, fetched under the row lock in the same round trip.
+    pub(in crate::store::postgres) next_message: Option<(String, Option<String>, i64)>,
     sink: HeadSink,
+    /// The store's keys, for sealing and opening free-text fields.
+    pub(in crate::store::postgres) keys: Arc<Keyring>,
 }
 
 impl std::fmt::Debug for PgTx {
@@ -191,6 +199,7 @@ impl PgTx {
         begin: &'static str,
         mode: Mode,
         sink: HeadSink,
+        keys: Arc<Keyring>,
     ) -> Self {
         Self {
             conn: Some(conn),
@@ -199,7 +208,9 @@ impl PgTx {
             chain_locked: false,
             held: Mutex::new(Vec::new()),
             locked_usage: None,
+            next_message: None,
             sink,
+            keys,
         }
     }
 
@@ -250,6 +261,40 @@ impl PgTx {
             Some(r) => Ok(Some(map(r)?)),
             None => Ok(None),
         }
+    }
+
+    /// [`PgTx::rows`] for rows with sealed fields, opened.
+    pub(in crate::store::postgres) async fn sealed_rows<T: SealedFields>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        map: impl FnMut(&Row) -> RowResult<Sealed<T>>,
+    ) -> Result<Vec<T>> {
+        Ok(open_all(&self.keys, self.rows(sql, params, map).await?)?)
+    }
+
+    /// [`PgTx::row`] for a row with sealed fields, opened.
+    pub(in crate::store::postgres) async fn sealed_row<T: SealedFields>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        map: impl FnOnce(&Row) -> RowResult<Sealed<T>>,
+    ) -> Result<Option<T>> {
+        Ok(open_one(&self.keys, self.row(sql, params, map).await?)?)
+    }
+
+    /// The data key of `conversation_id`, unwrapped (an internal error if
+    /// the conversation has none: it was purged, or never existed).
+    pub(in crate::store::postgres) async fn data_key(&self, conversation_id: &str) -> Result<DataKey> {
+        let wrapped: Option<String> = self
+            .row(
+                "SELECT wrapped FROM conversation_keys WHERE conversation_id = $1",
+                &[&conversation_id],
+                |r| r.try_get(0),
+            )
+            .await?;
+        let wrapped = wrapped.ok_or(crate::seal::Error::NoDataKey)?;
+        Ok(self.keys.unwrap(&wrapped, conversation_id)?)
     }
 
     /// Every row of a query.
