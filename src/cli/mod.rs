@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::audit::HeadFile;
 use crate::auth::ServerKey;
+use crate::store::reseal;
 use crate::bridge::{AdminError, Bridge, HeadFileState};
 use crate::clock::SystemClock;
 use crate::config::{Config, Database, Overrides, audit_head_path_for, default_db_path};
@@ -329,6 +330,10 @@ async fn open_postgres(config: &Config, url: &PgUrl, mode: OpenMode) -> anyhow::
     let store = PgStore::open(url.expose(), pg_mode)
         .await
         .with_context(|| format!("opening database {}", url.target()))?;
+    let store = store.with_key(&key);
+    reseal::run(&store)
+        .await
+        .context("encrypting the text stored before encryption at rest (it resumes at the next start)")?;
     Ok(Bridge::new(
         store,
         key,
@@ -351,7 +356,12 @@ async fn open_sqlite(config: &Config, path: &Path, mode: OpenMode) -> anyhow::Re
         OpenMode::MustExist => ServerKey::load_existing(&config.key),
     }
     .context("loading the server key")?;
-    let store = store.with_audit_head(HeadFile::new(audit_head_path_for(path), &key));
+    let store = store
+        .with_audit_head(HeadFile::new(audit_head_path_for(path), &key))
+        .with_key(&key);
+    reseal::run(&store)
+        .await
+        .context("encrypting the text stored before encryption at rest (it resumes at the next start)")?;
     Ok(Bridge::new(
         store,
         key,

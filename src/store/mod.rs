@@ -17,6 +17,7 @@ use crate::clock::Millis;
 pub mod admin;
 pub mod agents;
 pub mod postgres;
+pub mod reseal;
 pub(crate) mod sealing;
 pub mod sqlite;
 pub mod url;
@@ -295,6 +296,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// the server key's. Without one, no conversation can be created.
     fn keyring(&self) -> &crate::seal::Keyring;
 
+    /// Removes what a [`reseal`] left of the plaintext outside the live
+    /// rows (SQLite: the WAL and free pages); nothing by default.
+    fn scrub(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// A subscription that wakes when another writer (in this process or
     /// another) may have committed: the trigger a waiting reader sleeps on
     /// instead of polling. Only a hint; the rows stay the truth. Each backend
@@ -311,6 +318,11 @@ pub trait Store: Clone + Send + Sync + 'static {
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls back.
 pub trait Tx: Send {
+    /// Seals up to `limit` rows written before encryption at rest (and
+    /// gives data keys to conversations that have none); the count of rows
+    /// changed, 0 once none is left. See [`reseal`].
+    fn reseal_batch(&mut self, limit: i64) -> impl Future<Output = Result<u64>> + Send;
+
     /// Makes every change of this transaction durable and visible.
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
 

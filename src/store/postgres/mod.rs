@@ -76,6 +76,7 @@ mod admin;
 mod agents;
 mod listen;
 mod migrate;
+mod reseal;
 mod rows;
 mod schema;
 mod teams;

@@ -40,6 +40,7 @@ mod agents;
 mod conn;
 mod files;
 mod migrate;
+mod reseal;
 mod rows;
 mod schema;
 mod search;
@@ -207,6 +208,21 @@ impl Store for SqliteStore {
 
     fn keyring(&self) -> &Keyring {
         &self.keys
+    }
+
+    /// The WAL still holds the pages as they were before the reseal, and
+    /// free pages may too: a checkpoint that truncates the WAL, then a
+    /// VACUUM, leaves the plaintext nowhere in the files. Another process
+    /// holding the database open can make either fail; that is logged, and
+    /// secure_delete has already zeroed the old cells in the main file.
+    async fn scrub(&self) -> Result<()> {
+        self.with_conn(|conn| {
+            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;") {
+                tracing::warn!(error = %e, "could not compact the database after sealing it; run `mcp-bridge backup` to write a clean copy");
+            }
+            Ok(())
+        })
+        .await
     }
 
     fn changes(&self) -> Changes {

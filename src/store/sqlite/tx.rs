@@ -184,6 +184,10 @@ mod reprepare_probe {
 }
 
 impl Tx for SqliteTx {
+    async fn reseal_batch(&mut self, limit: i64) -> Result<u64> {
+        self.reseal(limit)
+    }
+
     async fn commit(mut self) -> Result<()> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.sink.publish();

@@ -11,6 +11,10 @@ use crate::store::{
 };
 
 impl Tx for PgTx {
+    async fn reseal_batch(&mut self, limit: i64) -> Result<u64> {
+        self.reseal(limit).await
+    }
+
     async fn commit(mut self) -> Result<()> {
         // A write tells every server's listener (see `listen`); NOTIFY is
         // delivered at COMMIT and only if it commits. On an error the
