@@ -6,3 +6,11 @@ CREATE TABLE conversation_keys (
     conversation_id TEXT PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
     wrapped         TEXT NOT NULL
 );
+
+-- The KEK that wraps new data keys, by id (never the key): every process
+-- wraps under the one the database names, so a process that started
+-- before a rotation never wraps a key under a root the rotation retired.
+CREATE TABLE IF NOT EXISTS key_state (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    kek_id TEXT NOT NULL
+);

@@ -9,6 +9,14 @@ CREATE TABLE IF NOT EXISTS conversation_keys (
     wrapped         TEXT NOT NULL
 ) STRICT;
 
+-- The KEK that wraps new data keys, by id (never the key): every process
+-- wraps under the one the database names, so a process that started
+-- before a rotation never wraps a key under a root the rotation retired.
+CREATE TABLE IF NOT EXISTS key_state (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    kek_id TEXT NOT NULL
+) STRICT;
+
 -- The search index of version 8 kept a second, plaintext copy of every
 -- body (and its trigram index leaks it in the file); search now opens the
 -- bodies in the process instead.

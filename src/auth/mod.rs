@@ -242,14 +242,23 @@ impl ServerKey {
         })
     }
 
+    /// The key as 64 hex characters, for rewriting its key file (a
+    /// rotation); zeroized when dropped.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.as_ref()))
+    }
+
     /// A key from raw bytes; for tests and the bench.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(Zeroizing::new(bytes))
     }
 
+    /// The key on the first line of `text`; a key file's later lines hold
+    /// the data keys' wrapping root (see [`crate::seal::keyfile`]).
     fn from_hex(text: &str, origin: &str) -> Result<Self, Error> {
         let mut out = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(text.trim(), out.as_mut()).map_err(|_| Error::BadKey {
+        let first = text.trim_start().lines().next().unwrap_or("");
+        hex::decode_to_slice(first.trim(), out.as_mut()).map_err(|_| Error::BadKey {
             origin: origin.to_owned(),
         })?;
         Ok(Self(out))

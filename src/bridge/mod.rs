@@ -38,8 +38,8 @@ pub use admin::{
     AdminError, AdminResult, AgentAdded, AgentRevoked, AgentRotated, AgentView, AuditCheck, CleanupReport,
     CleanupRequest, ConversationDetail, ConversationSummary, EXPORT_FORMAT, EXPORT_VERSION, Ended, Export,
     ExportConversation, ExportMessage, ExportParticipant, ExportStatus, HeadFileState, ImportRequest,
-    Imported, IssuedToken, ListFilter, LiveState, MessageView, ReadState, RestoreCheck, Rotated, SeatView,
-    Stats,
+    Imported, IssuedToken, KeyRotated, ListFilter, LiveState, MessageView, ReadState, RestoreCheck, Rotated,
+    SeatView, Stats,
 };
 pub use admin::{MAX_SEARCH_QUERY_CHARS, OverseerPost, SearchHit};
 pub use auditing::{AuditFailure, AuditReport};
@@ -169,7 +169,10 @@ impl Caller {
 impl<S: Store> Bridge<S> {
     /// Assembles a bridge over `store`.
     pub fn new(store: S, key: ServerKey, redactor: Redactor, limits: Limits, clock: Arc<dyn Clock>) -> Self {
-        store.keyring().install(&key);
+        // A store opened by the CLI already holds its key file's roots.
+        if store.keyring().is_empty() {
+            store.keyring().install(&key);
+        }
         Self {
             store,
             key,

@@ -12,15 +12,17 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::audit::HeadFile;
 use crate::auth::ServerKey;
-use crate::store::reseal;
 use crate::bridge::{AdminError, Bridge, HeadFileState};
 use crate::clock::SystemClock;
-use crate::config::{Config, Database, Overrides, audit_head_path_for, default_db_path};
+use crate::config::{Config, Database, KeySource, Overrides, audit_head_path_for, default_db_path};
 use crate::redact::Redactor;
+use crate::seal::Keyring;
+use crate::seal::keys::KeyFile;
 use crate::store::PgStore;
 use crate::store::admin::FullStore;
 use crate::store::sqlite::{DirState, OpenMode, SqliteStore, secure_directory};
 use crate::store::url::PgUrl;
+use crate::store::{Store, reseal};
 
 /// Runs `$body` with `$b` bound to the bridge of whichever backend
 /// `$opened` is: the command line is written once, generic over
@@ -136,6 +138,14 @@ enum KeyCommand {
     Generate {
         /// Where to write it.
         path: PathBuf,
+    },
+    /// Re-wrap every conversation's data key under a new wrapping key in the key file (online,
+    /// audited); the messages are not re-encrypted. The old wrapping key is destroyed: copies of
+    /// the database taken before open only with the key file saved with them.
+    Rotate {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -281,8 +291,33 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             let bridge = open_sqlite(&config, path, OpenMode::CreateIfMissing).await?;
             yolo::setup(&bridge, path).await
         }
-        Command::Key(_) => unreachable!("handled before the configuration is loaded"),
+        Command::Key(KeyCommand::Rotate { json }) => {
+            on_bridge!(open_bridge(&config, OpenMode::MustExist).await?, |bridge| {
+                key_rotate(&bridge, json).await
+            })
+        }
+        Command::Key(KeyCommand::Generate { .. }) => {
+            unreachable!("handled before the configuration is loaded")
+        }
     }
+}
+
+#[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
+async fn key_rotate<S: FullStore>(bridge: &Bridge<S>, json: bool) -> anyhow::Result<ExitCode> {
+    let rotated = bridge
+        .rotate_data_key_root()
+        .await
+        .context("rotating the data keys' wrapping key")?;
+    if json {
+        println!("{}", serde_json::to_string(&rotated)?);
+    } else {
+        println!(
+            "re-wrapped {} data key(s) under a new wrapping key (id {} replaces {}); recorded as audit entry {}. \
+             Copies of the database taken before now open only with the key file saved with them.",
+            rotated.data_keys, rotated.to, rotated.from, rotated.audit_seq
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::print_stdout, reason = "the overseer's commands report on stdout")]
@@ -330,7 +365,7 @@ async fn open_postgres(config: &Config, url: &PgUrl, mode: OpenMode) -> anyhow::
     let store = PgStore::open(url.expose(), pg_mode)
         .await
         .with_context(|| format!("opening database {}", url.target()))?;
-    let store = store.with_key(&key);
+    install_keys(store.keyring(), &key, &config.key)?;
     reseal::run(&store)
         .await
         .context("encrypting the text stored before encryption at rest (it resumes at the next start)")?;
@@ -356,9 +391,8 @@ async fn open_sqlite(config: &Config, path: &Path, mode: OpenMode) -> anyhow::Re
         OpenMode::MustExist => ServerKey::load_existing(&config.key),
     }
     .context("loading the server key")?;
-    let store = store
-        .with_audit_head(HeadFile::new(audit_head_path_for(path), &key))
-        .with_key(&key);
+    let store = store.with_audit_head(HeadFile::new(audit_head_path_for(path), &key));
+    install_keys(store.keyring(), &key, &config.key)?;
     reseal::run(&store)
         .await
         .context("encrypting the text stored before encryption at rest (it resumes at the next start)")?;
@@ -369,6 +403,25 @@ async fn open_sqlite(config: &Config, path: &Path, mode: OpenMode) -> anyhow::Re
         config.limits.clone(),
         Arc::new(SystemClock),
     ))
+}
+
+/// Gives the store's keyring the data keys' wrapping roots: from the key
+/// file's `kek` lines when the key is a file (see [`crate::seal::keyfile`]),
+/// else the server key itself.
+pub(crate) fn install_keys(ring: &Keyring, key: &ServerKey, source: &KeySource) -> anyhow::Result<()> {
+    match source {
+        KeySource::File(path) | KeySource::Given(path) => ring
+            .load_file(KeyFile {
+                path: path.clone(),
+                server_key: key.clone(),
+                beside_database: matches!(source, KeySource::File(_)),
+            })
+            .context("reading the key file's wrapping keys"),
+        KeySource::Env(_) | KeySource::Absent => {
+            ring.install(key);
+            Ok(())
+        }
+    }
 }
 
 /// The database's directory holds the key and the audit head too: the

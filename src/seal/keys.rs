@@ -8,6 +8,7 @@
 //! touches a message.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
@@ -150,6 +151,29 @@ impl DataKey {
 #[derive(Debug, Default)]
 pub struct Keyring {
     keks: RwLock<Vec<Arc<Kek>>>,
+    /// The key file the roots came from, re-read when a wrapped key names
+    /// a KEK this process does not hold (another process rotated).
+    file: RwLock<Option<KeyFile>>,
+}
+
+/// Where a keyring's roots live, and the server key written back with them.
+#[derive(Clone)]
+pub struct KeyFile {
+    /// The key file.
+    pub path: PathBuf,
+    /// Its first line, kept as it is when the roots are rewritten.
+    pub server_key: ServerKey,
+    /// Created beside a SQLite database by the bridge (not given by the
+    /// operator to several servers): a purge may rotate its root.
+    pub beside_database: bool,
+}
+
+impl fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Keyring {
@@ -160,12 +184,36 @@ impl Keyring {
         ring
     }
 
-    /// Makes `key`'s KEK the current one (the others stay for unwrapping).
-    pub fn install(&self, key: &ServerKey) {
-        let kek = Arc::new(Kek::derive(key));
+    /// Whether no KEK is installed yet.
+    pub fn is_empty(&self) -> bool {
+        self.keks.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
+    /// Makes `root`'s KEK the current one (the others stay for unwrapping).
+    pub fn install(&self, root: &ServerKey) -> Arc<Kek> {
+        let kek = Arc::new(Kek::derive(root));
         let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
         keks.retain(|k| k.id != kek.id);
-        keks.insert(0, kek);
+        keks.insert(0, kek.clone());
+        kek
+    }
+
+    /// Installs the roots of the key file `file` (its `kek` line, or the
+    /// server key when it has none, and a `kek-previous` line if a rotation
+    /// was interrupted), and remembers the file for reloads and rotations.
+    pub fn load_file(&self, file: KeyFile) -> Result<(), super::keyfile::Error> {
+        let roots = super::keyfile::read(&file.path)?;
+        if let Some(previous) = &roots.previous {
+            self.install(previous);
+        }
+        self.install(roots.current.as_ref().unwrap_or(&file.server_key));
+        *self.file.write().unwrap_or_else(|p| p.into_inner()) = Some(file);
+        Ok(())
+    }
+
+    /// The key file the roots came from, if any.
+    pub fn key_file(&self) -> Option<KeyFile> {
+        self.file.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Forgets every KEK but the current one (after a rotation committed);
@@ -181,17 +229,47 @@ impl Keyring {
         keks.first().cloned().ok_or(Error::NoKey)
     }
 
-    /// Unwraps `wrapped` with whichever KEK it names.
-    pub fn unwrap(&self, wrapped: &str, conversation_id: &str) -> Result<DataKey, Error> {
-        let id = wrapped_kek_id(wrapped)?;
-        let kek = {
+    /// The KEK named `id`, re-reading the key file once if it is not held
+    /// (another process may have rotated it).
+    pub fn kek(&self, id: &str) -> Result<Arc<Kek>, Error> {
+        let find = || {
             let keks = self.keks.read().unwrap_or_else(|p| p.into_inner());
             keks.iter().find(|k| k.id == id).cloned()
         };
-        match kek {
-            Some(kek) => kek.unwrap(wrapped, conversation_id),
-            None => Err(Error::UnknownKek { id: id.to_owned() }),
+        if let Some(kek) = find() {
+            return Ok(kek);
         }
+        if let Some(file) = self.key_file()
+            && let Ok(roots) = super::keyfile::read(&file.path)
+        {
+            for root in [&roots.previous, &roots.current].into_iter().flatten() {
+                let kek = Kek::derive(root);
+                if kek.id == id {
+                    let kek = Arc::new(kek);
+                    self.keks
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(kek.clone());
+                    return Ok(kek);
+                }
+            }
+        }
+        Err(Error::UnknownKek { id: id.to_owned() })
+    }
+
+    /// The KEK to wrap a new data key with: the one the database names as
+    /// current (`None` for a database that names none yet: this keyring's).
+    pub fn wrapping_kek(&self, database_current: Option<&str>) -> Result<Arc<Kek>, Error> {
+        match database_current {
+            Some(id) => self.kek(id),
+            None => self.current(),
+        }
+    }
+
+    /// Unwraps `wrapped` with whichever KEK it names.
+    pub fn unwrap(&self, wrapped: &str, conversation_id: &str) -> Result<DataKey, Error> {
+        self.kek(wrapped_kek_id(wrapped)?)?
+            .unwrap(wrapped, conversation_id)
     }
 
     /// A new data key for `conversation_id`, wrapped with the current KEK.

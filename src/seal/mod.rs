@@ -9,6 +9,7 @@
 //! internal error rather than return another row's text. Keys: see
 //! [`keys`]. What this protects and what not: docs/security.md.
 
+pub mod keyfile;
 pub mod keys;
 
 use base64::Engine;

@@ -166,6 +166,17 @@ pub trait AdminTx: Tx {
         conversation_id: &str,
     ) -> impl Future<Output = Result<PurgeCounts>> + Send;
 
+    /// Every conversation's wrapped data key, by conversation id.
+    fn wrapped_data_keys(&mut self) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+
+    /// The id of the KEK the database names as current, if any.
+    fn named_kek_id(&mut self) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Re-wraps every conversation's data key under `to` (unwrapping each
+    /// with the store's keyring) and names `to` as the KEK new keys are
+    /// wrapped with; the number of keys re-wrapped. No message is touched.
+    fn rewrap_data_keys(&mut self, to: &crate::seal::Kek) -> impl Future<Output = Result<u64>> + Send;
+
     /// Replaces a participant's token hash and clears any revocation;
     /// returns false when no such participant exists.
     fn replace_token(

@@ -54,8 +54,18 @@ pub(crate) fn open_one<T: SealedFields>(
 }
 
 /// A message's `field` (`body`, or `files` as its JSON) sealed for `seq`.
-pub(crate) fn seal_message_field(key: &DataKey, m: &NewMessage, seq: i64, field: &'static str, text: &str) -> String {
-    seal::seal(key, message_place(&m.conversation_id, &m.sender, seq, field), text)
+pub(crate) fn seal_message_field(
+    key: &DataKey,
+    m: &NewMessage,
+    seq: i64,
+    field: &'static str,
+    text: &str,
+) -> String {
+    seal::seal(
+        key,
+        message_place(&m.conversation_id, &m.sender, seq, field),
+        text,
+    )
 }
 
 /// The stored form of a message's files list: its JSON, sealed.

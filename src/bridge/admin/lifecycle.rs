@@ -38,6 +38,12 @@ pub struct CleanupReport {
     pub deleted: PurgeCounts,
     /// The audit entry that records the purge (none for a dry run or when nothing qualified).
     pub audit_seq: Option<i64>,
+    /// The data keys' wrapping key was rotated with the purge, so backups
+    /// taken before it cannot yield the purged conversations (nor any
+    /// other, without the key file saved with them). False when the key is
+    /// not a file beside the database that the bridge may rewrite: then
+    /// `mcp-bridge key rotate` does it.
+    pub earlier_backups_shredded: bool,
 }
 
 /// A freshly issued token. The only place it ever appears in clear.
@@ -86,6 +92,22 @@ impl<S: AdminStore> Bridge<S> {
             deleted.add(&tx.purge_conversation(&c.id).await?);
         }
         let conversations: Vec<String> = ended.into_iter().map(|c| c.id).collect();
+        // Deleting the data keys shreds the live database and every later
+        // copy; a copy taken earlier still holds them, wrapped. Rotating the
+        // wrapping key in the same transaction retires the key those copies
+        // need. Only for the key file beside a SQLite database: a key given
+        // to several servers would leave the others without it.
+        let rotation = match self.rotatable_key_file() {
+            Some(file) if file.beside_database && !req.dry_run && !conversations.is_empty() => {
+                let pending = self.begin_rotation(&mut tx).await?;
+                tx.rewrap_data_keys(&pending.kek).await?;
+                Some(pending)
+            }
+            _ => None,
+        };
+        let wrapping_key = rotation
+            .as_ref()
+            .map(|p| json!({ "from": p.from, "to": p.kek.id() }));
         let mut audit_seq = None;
         if req.dry_run {
             // Dropping the transaction rolls every deletion back: the counts
@@ -103,11 +125,16 @@ impl<S: AdminStore> Bridge<S> {
                         "older_than_seconds": req.older_than.as_secs(),
                         "conversations": conversations,
                         "deleted": deleted,
+                        "wrapping_key_rotated": wrapping_key,
                     }),
                 )
                 .await?,
             );
             tx.commit().await?;
+        }
+        let earlier_backups_shredded = rotation.is_some();
+        if let Some(pending) = rotation {
+            self.finish_rotation(pending)?;
         }
         Ok(CleanupReport {
             dry_run: req.dry_run,
@@ -115,6 +142,7 @@ impl<S: AdminStore> Bridge<S> {
             conversations,
             deleted,
             audit_seq,
+            earlier_backups_shredded,
         })
     }
 

@@ -24,6 +24,7 @@ use crate::store::admin::AdminStore;
 
 mod agents;
 mod integrity;
+mod keys;
 mod lifecycle;
 mod observing;
 mod overseer;
@@ -32,6 +33,7 @@ mod safety;
 
 pub use agents::{AgentAdded, AgentRevoked, AgentRotated, AgentView};
 pub use integrity::{AuditCheck, HeadFileState, RestoreCheck};
+pub use keys::KeyRotated;
 pub use lifecycle::{CleanupReport, CleanupRequest, Ended, Rotated};
 pub use observing::{
     ConversationDetail, ConversationSummary, ListFilter, LiveState, MessageView, ReadState, SeatView, Stats,
@@ -179,6 +181,15 @@ pub enum AdminError {
         /// What is wrong and what is accepted (never the query itself).
         reason: String,
     },
+    /// The data keys' wrapping root cannot be rotated here.
+    #[error("{0}")]
+    KeyRotation(String),
+    /// The key file's wrapping lines could not be read or replaced.
+    #[error(transparent)]
+    KeyFile(#[from] crate::seal::keyfile::Error),
+    /// A data key could not be unwrapped or wrapped.
+    #[error(transparent)]
+    Seal(#[from] crate::seal::Error),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] store::Error),

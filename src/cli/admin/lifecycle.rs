@@ -47,6 +47,24 @@ pub(super) async fn cleanup(
             "rows: {} messages, {} deliveries, {} participants, {} statuses, {} rate events",
             d.messages, d.deliveries, d.participants, d.status, d.rate_events
         )?;
+        if d.data_keys > 0 {
+            writeln!(
+                out,
+                "destroyed {} data key(s): the purged messages cannot be decrypted from any copy of this database",
+                d.data_keys
+            )?;
+            if report.earlier_backups_shredded {
+                writeln!(
+                    out,
+                    "rotated the key file's wrapping key: backups taken before now open only with the key file saved with them (backup --with-key)"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "note: backups taken before now still open with the current key; run `mcp-bridge key rotate` (and give every server the new key file) to retire it"
+                )?;
+            }
+        }
         match report.audit_seq {
             Some(seq) => writeln!(
                 out,

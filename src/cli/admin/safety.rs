@@ -170,6 +170,12 @@ pub(super) async fn restore(config: &Config, src: &Path, with_key: bool) -> anyh
         let store = SqliteStore::open(&staged, OpenMode::MustExist)
             .await
             .context("opening the copy")?;
+        // The wrapping keys of the key file that will serve the copy.
+        let key_source = match &install_key {
+            Some((k, _)) => KeySource::File(k.clone()),
+            None => config.key.clone(),
+        };
+        super::super::install_keys(crate::store::Store::keyring(&store), &key, &key_source)?;
         let redactor = Redactor::new(&config.redaction).context("compiling redaction rules")?;
         let bridge = Bridge::new(
             store,
@@ -178,6 +184,10 @@ pub(super) async fn restore(config: &Config, src: &Path, with_key: bool) -> anyh
             config.limits.clone(),
             Arc::new(SystemClock),
         );
+        if let Err(e) = bridge.check_data_keys().await {
+            bridge.shutdown().await;
+            return Err(anyhow::Error::new(e));
+        }
         let check = bridge.restore_check().await;
         let check = match check {
             Ok(c) => c,

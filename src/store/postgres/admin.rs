@@ -144,6 +144,45 @@ impl AdminTx for PgTx {
         .await
     }
 
+    async fn named_kek_id(&mut self) -> Result<Option<String>> {
+        self.row("SELECT kek_id FROM key_state WHERE id = 1", &[], |r| r.try_get(0))
+            .await
+    }
+
+    async fn wrapped_data_keys(&mut self) -> Result<Vec<(String, String)>> {
+        self.rows(
+            "SELECT conversation_id, wrapped FROM conversation_keys ORDER BY conversation_id",
+            &[],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )
+        .await
+    }
+
+    async fn rewrap_data_keys(&mut self, to: &crate::seal::Kek) -> Result<u64> {
+        let keys = self.wrapped_data_keys().await?;
+        if !keys.is_empty() {
+            // One statement for all of them: ids and new wrappings as arrays.
+            let mut ids = Vec::with_capacity(keys.len());
+            let mut wrapped = Vec::with_capacity(keys.len());
+            for (id, w) in &keys {
+                wrapped.push(to.wrap(&self.keys.unwrap(w, id)?, id));
+                ids.push(id.clone());
+            }
+            self.exec(
+                "UPDATE conversation_keys k SET wrapped = n.wrapped \
+                 FROM unnest($1::text[], $2::text[]) AS n(id, wrapped) WHERE k.conversation_id = n.id",
+                &[&ids, &wrapped],
+            )
+            .await?;
+        }
+        self.exec(
+            "INSERT INTO key_state (id, kek_id) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id",
+            &[&to.id()],
+        )
+        .await?;
+        Ok(keys.len() as u64)
+    }
+
     async fn purge_conversation(&mut self, conversation_id: &str) -> Result<PurgeCounts> {
         let id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&conversation_id];
         // The data key first: the rest is then unreadable wherever a copy

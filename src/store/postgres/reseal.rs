@@ -32,7 +32,7 @@ impl PgTx {
             changed += self
                 .exec(
                     "INSERT INTO conversation_keys (conversation_id, wrapped) VALUES ($1, $2)",
-                    &[id, &self.keys.new_wrapped_key(id)?],
+                    &[id, &self.new_wrapped_key(id).await?],
                 )
                 .await?;
         }
@@ -47,7 +47,15 @@ impl PgTx {
                     " LIMIT $1"
                 ),
                 &[&limit],
-                |r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)),
+                |r| {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                    ))
+                },
             )
             .await?;
         for (seq, conversation_id, sender, body, files) in messages {
@@ -62,8 +70,16 @@ impl PgTx {
                 reply_to: None,
                 created_at: 0,
             };
-            let body = if is_sealed(&body) { body } else { seal_message_field(key, &m, seq, "body", &body) };
-            let files = if is_sealed(&files) { files } else { seal_message_field(key, &m, seq, "files", &files) };
+            let body = if is_sealed(&body) {
+                body
+            } else {
+                seal_message_field(key, &m, seq, "body", &body)
+            };
+            let files = if is_sealed(&files) {
+                files
+            } else {
+                seal_message_field(key, &m, seq, "files", &files)
+            };
             changed += self
                 .exec(
                     "UPDATE messages SET body = $1, files = $2 WHERE seq = $3",
@@ -102,7 +118,11 @@ impl PgTx {
         }
         let proposals: Vec<Proposal> = self
             .rows(
-                concat!("SELECT * FROM proposals WHERE ", unsealed!("command"), " LIMIT $1"),
+                concat!(
+                    "SELECT * FROM proposals WHERE ",
+                    unsealed!("command"),
+                    " LIMIT $1"
+                ),
                 &[&limit],
                 |r| {
                     Ok(Proposal {
@@ -129,7 +149,13 @@ impl PgTx {
             changed += self
                 .exec(
                     "UPDATE proposals SET command = $1, reason = $2, cwd = $3, workspace = $4 WHERE id = $5",
-                    &[&sealed.command, &sealed.reason, &sealed.cwd, &sealed.workspace, &p.id],
+                    &[
+                        &sealed.command,
+                        &sealed.reason,
+                        &sealed.cwd,
+                        &sealed.workspace,
+                        &p.id,
+                    ],
                 )
                 .await?;
         }
@@ -137,7 +163,11 @@ impl PgTx {
     }
 
     /// `conversation_id`'s data key, unwrapped once per batch.
-    async fn key_for<'k>(&self, keys: &'k mut HashMap<String, DataKey>, conversation_id: &str) -> Result<&'k DataKey> {
+    async fn key_for<'k>(
+        &self,
+        keys: &'k mut HashMap<String, DataKey>,
+        conversation_id: &str,
+    ) -> Result<&'k DataKey> {
         if !keys.contains_key(conversation_id) {
             let key = self.data_key(conversation_id).await?;
             keys.insert(conversation_id.to_owned(), key);

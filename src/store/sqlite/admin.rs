@@ -131,6 +131,34 @@ impl AdminTx for SqliteTx {
         )
     }
 
+    async fn named_kek_id(&mut self) -> Result<Option<String>> {
+        self.row("SELECT kek_id FROM key_state WHERE id = 1", [], |r| r.get(0))
+    }
+
+    async fn wrapped_data_keys(&mut self) -> Result<Vec<(String, String)>> {
+        self.rows(
+            "SELECT conversation_id, wrapped FROM conversation_keys ORDER BY conversation_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    async fn rewrap_data_keys(&mut self, to: &crate::seal::Kek) -> Result<u64> {
+        let keys = self.wrapped_data_keys().await?;
+        for (id, wrapped) in &keys {
+            let rewrapped = to.wrap(&self.keys.unwrap(wrapped, id)?, id);
+            self.exec(
+                "UPDATE conversation_keys SET wrapped = ?1 WHERE conversation_id = ?2",
+                [&rewrapped, id],
+            )?;
+        }
+        self.exec(
+            "INSERT INTO key_state (id, kek_id) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id",
+            [to.id()],
+        )?;
+        Ok(keys.len() as u64)
+    }
+
     async fn purge_conversation(&mut self, conversation_id: &str) -> Result<PurgeCounts> {
         let id = [conversation_id];
         // The data key first: the rest is then unreadable wherever a copy

@@ -31,7 +31,7 @@ impl SqliteTx {
         for id in &missing {
             changed += self.exec(
                 "INSERT INTO conversation_keys (conversation_id, wrapped) VALUES (?1, ?2)",
-                params![id, self.keys.new_wrapped_key(id)?],
+                params![id, self.new_wrapped_key(id)?],
             )?;
         }
         let mut keys = Keys::default();

@@ -115,6 +115,18 @@ impl SqliteTx {
     }
 
     /// Every row of a query.
+    /// A new data key for `conversation_id`, wrapped under the KEK the
+    /// database names as current (naming this process's if it names none).
+    pub(super) fn new_wrapped_key(&self, conversation_id: &str) -> Result<String> {
+        let named: Option<String> =
+            self.row("SELECT kek_id FROM key_state WHERE id = 1", [], |r| r.get(0))?;
+        let kek = self.keys.wrapping_kek(named.as_deref())?;
+        if named.is_none() {
+            self.exec("INSERT INTO key_state (id, kek_id) VALUES (1, ?1)", [kek.id()])?;
+        }
+        Ok(kek.wrap(&DataKey::generate(), conversation_id))
+    }
+
     /// The data key of `conversation_id`, unwrapped (an internal error if
     /// the conversation has none: it was purged, or never existed).
     pub(super) fn data_key(&self, conversation_id: &str) -> Result<DataKey> {
@@ -201,7 +213,7 @@ impl Tx for SqliteTx {
         )?;
         self.exec(
             "INSERT INTO conversation_keys (conversation_id, wrapped) VALUES (?1, ?2)",
-            params![c.id, self.keys.new_wrapped_key(&c.id)?],
+            params![c.id, self.new_wrapped_key(&c.id)?],
         )?;
         Ok(())
     }

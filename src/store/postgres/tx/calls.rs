@@ -39,7 +39,7 @@ impl Tx for PgTx {
         .await?;
         self.exec(
             "INSERT INTO conversation_keys (conversation_id, wrapped) VALUES ($1, $2)",
-            &[&c.id, &self.keys.new_wrapped_key(&c.id)?],
+            &[&c.id, &self.new_wrapped_key(&c.id).await?],
         )
         .await?;
         Ok(())

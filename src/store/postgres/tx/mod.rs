@@ -283,6 +283,23 @@ impl PgTx {
         Ok(open_one(&self.keys, self.row(sql, params, map).await?)?)
     }
 
+    /// A new data key for `conversation_id`, wrapped under the KEK the
+    /// database names as current (naming this process's if it names none).
+    pub(in crate::store::postgres) async fn new_wrapped_key(&self, conversation_id: &str) -> Result<String> {
+        let named: Option<String> = self
+            .row("SELECT kek_id FROM key_state WHERE id = 1", &[], |r| r.try_get(0))
+            .await?;
+        let kek = self.keys.wrapping_kek(named.as_deref())?;
+        if named.is_none() {
+            self.exec(
+                "INSERT INTO key_state (id, kek_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                &[&kek.id()],
+            )
+            .await?;
+        }
+        Ok(kek.wrap(&DataKey::generate(), conversation_id))
+    }
+
     /// The data key of `conversation_id`, unwrapped (an internal error if
     /// the conversation has none: it was purged, or never existed).
     pub(in crate::store::postgres) async fn data_key(&self, conversation_id: &str) -> Result<DataKey> {
