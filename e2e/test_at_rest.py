@@ -27,6 +27,13 @@ NO_LIMITS = {"MCP_BRIDGE_RATE_LIMIT": "off", "MCP_BRIDGE_READ_RATE_LIMIT": "off"
 PREFIX = "mcpb-sealed:v1:"
 
 
+def _cli(bridge, *args: str):
+    """The overseer's CLI on the test's database, unless the call names another."""
+    if "--db" not in args:
+        args = (*args, "--db", str(bridge.db))
+    return bridge.cli(*args)
+
+
 def marker() -> str:
     return f"zebra-{secrets.token_hex(8)}-marker"
 
@@ -37,7 +44,7 @@ async def test_a_marker_is_readable_by_agents_and_in_no_byte_of_the_database(bri
         conv = await create_conv(a, "backend", "frontend")
         await a.ok("send_to_partner", **conv.a(message=f"please look at {body}", files_involved=[f"src/{path}.rs"]))
         await a.ok("update_my_status", **conv.a(status="working", note=f"busy with {note}"))
-        proc = bridge.cli("post", conv.id, f"overseer says {post}")
+        proc = _cli(bridge, "post", conv.id, f"overseer says {post}")
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
 
         got = (await b.ok("check_messages", **conv.b()))["messages"]
@@ -53,7 +60,7 @@ async def test_a_marker_is_readable_by_agents_and_in_no_byte_of_the_database(bri
     rows = bridge.query("SELECT body, files FROM messages")
     assert rows and all(r[0].startswith(PREFIX) and r[1].startswith(PREFIX) for r in rows)
     # The overseer's view opens them again.
-    shown = bridge.cli("show", conv.id, "--json")
+    shown = _cli(bridge, "show", conv.id, "--json")
     assert shown.returncode == 0, shown.stderr.decode(errors="replace")
     assert body in shown.stdout.decode() and post in shown.stdout.decode()
 
@@ -79,7 +86,7 @@ async def test_a_sealed_body_moved_to_another_row_does_not_open(bridge):
         # Nothing was delivered by the failed call: the messages are still pending.
         pending = bridge.query("SELECT count(*) FROM deliveries WHERE delivered_at IS NULL")[0][0]
         assert pending == 2
-    shown = bridge.cli("show", conv.id, "--json")
+    shown = _cli(bridge, "show", conv.id, "--json")
     assert shown.returncode != 0
     assert first not in shown.stdout.decode() + shown.stderr.decode()
 
@@ -91,11 +98,11 @@ async def test_a_purge_destroys_the_conversations_data_key(bridge):
         await a.ok("send_to_partner", **conv.a(message=text))
         other = await create_conv(a)
     assert bridge.query("SELECT count(*) FROM conversation_keys")[0][0] == 2
-    assert bridge.cli("close", conv.id).returncode == 0
-    done = bridge.cli("cleanup", "--json")
+    assert _cli(bridge, "close", conv.id).returncode == 0
+    done = _cli(bridge, "cleanup", "--json")
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert [r[0] for r in bridge.query("SELECT conversation_id FROM conversation_keys")] == [other.id]
-    audit = bridge.cli("audit", "--json", "--action", "conversations.purge")
+    audit = _cli(bridge, "audit", "--json", "--action", "conversations.purge")
     entry = json.loads(audit.stdout.decode().splitlines()[0])
     assert entry["detail"]["deleted"]["data_keys"] == 1, entry
     assert_absent({"body": text}, bridge.raw_db_bytes(), "after the purge")
@@ -142,6 +149,7 @@ async def test_a_plaintext_database_is_sealed_at_start_and_a_killed_start_resume
     proc.wait()
     sealed = bridge.query(f"SELECT count(*) FROM messages WHERE body LIKE '{PREFIX}%'")[0][0]
     assert sealed % 200 == 0, f"a batch is all or nothing: {sealed} sealed"
+    assert 0 < sealed < n, f"the start was to be killed mid-way: {sealed} of {n} sealed"
 
     # The next start finishes; every row is sealed, readable, and the marker is gone from the files.
     async with bridge.agent("B", **NO_LIMITS) as b:
@@ -160,3 +168,108 @@ async def test_a_plaintext_database_is_sealed_at_start_and_a_killed_start_resume
     assert unsealed == 0
     assert bridge.query("SELECT count(*) FROM conversation_keys")[0][0] == 1
     assert_absent({"marker": text}, bridge.raw_db_bytes(), "after the sealing finished")
+
+
+def _ok(proc) -> str:
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, f"exit {proc.returncode}: {out}{proc.stderr.decode(errors='replace')}"
+    return out
+
+
+@pytest.mark.sqlite_only("copies the SQLite file and its key file")
+async def test_key_rotate_keeps_every_message_readable_and_the_old_key_useless(bridge):
+    before, after = marker(), marker()
+    key_file = bridge.db.with_name("bridge.db.key")
+    async with bridge.agent("A", **NO_LIMITS) as a, bridge.agent("B", **NO_LIMITS) as b:
+        conv = await create_conv(a)
+        await a.ok("send_to_partner", **conv.a(message=before))
+        old_key = key_file.read_bytes()
+
+        rotated = json.loads(_ok(_cli(bridge, "key", "rotate", "--json")))
+        assert rotated["data_keys"] == 1 and rotated["from"] != rotated["to"]
+        text = key_file.read_text()
+        assert text.splitlines()[0] == old_key.decode().splitlines()[0], "the server key itself stays"
+        assert "\nkek " in text and "kek-previous" not in text
+
+        # Online: both servers started before the rotation carry on, old and new conversations alike.
+        got = (await b.ok("check_messages", **conv.b()))["messages"]
+        assert [m["message"] for m in got] == [before]
+        await a.ok("send_to_partner", **conv.a(message=after))
+        assert [m["message"] for m in (await b.ok("check_messages", **conv.b()))["messages"]] == [after]
+        fresh = await create_conv(a)
+        await a.ok("send_to_partner", **fresh.a(message="new conversation"))
+        assert [m["message"] for m in (await b.ok("check_messages", **fresh.b()))["messages"]] == ["new conversation"]
+
+    audit = json.loads(_ok(_cli(bridge, "audit", "--json", "--action", "key.rotate")).splitlines()[0])
+    assert audit["detail"]["to"] == rotated["to"]
+
+    # The old key file, with the database as it is now, opens nothing.
+    copy = bridge.tmp / "copy.db"
+    _ok(_cli(bridge, "backup", str(copy)))
+    old = bridge.tmp / "old.key"
+    old.write_bytes(old_key)
+    old.chmod(0o600)
+    shown = _cli(bridge, "show", conv.id, "--json", "--db", str(copy), "--key-file", str(old))
+    out = shown.stdout.decode() + shown.stderr.decode()
+    assert shown.returncode != 0, out
+    assert before not in out and after not in out
+    # The current one does.
+    assert before in _ok(_cli(bridge, "show", conv.id, "--json"))
+
+
+@pytest.mark.sqlite_only("backs up and restores SQLite files with their key file")
+async def test_a_backup_taken_before_a_purge_cannot_yield_the_purged_messages(bridge):
+    purged, kept = marker(), marker()
+    async with bridge.agent("A", **NO_LIMITS) as a:
+        doomed = await create_conv(a)
+        await a.ok("send_to_partner", **doomed.a(message=purged))
+        other = await create_conv(a)
+        await a.ok("send_to_partner", **other.a(message=kept))
+    early = bridge.tmp / "early.db"
+    _ok(_cli(bridge, "backup", str(early)))
+    early_with_key = bridge.tmp / "early-with-key.db"
+    _ok(_cli(bridge, "backup", str(early_with_key), "--with-key"))
+
+    _ok(_cli(bridge, "close", doomed.id))
+    report = json.loads(_ok(_cli(bridge, "cleanup", "--json")))
+    assert report["conversations"] == [doomed.id]
+    assert report["deleted"]["data_keys"] == 1
+    assert report["earlier_backups_shredded"] is True
+    assert kept in _ok(_cli(bridge, "show", other.id, "--json"))
+
+    # restore with the current key refuses the early copy, and says which key it needs.
+    target = bridge.tmp / "restored" / "bridge.db"
+    target.parent.mkdir()
+    refused = _cli(bridge, "restore", str(early), "--db", str(target), "--key-file", str(bridge.db.with_name("bridge.db.key")))
+    err = refused.stderr.decode()
+    assert refused.returncode != 0 and "--with-key" in err, err
+    assert purged not in err and not target.exists()
+
+    # Read directly with the current key: the purged conversation does not open.
+    current_key = bridge.tmp / "current.key"
+    current_key.write_bytes(bridge.db.with_name("bridge.db.key").read_bytes())
+    current_key.chmod(0o600)
+    attempt = _cli(bridge, "show", doomed.id, "--json", "--db", str(early), "--key-file", str(current_key))
+    out = attempt.stdout.decode() + attempt.stderr.decode()
+    assert attempt.returncode != 0 and purged not in out, out
+    assert purged.encode() not in early.read_bytes()
+
+    # A backup saved with its key file stays a full backup: that is the operator's choice.
+    full = bridge.tmp / "full" / "bridge.db"
+    full.parent.mkdir()
+    _ok(_cli(bridge, "restore", str(early_with_key), "--with-key", "--db", str(full)))
+    assert purged in _ok(_cli(bridge, "show", doomed.id, "--json", "--db", str(full)))
+
+
+async def test_close_purge_destroys_the_data_key_at_once(bridge):
+    text = marker()
+    async with bridge.agent("A", **NO_LIMITS) as a:
+        conv = await create_conv(a)
+        await a.ok("send_to_partner", **conv.a(message=text))
+    out = json.loads(_ok(_cli(bridge, "close", conv.id, "--purge", "--json")))
+    assert out["closed"]["changed"] is True
+    assert out["purged"]["conversations"] == [conv.id]
+    assert out["purged"]["deleted"]["data_keys"] == 1
+    assert bridge.query("SELECT count(*) FROM conversation_keys")[0][0] == 0
+    assert bridge.count("messages") == 0
+    assert_absent({"body": text}, bridge.raw_db_bytes(), "after close --purge")

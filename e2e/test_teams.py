@@ -6,6 +6,8 @@ Written from the issue and /work/wt/TEAMS-API.md only (not from the implementati
 
 from __future__ import annotations
 
+import json
+
 import re
 from contextlib import AsyncExitStack
 
@@ -703,7 +705,11 @@ async def test_refused_sends_use_no_quota_and_missing_seat_letters_are_refused(b
             error = await a.err("check_messages", "invalid_argument",
                                 {"conversation_id": team.id, "session_id": sid, "token": lead.token})
             assert error.get("field") == "session_id", error
-    assert [r[2] for r in message_rows(bridge)] == ["one", "two", "three"]
+    # Bodies are sealed at rest: the overseer's export opens them.
+    exported = bridge.cli("export", team.id, "--db", str(bridge.db))
+    assert exported.returncode == 0, exported.stderr.decode(errors="replace")
+    assert [m["body"] for m in json.loads(exported.stdout)["messages"]] == ["one", "two", "three"]
+    assert len(message_rows(bridge)) == 3
 
 
 async def test_out_of_range_ids_are_refused_cleanly(bridge):

@@ -273,12 +273,17 @@ async def test_approval_screen_shows_what_will_run(bridge):
         conv = await create_conv(a)
         pid = (await a.ok("propose_command", **conv.a(command="ls", mode="safe", reason="list")))["proposal_id"]
         hostile = "cat hello.txt '\r\x1b[2Kgit log'"
-        mode, workspace, cwd = bridge.query("SELECT mode, workspace, cwd FROM proposals WHERE id = ?", (pid,))[0]
+        # The text columns are sealed at rest; the hand-written row is plaintext (as a database
+        # from before encryption at rest holds), which the bridge still reads.
+        [listed] = [json.loads(line) for line in bridge.cli("proposals", "--json", "--db", str(bridge.db))
+                    .stdout.decode().splitlines()]
+        mode, cwd = listed["mode"], listed["cwd"]
+        workspace = os.path.realpath(env["MCP_BRIDGE_YOLO_WORKSPACE"])
         canonical = json.dumps([hostile, mode, workspace, cwd], separators=(",", ":"), ensure_ascii=False)
         plan_hash = hashlib.sha256(canonical.encode()).hexdigest()
         conn = sqlite3.connect(bridge.db)
-        conn.execute("UPDATE proposals SET command = ?, reason = ?, plan_hash = ? WHERE id = ?",
-                     (hostile, "harmless\r\x1b[2Kreason", plan_hash, pid))
+        conn.execute("UPDATE proposals SET command = ?, reason = ?, workspace = ?, cwd = ?, plan_hash = ? WHERE id = ?",
+                     (hostile, "harmless\r\x1b[2Kreason", workspace, cwd, plan_hash, pid))
         conn.commit()
         conn.close()
 

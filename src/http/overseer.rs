@@ -461,6 +461,7 @@ async fn cleanup<S: FullStore>(
         .cleanup(CleanupRequest {
             older_than: Duration::from_secs(body.older_than_seconds),
             dry_run: body.dry_run,
+            only: None,
         })
         .await?)
 }

@@ -16,12 +16,14 @@ use crate::store::Tx;
 use crate::store::admin::{AdminStore, AdminTx, PurgeCounts};
 
 /// What `cleanup` needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CleanupRequest {
     /// Only conversations that ended at least this long ago.
     pub older_than: Duration,
     /// Count what would go, inside a transaction that is then rolled back.
     pub dry_run: bool,
+    /// Only this conversation (`close --purge`), if it has ended.
+    pub only: Option<String>,
 }
 
 /// What `cleanup` did (or would do).
@@ -86,7 +88,10 @@ impl<S: AdminStore> Bridge<S> {
         let mut tx = self.store.begin_write().await?;
         let now = self.now();
         let cutoff = now - req.older_than.as_millis() as i64;
-        let ended = tx.ended_before(cutoff).await?;
+        let mut ended = tx.ended_before(cutoff).await?;
+        if let Some(only) = &req.only {
+            ended.retain(|c| &c.id == only);
+        }
         let mut deleted = PurgeCounts::default();
         for c in &ended {
             deleted.add(&tx.purge_conversation(&c.id).await?);

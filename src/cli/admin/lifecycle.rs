@@ -24,6 +24,7 @@ pub(super) async fn cleanup(
             .cleanup(CleanupRequest {
                 older_than: older_than.0,
                 dry_run,
+                only: None,
             })
             .await
             .context("cleaning up")?;
@@ -144,14 +145,31 @@ pub(super) async fn revoke(
 }
 
 /// `mcp-bridge close`.
-pub(super) async fn close(config: Config, id: String, json: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn close(config: Config, id: String, purge: bool, json: bool) -> anyhow::Result<ExitCode> {
     on_bridge!(open(&config).await?, |bridge| {
         let r = bridge
             .close_conversation(&id)
             .await
             .context("closing the conversation")?;
+        let purged = if purge {
+            Some(
+                bridge
+                    .cleanup(CleanupRequest {
+                        older_than: std::time::Duration::ZERO,
+                        dry_run: false,
+                        only: Some(id.clone()),
+                    })
+                    .await
+                    .context("purging the conversation")?,
+            )
+        } else {
+            None
+        };
         if json {
-            return print_json(&r);
+            return match purged {
+                Some(p) => print_json(&serde_json::json!({ "closed": r, "purged": p })),
+                None => print_json(&r),
+            };
         }
         let now = bridge.now_ms();
         let mut out = std::io::stdout().lock();
@@ -165,6 +183,19 @@ pub(super) async fn close(config: Config, id: String, json: bool) -> anyhow::Res
                 out,
                 "conversation {id} was already closed {}; nothing changed",
                 render::relative(r.at, now)
+            )?;
+        }
+        if let Some(p) = purged {
+            writeln!(
+                out,
+                "purged: {} messages; its data key destroyed{}; recorded as audit entry {}",
+                p.deleted.messages,
+                if p.earlier_backups_shredded {
+                    ", and the wrapping key rotated so earlier backups cannot open it"
+                } else {
+                    " (earlier backups still open with the current key until `mcp-bridge key rotate`)"
+                },
+                p.audit_seq.map_or_else(|| "-".into(), |s| s.to_string())
             )?;
         }
         Ok(ExitCode::SUCCESS)

@@ -105,6 +105,10 @@ pub enum AdminCommand {
     Close {
         /// The conversation id.
         id: String,
+        /// Purge it at once (as `cleanup` would): its data key is destroyed, so no copy of the
+        /// database opens its messages again.
+        #[arg(long)]
+        purge: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -231,7 +235,7 @@ async fn dispatch(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode>
         } => lifecycle::cleanup(config, older_than, dry_run, json).await,
         AdminCommand::Rotate { id, session, json } => lifecycle::rotate(config, id, session, json).await,
         AdminCommand::Revoke { id, session, json } => lifecycle::revoke(config, id, session, json).await,
-        AdminCommand::Close { id, json } => lifecycle::close(config, id, json).await,
+        AdminCommand::Close { id, purge, json } => lifecycle::close(config, id, purge, json).await,
         AdminCommand::Export { id, output } => portability::export(config, id, output).await,
         AdminCommand::Import {
             file,
