@@ -184,18 +184,20 @@ pub(super) async fn restore(config: &Config, src: &Path, with_key: bool) -> anyh
             config.limits.clone(),
             Arc::new(SystemClock),
         );
-        if let Err(e) = bridge.check_data_keys().await {
-            bridge.shutdown().await;
-            return Err(anyhow::Error::new(e));
-        }
-        let check = bridge.restore_check().await;
-        let check = match check {
+        // The seals first (a copy made under another server key fails
+        // there), then whether this key file opens the copy's data keys (a
+        // copy older than a purge or a rotation does not).
+        let check = match bridge.restore_check().await {
             Ok(c) => c,
             Err(e) => {
                 bridge.shutdown().await;
                 return Err(anyhow::Error::new(e));
             }
         };
+        if let Err(e) = bridge.check_data_keys().await {
+            bridge.shutdown().await;
+            return Err(anyhow::Error::new(e));
+        }
         let head = bridge.record_restore(src, target).await;
         bridge.shutdown().await;
         Ok::<_, anyhow::Error>((check, head?))
