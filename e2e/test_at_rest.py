@@ -109,9 +109,11 @@ async def test_a_purge_destroys_the_conversations_data_key(bridge):
 
 
 def _legacy_rows(bridge, conv_id: str, n: int, text: str) -> None:
-    """Rows as a bridge before encryption at rest wrote them: plaintext, and no data key."""
+    """Rows as a bridge before encryption at rest wrote them: plaintext, no data key, and the
+    database not yet marked as sealed."""
     conn = sqlite3.connect(bridge.db, timeout=30)
     conn.execute("DELETE FROM conversation_keys")
+    conn.execute("DELETE FROM reseal_done")
     conn.execute("UPDATE status SET note = ? WHERE conversation_id = ?", (f"note {text}", conv_id))
     for i in range(n):
         cur = conn.execute(

@@ -14,3 +14,10 @@ CREATE TABLE IF NOT EXISTS key_state (
     id     INTEGER PRIMARY KEY CHECK (id = 1),
     kek_id TEXT NOT NULL
 );
+
+-- Set once no plaintext row is left (src/store/reseal.rs), so later starts
+-- do not scan the tables again: every row written since is sealed.
+CREATE TABLE IF NOT EXISTS reseal_done (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    done_at BIGINT NOT NULL
+);

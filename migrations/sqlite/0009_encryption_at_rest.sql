@@ -17,6 +17,13 @@ CREATE TABLE IF NOT EXISTS key_state (
     kek_id TEXT NOT NULL
 ) STRICT;
 
+-- Set once no plaintext row is left (src/store/reseal.rs), so later starts
+-- do not scan the tables again: every row written since is sealed.
+CREATE TABLE IF NOT EXISTS reseal_done (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    done_at INTEGER NOT NULL
+) STRICT;
+
 -- The search index of version 8 kept a second, plaintext copy of every
 -- body (and its trigram index leaks it in the file); search now opens the
 -- bodies in the process instead.

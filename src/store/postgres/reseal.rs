@@ -19,6 +19,13 @@ macro_rules! unsealed {
 
 impl PgTx {
     pub(super) async fn reseal(&self, limit: i64) -> Result<u64> {
+        if self
+            .row("SELECT 1 FROM reseal_done WHERE id = 1", &[], |_| Ok(()))
+            .await?
+            .is_some()
+        {
+            return Ok(0);
+        }
         let mut changed = 0u64;
         let missing: Vec<String> = self
             .rows(
@@ -158,6 +165,13 @@ impl PgTx {
                     ],
                 )
                 .await?;
+        }
+        if changed == 0 {
+            self.exec(
+                "INSERT INTO reseal_done (id, done_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                &[&chrono::Utc::now().timestamp_millis()],
+            )
+            .await?;
         }
         Ok(changed)
     }

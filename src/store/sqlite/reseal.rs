@@ -21,6 +21,12 @@ macro_rules! unsealed {
 impl SqliteTx {
     pub(super) fn reseal(&self, limit: i64) -> Result<u64> {
         debug_assert_eq!(SEALED_PREFIX.len(), 15);
+        if self
+            .row("SELECT 1 FROM reseal_done WHERE id = 1", [], |_| Ok(()))?
+            .is_some()
+        {
+            return Ok(0);
+        }
         let mut changed = 0u64;
         let missing: Vec<String> = self.rows(
             "SELECT id FROM conversations c WHERE NOT EXISTS \
@@ -121,6 +127,12 @@ impl SqliteTx {
             changed += self.exec(
                 "UPDATE proposals SET command = ?1, reason = ?2, cwd = ?3, workspace = ?4 WHERE id = ?5",
                 params![sealed.command, sealed.reason, sealed.cwd, sealed.workspace, p.id],
+            )?;
+        }
+        if changed == 0 {
+            self.exec(
+                "INSERT INTO reseal_done (id, done_at) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+                [chrono::Utc::now().timestamp_millis()],
             )?;
         }
         Ok(changed)
