@@ -10,8 +10,11 @@ place at start, and a start killed half-way resumes.
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -32,6 +35,18 @@ def _cli(bridge, *args: str):
     if "--db" not in args:
         args = (*args, "--db", str(bridge.db))
     return bridge.cli(*args)
+
+
+def pg_dump(url: str) -> bytes:
+    """`pg_dump` of the test's database: what an operator's backup holds. The newest Debian
+    server directory first (the one scripts/with-postgres runs), then PATH."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"),
+                   key=lambda p: int(re.search(r"/(\d+)/bin", p).group(1)), reverse=True)
+    binary = found[0] if found else shutil.which("pg_dump")
+    assert binary, "pg_dump not found"
+    proc = subprocess.run([binary, "--dbname", url], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return proc.stdout
 
 
 def marker() -> str:
@@ -57,6 +72,10 @@ async def test_a_marker_is_readable_by_agents_and_in_no_byte_of_the_database(bri
         needles = {"body": body, "file": path, "note": note, "post": post}
         assert_absent(needles, bridge.raw_db_bytes(), "with the servers running")
     assert_absent(needles, bridge.raw_db_bytes(), "after the servers stopped")
+    if bridge.pg is not None:
+        dump = pg_dump(bridge.pg.url)
+        assert PREFIX.encode() in dump, "the dump holds the sealed rows"
+        assert_absent(needles, {"pg_dump": dump}, "in a pg_dump")
     rows = bridge.query("SELECT body, files FROM messages")
     assert rows and all(r[0].startswith(PREFIX) and r[1].startswith(PREFIX) for r in rows)
     # The overseer's view opens them again.
