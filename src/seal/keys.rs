@@ -271,9 +271,4 @@ impl Keyring {
         self.kek(wrapped_kek_id(wrapped)?)?
             .unwrap(wrapped, conversation_id)
     }
-
-    /// A new data key for `conversation_id`, wrapped with the current KEK.
-    pub fn new_wrapped_key(&self, conversation_id: &str) -> Result<String, Error> {
-        Ok(self.current()?.wrap(&DataKey::generate(), conversation_id))
-    }
 }

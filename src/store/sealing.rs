@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use crate::seal::{self, DataKey, Keyring, Place};
 use crate::store::yolo::Proposal;
-use crate::store::{Message, NewMessage, Status};
+use crate::store::{Message, Status};
 
 /// A row as stored, with its conversation's wrapped data key (`None` once
 /// the conversation was purged, or for legacy rows of a database not yet
@@ -56,34 +56,23 @@ pub(crate) fn open_one<T: SealedFields>(
 /// A message's `field` (`body`, or `files` as its JSON) sealed for `seq`.
 pub(crate) fn seal_message_field(
     key: &DataKey,
-    m: &NewMessage,
+    conversation_id: &str,
+    sender: &str,
     seq: i64,
     field: &'static str,
     text: &str,
 ) -> String {
-    seal::seal(
-        key,
-        message_place(&m.conversation_id, &m.sender, seq, field),
-        text,
-    )
+    seal::seal(key, message_place(conversation_id, sender, seq, field), text)
 }
 
-/// The stored form of a message's files list: its JSON, sealed.
-pub(crate) fn seal_files(key: &DataKey, m: &NewMessage, seq: i64, files_json: &str) -> String {
-    seal::seal(
-        key,
-        message_place(&m.conversation_id, &m.sender, seq, "files"),
-        files_json,
-    )
-}
-
-/// The stored form of a message's body.
-pub(crate) fn seal_body(key: &DataKey, m: &NewMessage, seq: i64) -> String {
-    seal::seal(
-        key,
-        message_place(&m.conversation_id, &m.sender, seq, "body"),
-        &m.body,
-    )
+/// A stored value as [`crate::store::reseal`] leaves it: sealed by
+/// `seal`, unless a batch before it already was (a resumed reseal).
+pub(crate) fn reseal_value(stored: String, seal: impl FnOnce(&str) -> String) -> String {
+    if seal::is_sealed(&stored) {
+        stored
+    } else {
+        seal(&stored)
+    }
 }
 
 fn message_place<'a>(conversation_id: &'a str, sender: &'a str, seq: i64, field: &'static str) -> Place<'a> {

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use super::PgTx;
-use crate::seal::{DataKey, is_sealed};
-use crate::store::Result;
-use crate::store::sealing::{seal_message_field, seal_proposal, seal_status};
+use super::rows::status_as_stored;
+use super::yolo::proposal_as_stored;
+use crate::seal::DataKey;
+use crate::store::sealing::{reseal_value, seal_message_field, seal_proposal, seal_status};
 use crate::store::yolo::Proposal;
-use crate::store::{NewMessage, Status};
+use crate::store::{Result, Status};
 
 /// `text NOT LIKE 'mcpb-sealed:v1:%'`, without LIKE's wildcards.
 macro_rules! unsealed {
@@ -67,26 +68,10 @@ impl PgTx {
             .await?;
         for (seq, conversation_id, sender, body, files) in messages {
             let key = self.key_for(&mut keys, &conversation_id).await?;
-            let m = NewMessage {
-                conversation_id,
-                sender,
-                body: String::new(),
-                action_type: String::new(),
-                files: Vec::new(),
-                redactions: Vec::new(),
-                reply_to: None,
-                created_at: 0,
-            };
-            let body = if is_sealed(&body) {
-                body
-            } else {
-                seal_message_field(key, &m, seq, "body", &body)
-            };
-            let files = if is_sealed(&files) {
-                files
-            } else {
-                seal_message_field(key, &m, seq, "files", &files)
-            };
+            let seal =
+                |field, text: &str| seal_message_field(key, &conversation_id, &sender, seq, field, text);
+            let body = reseal_value(body, |b| seal("body", b));
+            let files = reseal_value(files, |f| seal("files", f));
             changed += self
                 .exec(
                     "UPDATE messages SET body = $1, files = $2 WHERE seq = $3",
@@ -97,21 +82,12 @@ impl PgTx {
         let notes: Vec<Status> = self
             .rows(
                 concat!(
-                    "SELECT conversation_id, session_id, status, note, heartbeat_at FROM status \
-                     WHERE note IS NOT NULL AND ",
+                    "SELECT * FROM status WHERE note IS NOT NULL AND ",
                     unsealed!("note"),
                     " LIMIT $1"
                 ),
                 &[&limit],
-                |r| {
-                    Ok(Status {
-                        conversation_id: r.try_get(0)?,
-                        session_id: r.try_get(1)?,
-                        status: r.try_get(2)?,
-                        note: r.try_get(3)?,
-                        heartbeat_at: r.try_get(4)?,
-                    })
-                },
+                status_as_stored,
             )
             .await?;
         for s in notes {
@@ -131,24 +107,7 @@ impl PgTx {
                     " LIMIT $1"
                 ),
                 &[&limit],
-                |r| {
-                    Ok(Proposal {
-                        id: r.try_get("id")?,
-                        conversation_id: r.try_get("conversation_id")?,
-                        proposer: r.try_get("proposer")?,
-                        command: r.try_get("command")?,
-                        mode: r.try_get("mode")?,
-                        workspace: r.try_get("workspace")?,
-                        cwd: r.try_get("cwd")?,
-                        reason: r.try_get("reason")?,
-                        allowed: r.try_get("allowed")?,
-                        verdict: r.try_get("verdict")?,
-                        plan_hash: r.try_get("plan_hash")?,
-                        state: r.try_get("state")?,
-                        created_at: r.try_get("created_at")?,
-                        decided_at: r.try_get("decided_at")?,
-                    })
-                },
+                proposal_as_stored,
             )
             .await?;
         for p in proposals {

@@ -50,17 +50,19 @@ pub(super) fn participant(r: &Row) -> RowResult<Participant> {
     })
 }
 
+/// A status row as stored (its note still sealed).
+pub(super) fn status_as_stored(r: &Row) -> RowResult<Status> {
+    Ok(Status {
+        conversation_id: r.try_get("conversation_id")?,
+        session_id: r.try_get("session_id")?,
+        status: r.try_get("status")?,
+        note: r.try_get("note")?,
+        heartbeat_at: r.try_get("heartbeat_at")?,
+    })
+}
+
 pub(super) fn status(r: &Row) -> RowResult<Sealed<Status>> {
-    sealed(
-        r,
-        Status {
-            conversation_id: r.try_get("conversation_id")?,
-            session_id: r.try_get("session_id")?,
-            status: r.try_get("status")?,
-            note: r.try_get("note")?,
-            heartbeat_at: r.try_get("heartbeat_at")?,
-        },
-    )
+    sealed(r, status_as_stored(r)?)
 }
 
 pub(super) fn message(r: &Row) -> RowResult<Sealed<Message>> {

@@ -5,7 +5,7 @@
 
 use super::rows::{conversation, json_list, message, participant};
 use super::tx::{NEXT_MESSAGE, PgTx};
-use crate::store::sealing::{seal_body, seal_files};
+use crate::store::sealing::seal_message_field;
 use crate::store::{AgentSeat, DeliveryState, Error, Message, NewMessage, Result, Usage};
 
 impl PgTx {
@@ -51,9 +51,9 @@ impl PgTx {
             &[
                 &m.conversation_id,
                 &m.sender,
-                &seal_body(&key, m, seq),
+                &seal_message_field(&key, &m.conversation_id, &m.sender, seq, "body", &m.body),
                 &m.action_type,
-                &seal_files(&key, m, seq, &files),
+                &seal_message_field(&key, &m.conversation_id, &m.sender, seq, "files", &files),
                 &json_list(&m.redactions),
                 &json_list(&recipients),
                 &m.reply_to,

@@ -9,26 +9,28 @@ use crate::store::Result;
 use crate::store::sealing::{Sealed, seal_proposal};
 use crate::store::yolo::{Approval, Proposal, YoloTx};
 
+/// A proposal row as stored (its text fields still sealed).
+pub(super) fn proposal_as_stored(r: &Row) -> RowResult<Proposal> {
+    Ok(Proposal {
+        id: r.try_get("id")?,
+        conversation_id: r.try_get("conversation_id")?,
+        proposer: r.try_get("proposer")?,
+        command: r.try_get("command")?,
+        mode: r.try_get("mode")?,
+        workspace: r.try_get("workspace")?,
+        cwd: r.try_get("cwd")?,
+        reason: r.try_get("reason")?,
+        allowed: r.try_get("allowed")?,
+        verdict: r.try_get("verdict")?,
+        plan_hash: r.try_get("plan_hash")?,
+        state: r.try_get("state")?,
+        created_at: r.try_get("created_at")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
+
 fn proposal_from_row(r: &Row) -> RowResult<Sealed<Proposal>> {
-    sealed(
-        r,
-        Proposal {
-            id: r.try_get("id")?,
-            conversation_id: r.try_get("conversation_id")?,
-            proposer: r.try_get("proposer")?,
-            command: r.try_get("command")?,
-            mode: r.try_get("mode")?,
-            workspace: r.try_get("workspace")?,
-            cwd: r.try_get("cwd")?,
-            reason: r.try_get("reason")?,
-            allowed: r.try_get("allowed")?,
-            verdict: r.try_get("verdict")?,
-            plan_hash: r.try_get("plan_hash")?,
-            state: r.try_get("state")?,
-            created_at: r.try_get("created_at")?,
-            decided_at: r.try_get("decided_at")?,
-        },
-    )
+    sealed(r, proposal_as_stored(r)?)
 }
 
 fn approval_from_row(r: &Row) -> RowResult<Approval> {

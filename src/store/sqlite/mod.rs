@@ -43,6 +43,7 @@ mod migrate;
 mod reseal;
 mod rows;
 mod schema;
+mod sealed;
 mod search;
 mod teams;
 mod tx;

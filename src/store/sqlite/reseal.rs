@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::SqliteTx;
-use crate::seal::{DataKey, SEALED_PREFIX, is_sealed};
-use crate::store::Result;
-use crate::store::sealing::{seal_message_field, seal_proposal, seal_status};
+use super::rows::status_as_stored;
+use super::yolo::proposal_as_stored;
+use crate::seal::{DataKey, SEALED_PREFIX};
+use crate::store::sealing::{reseal_value, seal_message_field, seal_proposal, seal_status};
 use crate::store::yolo::Proposal;
-use crate::store::{NewMessage, Status};
+use crate::store::{Result, Status};
 
 /// `text NOT LIKE 'mcpb-sealed:v1:%'`, without LIKE's wildcards.
 macro_rules! unsealed {
@@ -54,18 +55,10 @@ impl SqliteTx {
         )?;
         for (seq, conversation_id, sender, body, files) in messages {
             let key = keys.get(self, &conversation_id)?;
-            let m = NewMessage {
-                conversation_id,
-                sender,
-                body: String::new(),
-                action_type: String::new(),
-                files: Vec::new(),
-                redactions: Vec::new(),
-                reply_to: None,
-                created_at: 0,
-            };
-            let body = seal_unless_sealed(body, |b| seal_message_field(key, &m, seq, "body", b));
-            let files = seal_unless_sealed(files, |f| seal_message_field(key, &m, seq, "files", f));
+            let seal =
+                |field, text: &str| seal_message_field(key, &conversation_id, &sender, seq, field, text);
+            let body = reseal_value(body, |b| seal("body", b));
+            let files = reseal_value(files, |f| seal("files", f));
             changed += self.exec(
                 "UPDATE messages SET body = ?1, files = ?2 WHERE seq = ?3",
                 params![body, files, seq],
@@ -73,21 +66,12 @@ impl SqliteTx {
         }
         let notes: Vec<Status> = self.rows(
             concat!(
-                "SELECT conversation_id, session_id, status, note, heartbeat_at FROM status \
-                 WHERE note IS NOT NULL AND ",
+                "SELECT * FROM status WHERE note IS NOT NULL AND ",
                 unsealed!("note"),
                 " LIMIT ?1"
             ),
             [limit],
-            |r| {
-                Ok(Status {
-                    conversation_id: r.get(0)?,
-                    session_id: r.get(1)?,
-                    status: r.get(2)?,
-                    note: r.get(3)?,
-                    heartbeat_at: r.get(4)?,
-                })
-            },
+            status_as_stored,
         )?;
         for s in notes {
             let note = seal_status(keys.get(self, &s.conversation_id)?, &s);
@@ -103,24 +87,7 @@ impl SqliteTx {
                 " LIMIT ?1"
             ),
             [limit],
-            |r| {
-                Ok(Proposal {
-                    id: r.get("id")?,
-                    conversation_id: r.get("conversation_id")?,
-                    proposer: r.get("proposer")?,
-                    command: r.get("command")?,
-                    mode: r.get("mode")?,
-                    workspace: r.get("workspace")?,
-                    cwd: r.get("cwd")?,
-                    reason: r.get("reason")?,
-                    allowed: r.get::<_, i64>("allowed")? != 0,
-                    verdict: r.get("verdict")?,
-                    plan_hash: r.get("plan_hash")?,
-                    state: r.get("state")?,
-                    created_at: r.get("created_at")?,
-                    decided_at: r.get("decided_at")?,
-                })
-            },
+            proposal_as_stored,
         )?;
         for p in proposals {
             let sealed = seal_proposal(keys.get(self, &p.conversation_id)?, &p);
@@ -137,10 +104,6 @@ impl SqliteTx {
         }
         Ok(changed)
     }
-}
-
-fn seal_unless_sealed(value: String, seal: impl FnOnce(&str) -> String) -> String {
-    if is_sealed(&value) { value } else { seal(&value) }
 }
 
 /// Data keys unwrapped once per batch.

@@ -46,17 +46,19 @@ pub(super) fn participant(r: &Row<'_>) -> rusqlite::Result<Participant> {
     })
 }
 
+/// A status row as stored (its note still sealed).
+pub(super) fn status_as_stored(r: &Row<'_>) -> rusqlite::Result<Status> {
+    Ok(Status {
+        conversation_id: r.get("conversation_id")?,
+        session_id: r.get("session_id")?,
+        status: r.get("status")?,
+        note: r.get("note")?,
+        heartbeat_at: r.get("heartbeat_at")?,
+    })
+}
+
 pub(super) fn status(r: &Row<'_>) -> rusqlite::Result<Sealed<Status>> {
-    sealed(
-        r,
-        Status {
-            conversation_id: r.get("conversation_id")?,
-            session_id: r.get("session_id")?,
-            status: r.get("status")?,
-            note: r.get("note")?,
-            heartbeat_at: r.get("heartbeat_at")?,
-        },
-    )
+    sealed(r, status_as_stored(r)?)
 }
 
 pub(super) fn message(r: &Row<'_>) -> rusqlite::Result<Sealed<Message>> {

@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::rows::{conversation, json_list, message, participant};
 use super::tx::SqliteTx;
-use crate::store::sealing::{seal_body, seal_files};
+use crate::store::sealing::seal_message_field;
 use crate::store::{AgentSeat, DeliveryState, Message, NewMessage, Result, Usage};
 
 impl SqliteTx {
@@ -38,9 +38,9 @@ impl SqliteTx {
                 params![
                     m.conversation_id,
                     m.sender,
-                    seal_body(&key, m, next),
+                    seal_message_field(&key, &m.conversation_id, &m.sender, next, "body", &m.body),
                     m.action_type,
-                    seal_files(&key, m, next, &files),
+                    seal_message_field(&key, &m.conversation_id, &m.sender, next, "files", &files),
                     json_list(&m.redactions),
                     json_list(&recipients),
                     m.reply_to,

@@ -9,8 +9,8 @@ use super::conn::Held;
 use super::rows::{audit_entry, conversation, message, participant, status};
 use crate::audit::{self, Head, HeadFile};
 use crate::clock::Millis;
-use crate::seal::{DataKey, Keyring};
-use crate::store::sealing::{Sealed, SealedFields, open_all, open_one, seal_status};
+use crate::seal::Keyring;
+use crate::store::sealing::seal_status;
 use crate::store::{
     AgentSeat, Conversation, DeliveryState, Message, NewMessage, Participant, RefusalKey, RefusalTally,
     Result, Status, Tx, Usage,
@@ -115,50 +115,6 @@ impl SqliteTx {
     }
 
     /// Every row of a query.
-    /// A new data key for `conversation_id`, wrapped under the KEK the
-    /// database names as current (naming this process's if it names none).
-    pub(super) fn new_wrapped_key(&self, conversation_id: &str) -> Result<String> {
-        let named: Option<String> =
-            self.row("SELECT kek_id FROM key_state WHERE id = 1", [], |r| r.get(0))?;
-        let kek = self.keys.wrapping_kek(named.as_deref())?;
-        if named.is_none() {
-            self.exec("INSERT INTO key_state (id, kek_id) VALUES (1, ?1)", [kek.id()])?;
-        }
-        Ok(kek.wrap(&DataKey::generate(), conversation_id))
-    }
-
-    /// The data key of `conversation_id`, unwrapped (an internal error if
-    /// the conversation has none: it was purged, or never existed).
-    pub(super) fn data_key(&self, conversation_id: &str) -> Result<DataKey> {
-        let wrapped: Option<String> = self.row(
-            "SELECT wrapped FROM conversation_keys WHERE conversation_id = ?1",
-            [conversation_id],
-            |r| r.get(0),
-        )?;
-        let wrapped = wrapped.ok_or(crate::seal::Error::NoDataKey)?;
-        Ok(self.keys.unwrap(&wrapped, conversation_id)?)
-    }
-
-    /// [`SqliteTx::rows`] for rows with sealed fields, opened.
-    pub(super) fn sealed_rows<T: SealedFields>(
-        &self,
-        sql: &str,
-        params: impl Params,
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<Sealed<T>>,
-    ) -> Result<Vec<T>> {
-        Ok(open_all(&self.keys, self.rows(sql, params, map)?)?)
-    }
-
-    /// [`SqliteTx::row`] for a row with sealed fields, opened.
-    pub(super) fn sealed_row<T: SealedFields>(
-        &self,
-        sql: &str,
-        params: impl Params,
-        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<Sealed<T>>,
-    ) -> Result<Option<T>> {
-        Ok(open_one(&self.keys, self.row(sql, params, map)?)?)
-    }
-
     pub(super) fn rows<T>(
         &self,
         sql: &str,

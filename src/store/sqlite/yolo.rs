@@ -8,8 +8,9 @@ use crate::store::Result;
 use crate::store::sealing::{Sealed, seal_proposal};
 use crate::store::yolo::{Approval, Proposal, YoloTx};
 
-fn proposal_from_row(r: &Row<'_>) -> rusqlite::Result<Sealed<Proposal>> {
-    let value = Proposal {
+/// A proposal row as stored (its text fields still sealed).
+pub(super) fn proposal_as_stored(r: &Row<'_>) -> rusqlite::Result<Proposal> {
+    Ok(Proposal {
         id: r.get("id")?,
         conversation_id: r.get("conversation_id")?,
         proposer: r.get("proposer")?,
@@ -24,9 +25,12 @@ fn proposal_from_row(r: &Row<'_>) -> rusqlite::Result<Sealed<Proposal>> {
         state: r.get("state")?,
         created_at: r.get("created_at")?,
         decided_at: r.get("decided_at")?,
-    };
+    })
+}
+
+fn proposal_from_row(r: &Row<'_>) -> rusqlite::Result<Sealed<Proposal>> {
     Ok(Sealed {
-        value,
+        value: proposal_as_stored(r)?,
         wrapped: r.get("dek")?,
     })
 }
