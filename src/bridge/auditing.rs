@@ -15,9 +15,21 @@ impl<S: Store> Bridge<S> {
     /// reach the chain with the next write, whoever makes it). Under
     /// `BEGIN IMMEDIATE` no other process can append in between.
     pub(super) async fn audit(&self, tx: &mut S::Tx, now: Millis, entry: NewEntry) -> Result<()> {
-        self.append_after_tallies(tx, now, now - self.refusal_window(), entry)
+        self.append_after_tallies(tx, now, self.tallies_due(now), entry)
             .await?;
         Ok(())
+    }
+
+    /// The refusal tallies an entry appended at `now` by [`Bridge::audit`]
+    /// writes out first: those whose window opened by this moment.
+    pub(super) fn tallies_due(&self, now: Millis) -> Millis {
+        now - self.refusal_window()
+    }
+
+    /// Tells `tx` that its next insert or take is the last statement before
+    /// [`Bridge::audit`] at `now` (see [`Tx::audit_tail_next`]).
+    pub(super) fn audit_follows(&self, tx: &mut S::Tx, now: Millis) {
+        tx.audit_tail_next(self.tallies_due(now));
     }
 
     /// Writes out the refusal tallies whose window opened at or before

@@ -91,6 +91,7 @@ impl<S: Store> Bridge<S> {
         };
         self.check_quotas(&mut tx, &caller, &message).await?;
 
+        self.audit_follows(&mut tx, now);
         let seq = tx.insert_message(&message, &recipients).await?;
         self.audit_caller(
             &mut tx,
@@ -305,6 +306,7 @@ impl<S: Store> Bridge<S> {
         let me = caller.participant.session_id.clone();
         let taken = match read {
             Read::Take => {
+                self.audit_follows(&mut tx, now);
                 tx.take_unread(&caller.conversation.id, &me, now, self.limits.max_batch)
                     .await?
             }

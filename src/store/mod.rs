@@ -493,6 +493,14 @@ pub trait Tx: Send {
             Ok(events)
         }
     }
+    /// Announces that the transaction's next message insert
+    /// ([`Tx::insert_message`]) or take ([`Tx::take_unread`]) is its last
+    /// statement before its audit append, whose tail ([`Tx::audit_tail`])
+    /// will be read for `opened_by`. A backend that holds the audit chain
+    /// from that read to the commit may send the read right behind the
+    /// statement, one round trip fewer. The caller then runs no statement
+    /// but [`Tx::count_unread`] (a plain read) before the append.
+    fn audit_tail_next(&mut self, _opened_by: Millis) {}
     /// The start of every audit append: the refusal tallies whose window
     /// opened at or before `opened_by` (removed, as
     /// [`Tx::take_refusal_tallies`]) and the chain's head, read together. A

@@ -36,7 +36,8 @@ impl PgTx {
         let mut recipients = recipients.to_vec();
         recipients.sort();
         recipients.dedup();
-        self.row(
+        let rows = self
+            .rows_then_tail(
             "WITH m AS ( \
                INSERT INTO messages \
                (seq, conversation_id, sender, body, action_type, files, redactions, recipients, reply_to, created_at) \
@@ -62,10 +63,12 @@ impl PgTx {
                 &bytes,
                 &seq,
             ],
-            |r| r.try_get::<_, i64>(0),
         )
-        .await?
-        .ok_or_else(|| Error::internal("INSERT ... RETURNING gave no row"))
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::internal("INSERT ... RETURNING gave no row"))?;
+        Ok(row.try_get::<_, i64>(0)?)
     }
 
     pub(super) async fn member_history(

@@ -1,10 +1,10 @@
 //! The use cases' statements: [`Tx`] for [`PgTx`].
 
-use super::super::rows::{audit_entry, conversation, message, participant, status};
+use super::super::rows::{RowResult, audit_entry, conversation, message, participant, status};
 use super::{Mode, Params, PgTx, rate_lock_id};
 use crate::audit;
 use crate::clock::Millis;
-use crate::store::sealing::seal_status;
+use crate::store::sealing::{open_all, seal_status};
 use crate::store::{
     AgentSeat, AuditTail, Conversation, DeliveryState, Message, NewMessage, Participant, RefusalKey,
     RefusalTally, Result, Status, Tx, Usage,
@@ -151,7 +151,8 @@ impl Tx for PgTx {
         // other transaction can deliver these rows between the inner SELECT
         // and the UPDATE; `delivered_at IS NULL` is checked again by the
         // UPDATE itself all the same.
-        self.sealed_rows(
+        let rows = self
+            .rows_then_tail(
             "WITH taken AS ( \
                UPDATE deliveries SET delivered_at = $3 \
                WHERE conversation_id = $1 AND recipient = $2 AND delivered_at IS NULL \
@@ -161,10 +162,11 @@ impl Tx for PgTx {
                    ORDER BY message_seq LIMIT $4) \
                RETURNING message_seq) \
              SELECT m.*, (SELECT wrapped FROM conversation_keys k WHERE k.conversation_id = m.conversation_id) AS dek FROM messages m JOIN taken t ON m.seq = t.message_seq ORDER BY m.seq",
-            &[&conversation_id, &recipient, &now, &(limit as i64)],
-            message,
-        )
-        .await
+                &[&conversation_id, &recipient, &now, &(limit as i64)],
+            )
+            .await?;
+        let sealed = rows.iter().map(message).collect::<RowResult<Vec<_>>>()?;
+        Ok(open_all(&self.keys, sealed)?)
     }
 
     async fn return_unread(
@@ -255,15 +257,18 @@ impl Tx for PgTx {
     }
 
     async fn count_unread(&mut self, conversation_id: &str, recipient: &str) -> Result<i64> {
-        Ok(self
-            .row(
+        // May follow a take that read the audit chain's tail already (see
+        // `Tx::audit_tail_next`): a plain read takes no row lock, so it
+        // cannot wait for a transaction that waits for the chain.
+        let rows = self
+            .query_after(
+                None,
                 "SELECT count(*) FROM deliveries \
                  WHERE conversation_id = $1 AND recipient = $2 AND delivered_at IS NULL",
                 &[&conversation_id, &recipient],
-                |r| r.try_get(0),
             )
-            .await?
-            .unwrap_or(0))
+            .await?;
+        Ok(rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
     }
 
     async fn upsert_status(&mut self, s: &Status) -> Result<()> {
@@ -351,7 +356,7 @@ impl Tx for PgTx {
             return Ok(Some(held));
         }
         let needed = self.claim_chain();
-        let lock = self.chain_lock(needed);
+        let lock = self.chain_lock(needed).await?;
         let rows = self.query_after(lock, AUDIT_HEAD, &[]).await?;
         Ok(rows.first().map(head_of).transpose()?)
     }
@@ -375,14 +380,30 @@ impl Tx for PgTx {
         Ok(())
     }
 
+    fn audit_tail_next(&mut self, opened_by: Millis) {
+        self.tail_next = Some(opened_by);
+    }
+
     async fn audit_tail(&mut self, opened_by: Millis) -> Result<AuditTail> {
-        self.send_held().await?;
-        let needed = self.claim_chain();
-        let lock = self.chain_lock(needed);
-        let conn = self.client()?;
-        let tail = conn.prepare_cached(TALLIES_AND_HEAD).await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&opened_by];
-        let rows = self.pipeline(conn, lock, conn.query(&tail, &params)).await?;
+        self.tail_next = None;
+        let rows = match self.prefetched_tail.take() {
+            // Read under the chain's lock with the last statement. The
+            // tallies it removed are this transaction's to chain, whatever
+            // was asked now; the use cases ask for what they announced.
+            Some((announced, rows)) => {
+                debug_assert_eq!(announced, opened_by, "an audit tail announced for another moment");
+                rows
+            }
+            None => {
+                self.send_held().await?;
+                let needed = self.claim_chain();
+                let lock = self.chain_lock(needed).await?;
+                let conn = self.client()?;
+                let tail = conn.prepare_cached(TALLIES_AND_HEAD).await?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&opened_by];
+                self.pipeline(conn, lock, conn.query(&tail, &params)).await?
+            }
+        };
         let mut tallies = Vec::new();
         let mut head = None;
         for r in &rows {
@@ -396,7 +417,7 @@ impl Tx for PgTx {
 
     async fn tally_refusal(&mut self, key: &RefusalKey, now: Millis) -> Result<bool> {
         let needed = self.claim_chain();
-        let lock = self.chain_lock(needed);
+        let lock = self.chain_lock(needed).await?;
         let rows = self
             .query_after(
                 lock,
@@ -421,7 +442,7 @@ impl Tx for PgTx {
 
     async fn take_refusal_tallies(&mut self, opened_by: Millis) -> Result<Vec<RefusalTally>> {
         let needed = self.claim_chain();
-        let lock = self.chain_lock(needed);
+        let lock = self.chain_lock(needed).await?;
         let rows = self.query_after(lock, TAKE_TALLIES, &[&opened_by]).await?;
         let tallies = rows.iter().map(tally).collect::<Result<Vec<_>, _>>()?;
         Ok(sorted(tallies))
@@ -452,7 +473,7 @@ const TAKE_TALLIES: &str = delete_tallies!();
 /// [`TAKE_TALLIES`] and [`AUDIT_HEAD`] in one statement: the tallies'
 /// rows, then the head's (the one with `head_seq` set). The head is read
 /// in the statement's snapshot, taken after the chain's lock was granted.
-const TALLIES_AND_HEAD: &str = concat!(
+pub(super) const TALLIES_AND_HEAD: &str = concat!(
     "WITH t AS (",
     delete_tallies!(),
     ") SELECT actor, action, code, conversation_id, window_start, repeats, first_at, last_at, \

@@ -29,12 +29,14 @@ use tokio_postgres::types::ToSql;
 
 use super::rows::RowResult;
 use crate::audit::{self, Head, HeadFile};
+use crate::clock::Millis;
 use crate::seal::{DataKey, Keyring};
 use crate::store::sealing::{Sealed, SealedFields, open_all, open_one};
 use crate::store::{Error, Result, Usage};
 
 mod calls;
 pub(in crate::store::postgres) use calls::NEXT_MESSAGE;
+use calls::TALLIES_AND_HEAD;
 
 /// Statement parameters, as `tokio-postgres` takes them.
 pub(in crate::store::postgres) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -74,6 +76,13 @@ pub struct PgTx {
     /// The locked conversation's wrapped data key and the `seq` its next
     /// message will take, fetched under the row lock in the same round trip.
     pub(in crate::store::postgres) next_message: Option<(String, Option<String>, i64)>,
+    /// Announced by [`Tx::audit_tail_next`](crate::store::Tx::audit_tail_next):
+    /// the next insert or take sends the chain's lock and tail read for
+    /// this `opened_by` right behind it.
+    pub(in crate::store::postgres) tail_next: Option<Millis>,
+    /// The rows of that tail read ([`TALLIES_AND_HEAD`]) and its `opened_by`,
+    /// until the audit append asks for them.
+    pub(in crate::store::postgres) prefetched_tail: Option<(Millis, Vec<Row>)>,
     sink: HeadSink,
     /// The store's keys, for sealing and opening free-text fields.
     pub(in crate::store::postgres) keys: Arc<Keyring>,
@@ -170,7 +179,8 @@ impl HeadSink {
 /// transaction when it reads the chain's tail and held to its commit.
 pub const CHAIN_LOCK: i64 = 0x6d63_7062_6368_616e;
 
-/// [`CHAIN_LOCK`]'s statement. Literal, so it is one static simple query; a
+/// [`CHAIN_LOCK`]'s statement, prepared once per connection like the
+/// others (a simple query would be parsed again on every call). Literal; a
 /// test checks it against the constant.
 const TAKE_CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7882267340705390958)";
 
@@ -209,6 +219,8 @@ impl PgTx {
             held: Mutex::new(Vec::new()),
             locked_usage: None,
             next_message: None,
+            tail_next: None,
+            prefetched_tail: None,
             sink,
             keys,
         }
@@ -349,10 +361,57 @@ impl PgTx {
     }
 
     /// The chain's lock, to send before a statement when [`PgTx::claim_chain`]
-    /// said so.
-    fn chain_lock(&self, needed: bool) -> Option<Before<'_>> {
-        let conn = self.conn.as_ref().filter(|_| needed)?;
-        Some(Box::pin(conn.batch_execute(TAKE_CHAIN_LOCK)))
+    /// said so. Prepared here, before anything is sent: a statement
+    /// prepared while the lock's request waited would go out ahead of it.
+    async fn chain_lock(&self, needed: bool) -> Result<Option<Before<'_>>> {
+        if !needed {
+            return Ok(None);
+        }
+        let conn = self.client()?;
+        let stmt = conn.prepare_cached(TAKE_CHAIN_LOCK).await?;
+        Ok(Some(Box::pin(
+            async move { conn.execute(&stmt, &[]).await.map(drop) },
+        )))
+    }
+
+    /// Every row of `sql`, the last statement before the audit append when
+    /// the use case said so ([`PgTx::tail_next`]): then the chain's lock and
+    /// the tail read follow it in the same round trip, in that order, so the
+    /// tail's snapshot is taken under the lock, and their rows wait in
+    /// [`PgTx::prefetched_tail`]. The lock is requested after this
+    /// transaction's row locks, as the lock order wants.
+    pub(in crate::store::postgres) async fn rows_then_tail(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>> {
+        self.keep_lock_order();
+        let tail_next = self.tail_next.take().filter(|_| self.mode == Mode::Concurrent);
+        let Some(opened_by) = tail_next else {
+            return self.query_after(None, sql, params).await;
+        };
+        self.send_held().await?;
+        let needed = self.claim_chain();
+        let lock = self.chain_lock(needed).await?;
+        let conn = self.client()?;
+        let (stmt, tail) = tokio::join!(conn.prepare_cached(sql), conn.prepare_cached(TALLIES_AND_HEAD));
+        let (stmt, tail) = (stmt?, tail?);
+        let lock = async move {
+            match lock {
+                Some(lock) => lock.await,
+                None => Ok(()),
+            }
+        };
+        let by: [&(dyn ToSql + Sync); 1] = [&opened_by];
+        let (opened, rows, locked, tail_rows) = tokio::join!(biased;
+            self.open(), conn.query(&stmt, params), lock, conn.query(&tail, &by));
+        opened?;
+        // The statement's own error first: after it, the rest failed only
+        // because the transaction had aborted.
+        let rows = rows?;
+        locked?;
+        self.prefetched_tail = Some((opened_by, tail_rows?));
+        Ok(rows)
     }
 
     /// A rate key's lock, to send before the query that counts its events:
