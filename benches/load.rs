@@ -20,7 +20,8 @@
 //! Every scenario registers `LOAD_AGENTS` agents (default 50) with
 //! `agent add`, pairs them into conversations of two (`with_agents`), and
 //! then every agent loops, all at once: `send_message` to its partner
-//! (timed), then `check_messages` (timed apart), until `LOAD_SECONDS`
+//! (timed), then `check_messages` (timed apart; after every
+//! `LOAD_CHECK_EVERY` sends, default 1; 0: none), until `LOAD_SECONDS`
 //! (default 10) have passed or it has sent `LOAD_MAX_SENDS` (default 5,000).
 //! Afterwards each agent drains its inbox, untimed, and the bench checks
 //! that every message was received exactly once. Over HTTP each agent has
@@ -74,6 +75,7 @@ fn main() -> Result<()> {
         agents: env_num("LOAD_AGENTS", 50)? as usize,
         seconds: Duration::from_secs(env_num("LOAD_SECONDS", 10)?),
         max_sends: env_num("LOAD_MAX_SENDS", 5_000)? as usize,
+        check_every: env_num("LOAD_CHECK_EVERY", 1)? as usize,
         pg_admin,
     };
     if opts.agents < 2 || !opts.agents.is_multiple_of(2) {
@@ -84,10 +86,15 @@ fn main() -> Result<()> {
     let wanted = |k: Kind| only.trim().is_empty() || only.split(',').any(|s| s.trim() == k.name());
 
     println!(
-        "load: {} agents, {} s per run (at most {} sends per agent), {} runs, binary {}",
+        "load: {} agents, {} s per run (at most {} sends per agent), {}, {} runs, binary {}",
         opts.agents,
         opts.seconds.as_secs(),
         opts.max_sends,
+        match opts.check_every {
+            0 => "no check in the timed loop (drained after it)".to_owned(),
+            1 => "check_messages after every send".to_owned(),
+            n => format!("check_messages after every {n} sends"),
+        },
         runs,
         opts.bin.display()
     );

@@ -52,6 +52,9 @@ pub struct Options {
     pub seconds: Duration,
     /// Most sends per agent in one run.
     pub max_sends: usize,
+    /// An agent checks its inbox after every this many sends; 0: only in
+    /// the untimed drain after the loop.
+    pub check_every: usize,
     /// The PostgreSQL superuser URL (MCP_BRIDGE_TEST_PG).
     pub pg_admin: Option<String>,
 }
@@ -308,6 +311,7 @@ async fn agent_loop(
     barrier: Arc<Barrier>,
     seconds: Duration,
     max_sends: usize,
+    check_every: usize,
 ) -> Result<(Agent, Outcome)> {
     let mut out = Outcome::default();
     barrier.wait().await;
@@ -322,6 +326,9 @@ async fn agent_loop(
             .await?;
         out.send_lat.push(t.elapsed());
         out.sent.push(body);
+        if check_every == 0 || !out.sent.len().is_multiple_of(check_every) {
+            continue;
+        }
         let t = Instant::now();
         let got = agent
             .client
@@ -444,6 +451,7 @@ async fn run_on(kind: Kind, opts: &Options, setup: &Setup) -> Result<RunFigures>
             barrier.clone(),
             opts.seconds,
             opts.max_sends,
+            opts.check_every,
         )));
     }
     barrier.wait().await;
