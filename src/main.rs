@@ -57,40 +57,21 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
         return mcp_bridge::exec::sandbox_child_main();
     }
-    // Flags first (a bad one is clap's message and exit status), so the
-    // log format and the runtime they choose are in force from the start.
-    let matches = mcp_bridge::cli::Cli::command().get_matches();
-    init_logging(json_logs(&matches));
-    let runtime = match runtime_for(&matches) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mcp-bridge: error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(matches))
+    runtime.block_on(run())
 }
 
-/// One thread for everything but a team's HTTP server: an agent's stdio
-/// server and the overseer's commands serve one caller, for whom a hand-off
-/// between threads costs more than it gives (docs/performance.md). `serve
-/// --http` answers many agents at once, and on PostgreSQL every write waits
-/// for the audit chain, whose holder must get its answer back to the
-/// database without queueing behind other requests: it runs on a worker
-/// per core.
-fn runtime_for(matches: &clap::ArgMatches) -> std::io::Result<tokio::runtime::Runtime> {
-    let team_server = matches
-        .subcommand_matches("serve")
-        .and_then(|serve| serve.try_get_one::<std::net::SocketAddr>("http").ok().flatten())
-        .is_some();
-    if team_server {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    }
-}
-
-async fn run(matches: clap::ArgMatches) -> ExitCode {
+async fn run() -> ExitCode {
+    // Flags first (a bad one is clap's message and exit status), so the
+    // log format they choose is in force before the first log line.
+    let matches = mcp_bridge::cli::Cli::command().get_matches();
+    init_logging(json_logs(&matches));
     let cli = match mcp_bridge::cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
