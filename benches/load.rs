@@ -12,6 +12,8 @@
 //! - `pg-http`: one `mcp-bridge --database-url postgres://... serve --http`
 //!   on a fresh database (`CREATE DATABASE` through MCP_BRIDGE_TEST_PG,
 //!   which `scripts/with-postgres` exports), a fixed `MCP_BRIDGE_KEY`.
+//!   With `LOAD_PG_SOCKET=1` the server connects through the cluster's
+//!   unix socket instead of loopback TCP (PostgreSQL on the same machine).
 //! - `sqlite-http`: the same server on a fresh SQLite file.
 //! - `sqlite-stdio`: one `mcp-bridge serve` per agent on one SQLite file,
 //!   each started with that agent's `MCP_BRIDGE_AGENT`, newline-delimited

@@ -165,9 +165,24 @@ impl PgDb {
             .rsplit_once('/')
             .map(|(b, _)| b)
             .ok_or_else(|| anyhow!("MCP_BRIDGE_TEST_PG has no database path"))?;
+        // LOAD_PG_SOCKET=1: the server connects through the cluster's unix
+        // socket (PostgreSQL on the bridge's machine), not loopback TCP.
+        let url = match std::env::var("LOAD_PG_SOCKET").ok().filter(|v| v == "1") {
+            Some(_) => {
+                let dir = std::env::var("MCP_BRIDGE_TEST_PG_SOCKET_DIR").context(
+                    "LOAD_PG_SOCKET needs MCP_BRIDGE_TEST_PG_SOCKET_DIR (scripts/with-postgres sets it)",
+                )?;
+                let port = base
+                    .rsplit_once(':')
+                    .map(|(_, p)| p)
+                    .ok_or_else(|| anyhow!("MCP_BRIDGE_TEST_PG has no port"))?;
+                format!("postgres://postgres@{}:{port}/{name}", dir.replace('/', "%2F"))
+            }
+            None => format!("{base}/{name}"),
+        };
         Ok(Self {
             admin: admin.to_owned(),
-            url: format!("{base}/{name}"),
+            url,
             name,
         })
     }
