@@ -191,6 +191,23 @@ async def test_a_plaintext_database_is_sealed_at_start_and_a_killed_start_resume
     assert_absent({"marker": text}, bridge.raw_db_bytes(), "after the sealing finished")
 
 
+@pytest.mark.sqlite_only("holds the SQLite file's write lock from the test")
+async def test_a_start_on_a_sealed_database_reads_without_taking_the_write_lock(bridge):
+    # Every start asks whether legacy rows are left to seal. Once the database says none
+    # are, the question is a read: an overseer's `list` runs while another process holds
+    # the write lock (a long write, or a file this user may only read).
+    async with bridge.agent("A", **NO_LIMITS) as a:
+        await create_conv(a)
+    holder = sqlite3.connect(bridge.db, timeout=0, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        out = _ok(bridge.cli("list", "--json", "--db", str(bridge.db), timeout=30))
+        assert json.loads(out), "the conversation is listed"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 def _ok(proc) -> str:
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode == 0, f"exit {proc.returncode}: {out}{proc.stderr.decode(errors='replace')}"

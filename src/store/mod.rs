@@ -322,6 +322,9 @@ pub trait Tx: Send {
     /// gives data keys to conversations that have none); the count of rows
     /// changed, 0 once none is left. See [`reseal`].
     fn reseal_batch(&mut self, limit: i64) -> impl Future<Output = Result<u64>> + Send;
+    /// Whether the database records that every legacy row was sealed: a
+    /// read, so a start on a finished database takes no write lock.
+    fn resealed(&mut self) -> impl Future<Output = Result<bool>> + Send;
 
     /// Makes every change of this transaction durable and visible.
     fn commit(self) -> impl Future<Output = Result<()>> + Send;

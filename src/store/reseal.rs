@@ -20,6 +20,14 @@ pub const BATCH: i64 = 200;
 /// key); the number of rows changed. Progress goes to stderr when it is a
 /// terminal.
 pub async fn run<S: Store>(store: &S) -> Result<u64> {
+    // Every start asks; once the answer is yes, a read tells it, without
+    // the write lock (and on a read-only file too).
+    let mut read = store.begin_read().await?;
+    let done = read.resealed().await?;
+    read.commit().await?;
+    if done {
+        return Ok(0);
+    }
     let show = std::io::stderr().is_terminal();
     let mut total = 0u64;
     loop {

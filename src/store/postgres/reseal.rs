@@ -19,12 +19,15 @@ macro_rules! unsealed {
 }
 
 impl PgTx {
-    pub(super) async fn reseal(&self, limit: i64) -> Result<u64> {
-        if self
+    pub(super) async fn reseal_done(&self) -> Result<bool> {
+        Ok(self
             .row("SELECT 1 FROM reseal_done WHERE id = 1", &[], |_| Ok(()))
             .await?
-            .is_some()
-        {
+            .is_some())
+    }
+
+    pub(super) async fn reseal(&self, limit: i64) -> Result<u64> {
+        if self.reseal_done().await? {
             return Ok(0);
         }
         let mut changed = 0u64;

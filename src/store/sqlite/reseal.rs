@@ -20,12 +20,15 @@ macro_rules! unsealed {
 }
 
 impl SqliteTx {
+    pub(super) fn reseal_done(&self) -> Result<bool> {
+        Ok(self
+            .row("SELECT 1 FROM reseal_done WHERE id = 1", [], |_| Ok(()))?
+            .is_some())
+    }
+
     pub(super) fn reseal(&self, limit: i64) -> Result<u64> {
         debug_assert_eq!(SEALED_PREFIX.len(), 15);
-        if self
-            .row("SELECT 1 FROM reseal_done WHERE id = 1", [], |_| Ok(()))?
-            .is_some()
-        {
+        if self.reseal_done()? {
             return Ok(0);
         }
         let mut changed = 0u64;

@@ -156,6 +156,10 @@ impl Tx for SqliteTx {
         self.reseal(limit)
     }
 
+    async fn resealed(&mut self) -> Result<bool> {
+        self.reseal_done()
+    }
+
     async fn commit(mut self) -> Result<()> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.sink.publish();

@@ -15,6 +15,10 @@ impl Tx for PgTx {
         self.reseal(limit).await
     }
 
+    async fn resealed(&mut self) -> Result<bool> {
+        self.reseal_done().await
+    }
+
     async fn commit(mut self) -> Result<()> {
         // A write tells every server's listener (see `listen`); NOTIFY is
         // delivered at COMMIT and only if it commits. On an error the
