@@ -54,8 +54,11 @@ fn cells(hay: &str, line: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>>
         let end = i == bytes.len();
         if end || (bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\')) {
             let cell = &body[start..i];
+            // A blank cell is an empty range at its end, never an
+            // inverted one (`|   |` once panicked the slicing below).
             let lead = cell.len() - cell.trim_start().len();
-            out.push(body_start + start + lead..body_start + start + cell.trim_end().len());
+            let from = body_start + start + lead;
+            out.push(from..from + cell.trim().len());
             start = i + 1;
         }
     }
