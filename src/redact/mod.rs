@@ -41,7 +41,7 @@ use regex::Regex;
 use crate::redact::anchors::{Anchor, Anchors};
 pub use crate::redact::config::{CustomRule, Error, Settings};
 use crate::redact::lazy_regex::LazyRegex;
-use crate::redact::rules::{Check, Classify, Hit, Prefilter, Window, builtin_rules};
+use crate::redact::rules::{Check, Classify, Hit, Memo, Prefilter, Window, builtin_rules};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
@@ -407,6 +407,7 @@ fn windows(text: &str, hits: &[(usize, usize)], window: Window) -> Vec<(usize, u
 fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, spans: &mut Vec<Span>) {
     // Slicing the end keeps the offsets; the checks still see all of `text`.
     let hay = &text[..range.end];
+    let memo = Memo::default();
     let mut pos = range.start;
     while pos <= hay.len() {
         let Some(caps) = search(rule, hay, pos) else {
@@ -414,7 +415,7 @@ fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, s
         };
         let whole = caps.get(0).expect("group 0 always participates");
         let last_group = (1..caps.len()).rev().find_map(|g| caps.get(g));
-        let accepted = judge_match(idx, rule, text, &caps, spans);
+        let accepted = judge_match(idx, rule, text, &caps, &memo, spans);
         let resume = match accepted {
             Some(end) => end,
             None => last_group.map_or(whole.end(), |m| m.start()),
@@ -446,6 +447,7 @@ fn judge_match(
     rule: &Rule,
     text: &str,
     caps: &regex::Captures<'_>,
+    memo: &Memo,
     spans: &mut Vec<Span>,
 ) -> Option<usize> {
     let secret = if rule.group == 0 || caps.len() == 1 {
@@ -467,6 +469,7 @@ fn judge_match(
         haystack: text,
         caps,
         secret,
+        memo,
     };
     if let Some(check) = rule.check
         && !check(&hit)
