@@ -291,6 +291,48 @@ fn run(label: &str, redactor: &Redactor, msg: &str) -> Duration {
     median
 }
 
+/// Print the costliest steps of redacting `msg` (summed over the
+/// iterations, after a warm-up): the anchor scan and each rule that ran,
+/// with the bytes its regex searched (the whole text, or windows around
+/// its anchors) and the spans it accepted.
+fn profile(label: &str, redactor: &Redactor, msg: &str) {
+    for _ in 0..10 {
+        black_box(redactor.redact(black_box(msg)));
+    }
+    let mut total: Vec<(Option<usize>, String, String, usize, usize, Duration)> = Vec::new();
+    for _ in 0..iters() {
+        for cost in redactor.profile(black_box(msg)) {
+            match total.iter_mut().find(|t| t.0 == cost.rule && t.2 == cost.pattern) {
+                Some(t) => t.5 += cost.time,
+                None => total.push((
+                    cost.rule,
+                    cost.kind,
+                    cost.pattern,
+                    cost.bytes,
+                    cost.spans,
+                    cost.time,
+                )),
+            }
+        }
+    }
+    let sum: Duration = total.iter().map(|t| t.5).sum();
+    total.sort_by_key(|t| std::cmp::Reverse(t.5));
+    let n = iters() as f64;
+    println!(
+        "{label}: {:.1} µs per message in {} steps",
+        sum.as_secs_f64() * 1e6 / n,
+        total.len()
+    );
+    for (rule, kind, pattern, bytes, spans, time) in total.iter().take(15) {
+        let pattern: String = pattern.chars().take(70).collect();
+        let rule = rule.map_or("-".to_string(), |r| r.to_string());
+        println!(
+            "  {:>7.1} µs  rule {rule:>3} {kind:<18} {bytes:>6} B  {spans:>2} spans  {pattern}",
+            time.as_secs_f64() * 1e6 / n
+        );
+    }
+}
+
 fn main() {
     // `cargo test --all-targets` runs bench binaries without `--bench`; the
     // scenarios are covered by tests there, so only `cargo bench` measures.
@@ -353,6 +395,16 @@ fn main() {
                 std::fs::write(&path, body).unwrap_or_else(|e| panic!("write {path}: {e}"));
             }
         }
+    }
+    // `REDACT_BENCH_PROFILE=1`: where each case's time goes, rule by rule,
+    // instead of the timing.
+    if std::env::var_os("REDACT_BENCH_PROFILE").is_some() {
+        for (id, label, _, msg) in &cases {
+            if only.is_empty() || only == *id {
+                profile(label, &redactor, msg);
+            }
+        }
+        return;
     }
     for (id, label, summary, msg) in &cases {
         if only.is_empty() || only == *id {
