@@ -81,75 +81,40 @@ fn yaml_parent(hay: &str, pos: usize) -> Option<&str> {
 /// The YAML document around `pos`: the lines between the nearest
 /// document markers (`---`, `...`) or Markdown fences, or the text's ends.
 ///
-/// Every marker line contains `---`, `...` or three backticks, so only the
-/// lines holding one are tested, found by one byte scan from `pos`
-/// outwards that stops at the nearest: walking every line (a `rfind` and
-/// two trims per line) cost about 0.1 M instructions per call on a 50 KB
-/// message with no marker, and the Kubernetes rule asks for every `data:`
-/// and every value under it.
+/// Line by line outwards from `pos` (line breaks found with `memchr`), a
+/// line tested in full only when its first byte could start a marker:
+/// the Kubernetes rule asks for the document of every `data:` and of
+/// every value under it, and on a 50 KB message with no marker each ask
+/// walks the whole text.
 fn yaml_document(hay: &str, pos: usize) -> &str {
-    let b = hay.as_bytes();
-    let line_start = |i: usize| hay[..i].rfind('\n').map_or(0, |j| j + 1);
-    let line_end = |i: usize| hay[i..].find('\n').map_or(hay.len(), |j| i + j);
-    let is_marker = |i: usize| {
-        let t = hay[line_start(i)..line_end(i)].trim_end();
+    let is_marker = |line: &str| {
+        // `---`, `...`, or a fence after indentation (any whitespace,
+        // which may be non-ASCII).
+        match line.as_bytes().first() {
+            Some(b'-' | b'.' | b'`' | b' ' | b'\t' | b'\r' | 0x0b | 0x0c | 0x80..) => {}
+            _ => return false,
+        }
+        let t = line.trim_end();
         t == "---" || t == "..." || t.trim_start().starts_with("```")
     };
-    // Backwards from the line above `pos`'s: the document starts after the
-    // nearest marker line, or at 0.
-    let mut start = line_start(pos);
-    let mut limit = start.saturating_sub(1);
+    let mut start = hay[..pos].rfind('\n').map_or(0, |i| i + 1);
     while start > 0 {
-        let Some(found) = triple_before(b, limit) else {
-            start = 0;
-            break;
-        };
-        if is_marker(found) {
-            start = line_end(found) + 1;
+        let prev = hay[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        if is_marker(&hay[prev..start - 1]) {
             break;
         }
-        // Not a marker: go on above that line.
-        let above = line_start(found);
-        if above == 0 {
-            start = 0;
-            break;
-        }
-        limit = above - 1;
+        start = prev;
     }
-    // Forwards from the line below `pos`'s: the document ends before the
-    // nearest marker line, or at the text's end.
-    let mut end = line_end(pos);
-    let mut from = end;
+    let mut end = hay[pos..].find('\n').map_or(hay.len(), |i| pos + i);
     while end < hay.len() {
-        let Some(found) = triple_after(b, from) else {
-            end = hay.len();
-            break;
-        };
-        if is_marker(found) {
-            end = line_start(found) - 1;
+        let next = end + 1;
+        let next_end = hay[next..].find('\n').map_or(hay.len(), |i| next + i);
+        if is_marker(&hay[next..next_end]) {
             break;
         }
-        from = line_end(found);
+        end = next_end;
     }
     &hay[start..end]
-}
-
-/// The start of the last `---`, `...` or three backticks that ends at or
-/// before `limit`.
-fn triple_before(b: &[u8], limit: usize) -> Option<usize> {
-    (3..=limit).rev().find_map(|i| {
-        let c = b[i - 1];
-        (matches!(c, b'-' | b'.' | b'`') && b[i - 2] == c && b[i - 3] == c).then_some(i - 3)
-    })
-}
-
-/// The start of the first `---`, `...` or three backticks at or after
-/// `from`.
-fn triple_after(b: &[u8], from: usize) -> Option<usize> {
-    (from..b.len().saturating_sub(2)).find(|&i| {
-        let c = b[i];
-        matches!(c, b'-' | b'.' | b'`') && b[i + 1] == c && b[i + 2] == c
-    })
 }
 
 /// Necessary for the Kubernetes rule: the `data:` at `start..end` opens a
@@ -417,6 +382,7 @@ mod tests {
             "```\n```\n\n---\n\n",
             "x ... y\n.... \n  ```js\nkind: Secret\n---",
             "no markers at all\nkind: \"Secret\"\ndata:\n  k: dg==\n",
+            "a\n\u{a0}```\nkind: Secret\n\u{b}```\nb: c\n\u{3000}```x\n\u{85}...\n\r---\nd\n",
         ];
         for hay in texts {
             for pos in (0..=hay.len()).filter(|&p| hay.is_char_boundary(p)) {
