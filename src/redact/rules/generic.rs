@@ -253,16 +253,7 @@ pub fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
         s -= 1;
     }
     // The key ends with a secret word (`token_usage`, `max_tokens` do not).
-    // The regex's key starts after any non-ASCII character before the key
-    // word (`«contraseña_servidor = …`: the key is `contraseña_servidor`),
-    // so that key is tried too; this must stay a necessary condition.
-    let mut ascii = start;
-    while ascii > 0 && key_char(b[ascii - 1]) && b[ascii - 1] < 0x80 {
-        ascii -= 1;
-    }
-    if super::family::family_of(&text[s..key_end]).is_none()
-        && (ascii == s || super::family::family_of(&text[ascii..key_end]).is_none())
-    {
+    if super::family::family_of(&text[s..key_end]).is_none() {
         return false;
     }
     // Else whitespace, then something: a flag or `set NAME value`.
