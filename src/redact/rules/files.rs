@@ -80,20 +80,8 @@ fn yaml_parent(hay: &str, pos: usize) -> Option<&str> {
 
 /// The YAML document around `pos`: the lines between the nearest
 /// document markers (`---`, `...`) or Markdown fences, or the text's ends.
-///
-/// Line by line outwards from `pos` (line breaks found with `memchr`), a
-/// line tested in full only when its first byte could start a marker:
-/// the Kubernetes rule asks for the document of every `data:` and of
-/// every value under it, and on a 50 KB message with no marker each ask
-/// walks the whole text.
 fn yaml_document(hay: &str, pos: usize) -> &str {
     let is_marker = |line: &str| {
-        // `---`, `...`, or a fence after indentation (any whitespace,
-        // which may be non-ASCII).
-        match line.as_bytes().first() {
-            Some(b'-' | b'.' | b'`' | b' ' | b'\t' | b'\r' | 0x0b | 0x0c | 0x80..) => {}
-            _ => return false,
-        }
         let t = line.trim_end();
         t == "---" || t == "..." || t.trim_start().starts_with("```")
     };
@@ -342,56 +330,4 @@ pub fn late_rules() -> Vec<RuleSpec> {
             Some(id_then_secret),
         ),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    /// The line-by-line walk `yaml_document` replaced: the oracle.
-    fn walked(hay: &str, pos: usize) -> &str {
-        let is_marker = |line: &str| {
-            let t = line.trim_end();
-            t == "---" || t == "..." || t.trim_start().starts_with("```")
-        };
-        let mut start = hay[..pos].rfind('\n').map_or(0, |i| i + 1);
-        while start > 0 {
-            let prev = hay[..start - 1].rfind('\n').map_or(0, |i| i + 1);
-            if is_marker(&hay[prev..start - 1]) {
-                break;
-            }
-            start = prev;
-        }
-        let mut end = hay[pos..].find('\n').map_or(hay.len(), |i| pos + i);
-        while end < hay.len() {
-            let next = end + 1;
-            let next_end = hay[next..].find('\n').map_or(hay.len(), |i| next + i);
-            if is_marker(&hay[next..next_end]) {
-                break;
-            }
-            end = next_end;
-        }
-        &hay[start..end]
-    }
-
-    #[test]
-    fn yaml_document_is_the_walked_one() {
-        let texts = [
-            "",
-            "kind: Secret\ndata:\n  a: b",
-            "---\nkind: Secret\n---\ndata:\n  x: eQ==\n...\nnext",
-            "a --- b\n| --- | --- |\n----\n --- \n---  \r\nkind: Secret\ndata: \n ```yaml\nx: y\n```\nz...\n...\n",
-            "```\n```\n\n---\n\n",
-            "x ... y\n.... \n  ```js\nkind: Secret\n---",
-            "no markers at all\nkind: \"Secret\"\ndata:\n  k: dg==\n",
-            "a\n\u{a0}```\nkind: Secret\n\u{b}```\nb: c\n\u{3000}```x\n\u{85}...\n\r---\nd\n",
-        ];
-        for hay in texts {
-            for pos in (0..=hay.len()).filter(|&p| hay.is_char_boundary(p)) {
-                assert_eq!(
-                    super::yaml_document(hay, pos),
-                    walked(hay, pos),
-                    "{hay:?} at {pos}"
-                );
-            }
-        }
-    }
 }
