@@ -14,6 +14,10 @@
 //!   (`markdown`), and a JSON tool result (`json`: the e2e npm lockfile,
 //!   as a read-file tool returns it); each without secrets and with a
 //!   positive from the corpus every fourth paragraph (`diff+secrets`, …).
+//!
+//! `REDACT_BENCH_PROFILE=1` prints, instead of the timing, where each
+//! message's time goes rule by rule; `REDACT_BENCH_DUMP=DIR` writes each
+//! message and its redaction to `DIR`.
 #![allow(clippy::print_stdout, reason = "a bench prints its figures")]
 
 use std::hint::black_box;
