@@ -41,7 +41,7 @@ use regex::Regex;
 use crate::redact::anchors::{Anchor, Anchors};
 pub use crate::redact::config::{CustomRule, Error, Settings};
 use crate::redact::lazy_regex::LazyRegex;
-use crate::redact::rules::{Check, Classify, Hit, Prefilter, Window, builtin_rules};
+use crate::redact::rules::{Check, Classify, Hit, Memo, Prefilter, Window, builtin_rules};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
@@ -260,6 +260,21 @@ impl Redactor {
         result
     }
 
+    /// Where the time of one redaction pass over `text` goes: the anchor
+    /// scan, then every rule that ran, in table order, over the text and
+    /// then over each detection view. For `cargo bench --bench redact`
+    /// (`REDACT_BENCH_PROFILE=1`); not a stable interface.
+    #[doc(hidden)]
+    pub fn profile(&self, text: &str) -> Vec<RuleCost> {
+        let inner: &Inner = &self.inner;
+        let mut costs = Vec::new();
+        inner.spans(text, Some(&mut costs));
+        for (_, view) in normalize::views(text) {
+            inner.spans(&view.text, Some(&mut costs));
+        }
+        costs
+    }
+
     /// One redaction pass, and whether a detection view was used.
     fn redact_pass<'a>(&self, text: &'a str) -> (Redacted<'a>, bool) {
         let unchanged = Redacted {
@@ -267,14 +282,14 @@ impl Redactor {
             kinds: Vec::new(),
         };
         let inner: &Inner = &self.inner;
-        let mut spans = inner.spans(text);
+        let mut spans = inner.spans(text, None);
         // Invisible characters, lookalike letters and percent-encoded
         // syntax hide secrets from the rules: run them again on a view
         // without those, and map what they find back.
         let views = normalize::views(text);
         let viewed = !views.is_empty();
         for (offset, view) in views {
-            spans.extend(inner.spans(&view.text).into_iter().map(|s| Span {
+            spans.extend(inner.spans(&view.text, None).into_iter().map(|s| Span {
                 start: offset + view.map[s.start],
                 end: offset + view.map[s.end],
                 ..s
@@ -314,16 +329,49 @@ impl Redactor {
     }
 }
 
+/// What one step of a redaction pass cost (see [`Redactor::profile`]).
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct RuleCost {
+    /// The rule's index in the table; `None` for the anchor scan.
+    pub rule: Option<usize>,
+    /// The rule's kind.
+    pub kind: String,
+    /// The rule's pattern (empty for the anchor scan).
+    pub pattern: String,
+    /// Bytes its regex searched (whole text or windows).
+    pub bytes: usize,
+    /// Spans it accepted.
+    pub spans: usize,
+    /// Wall-clock time, judging included.
+    pub time: std::time::Duration,
+}
+
 impl Inner {
-    /// Every span the rules accept in `text`, unmerged.
-    fn spans(&self, text: &str) -> Vec<Span> {
+    /// Every span the rules accept in `text`, unmerged; with `profile`,
+    /// also what each step cost.
+    fn spans(&self, text: &str, mut profile: Option<&mut Vec<RuleCost>>) -> Vec<Span> {
         let inner = self;
+        let scan = profile.is_some().then(std::time::Instant::now);
         let found = inner.anchors.candidates(text);
+        if let (Some(costs), Some(t)) = (profile.as_deref_mut(), scan) {
+            costs.push(RuleCost {
+                rule: None,
+                kind: "anchor scan".into(),
+                pattern: String::new(),
+                bytes: text.len(),
+                spans: 0,
+                time: t.elapsed(),
+            });
+        }
         let mut spans = Vec::new();
         for (idx, rule) in inner.rules.iter().enumerate() {
             if !found.run[idx] {
                 continue;
             }
+            let started = profile.is_some().then(std::time::Instant::now);
+            let before = spans.len();
+            let mut searched = 0;
             // A gated rule's windows open around the gate's matches.
             let gate_hits: Vec<(usize, usize)>;
             let mut hits = found.hits[idx].as_slice();
@@ -337,10 +385,24 @@ impl Inner {
             match rule.window {
                 Some(window) if !hits.is_empty() => {
                     for (lo, hi) in windows(text, hits, window) {
+                        searched += hi - lo;
                         collect(idx, rule, text, lo..hi, &mut spans);
                     }
                 }
-                _ => collect(idx, rule, text, 0..text.len(), &mut spans),
+                _ => {
+                    searched = text.len();
+                    collect(idx, rule, text, 0..text.len(), &mut spans);
+                }
+            }
+            if let (Some(costs), Some(t)) = (profile.as_deref_mut(), started) {
+                costs.push(RuleCost {
+                    rule: Some(idx),
+                    kind: rule.kind.to_string(),
+                    pattern: rule.regex.as_str().to_string(),
+                    bytes: searched,
+                    spans: spans.len() - before,
+                    time: t.elapsed(),
+                });
             }
         }
         spans
@@ -407,6 +469,7 @@ fn windows(text: &str, hits: &[(usize, usize)], window: Window) -> Vec<(usize, u
 fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, spans: &mut Vec<Span>) {
     // Slicing the end keeps the offsets; the checks still see all of `text`.
     let hay = &text[..range.end];
+    let memo = Memo::default();
     let mut pos = range.start;
     while pos <= hay.len() {
         let Some(caps) = search(rule, hay, pos) else {
@@ -414,7 +477,7 @@ fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, s
         };
         let whole = caps.get(0).expect("group 0 always participates");
         let last_group = (1..caps.len()).rev().find_map(|g| caps.get(g));
-        let accepted = judge_match(idx, rule, text, &caps, spans);
+        let accepted = judge_match(idx, rule, text, &caps, &memo, spans);
         let resume = match accepted {
             Some(end) => end,
             None => last_group.map_or(whole.end(), |m| m.start()),
@@ -446,6 +509,7 @@ fn judge_match(
     rule: &Rule,
     text: &str,
     caps: &regex::Captures<'_>,
+    memo: &Memo,
     spans: &mut Vec<Span>,
 ) -> Option<usize> {
     let secret = if rule.group == 0 || caps.len() == 1 {
@@ -467,6 +531,7 @@ fn judge_match(
         haystack: text,
         caps,
         secret,
+        memo,
     };
     if let Some(check) = rule.check
         && !check(&hit)

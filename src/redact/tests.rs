@@ -141,6 +141,19 @@ fn negative_table() {
     }
 }
 
+/// A blank cell (spaces only) under a secret column once became an
+/// inverted byte range and panicked the table rule (found by the bench's
+/// Markdown case): it is no value, and the rows around it still count.
+#[test]
+fn blank_table_cell_is_no_value() {
+    for blank in ["", " ", "   ", "\t"] {
+        let text = format!("| user | password |\n| --- | --- |\n| alice |{blank}|\n| bob | Xk9#mQ2vLp7z |\n");
+        let want =
+            format!("| user | password |\n| --- | --- |\n| alice |{blank}|\n| bob | [REDACTED:password] |\n");
+        assert_eq!(redact(&text), want, "blank cell {blank:?}");
+    }
+}
+
 #[test]
 fn placeholders_are_not_rematched() {
     for text in [

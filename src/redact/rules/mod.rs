@@ -41,6 +41,7 @@ mod tables;
 mod vendors;
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::ops::Range;
 
 use regex::Captures;
@@ -71,7 +72,24 @@ pub struct Hit<'h> {
     pub caps: &'h Captures<'h>,
     /// The span that would be replaced.
     pub secret: regex::Match<'h>,
+    /// What earlier matches of the same rule in the same search learned
+    /// about `haystack`.
+    pub memo: &'h Memo,
 }
+
+/// Facts a rule learns about the text while judging one match and may
+/// reuse for the next match of the same search (one rule, one text):
+/// without it, every cell of a table walked up through every row above it
+/// to find the header, quadratic in the table's length.
+#[derive(Debug, Default)]
+pub struct Memo {
+    /// The last table row whose header was looked up.
+    pub table_row: Cell<Option<TableRow>>,
+}
+
+/// A table row's start and its header line's byte range (`None`: the
+/// row is in no table).
+pub type TableRow = (usize, Option<(usize, usize)>);
 
 /// What gates a rule in the one-pass prefilter (see `anchors.rs`).
 #[derive(Debug, Clone, Copy)]

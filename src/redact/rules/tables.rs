@@ -6,8 +6,10 @@
 //! next to them, so no key/value rule can see them. Escaped pipes (`\|`)
 //! inside a cell are not supported: the cell is cut there.
 
+use std::cell::Cell;
+
 use super::family::{Strength, family_of};
-use super::{Found, Hit, Prefilter, RuleSpec, Window};
+use super::{Found, Hit, Prefilter, RuleSpec, TableRow, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 const CELL: ValueContext = ValueContext {
@@ -54,8 +56,11 @@ fn cells(hay: &str, line: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>>
         let end = i == bytes.len();
         if end || (bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\')) {
             let cell = &body[start..i];
+            // A blank cell is an empty range at its end, never an
+            // inverted one (`|   |` once panicked the slicing below).
             let lead = cell.len() - cell.trim_start().len();
-            out.push(body_start + start + lead..body_start + start + cell.trim_end().len());
+            let from = body_start + start + lead;
+            out.push(from..from + cell.trim().len());
             start = i + 1;
         }
     }
@@ -70,6 +75,41 @@ fn line_at(hay: &str, pos: usize) -> std::ops::Range<usize> {
     start..end
 }
 
+/// The header line of the table row starting at `row_start`: walk up
+/// through rows to the separator and take the line above it. The walk
+/// stops early at the row `memo` holds (the previous cell's row, usually
+/// the same row or the one just above): the rest of the walk from there
+/// is the one already done, so its header is the answer.
+fn header_of(hay: &str, row_start: usize, memo: &Cell<Option<TableRow>>) -> Option<std::ops::Range<usize>> {
+    let known = memo.get();
+    let mut above = row_start;
+    let header = loop {
+        if let Some((start, header)) = known
+            && start == above
+        {
+            break header;
+        }
+        if above == 0 {
+            break None;
+        }
+        let prev = line_at(hay, above - 1);
+        let text = &hay[prev.clone()];
+        if is_separator(text) {
+            if prev.start == 0 {
+                break None;
+            }
+            let line = line_at(hay, prev.start - 1);
+            break Some((line.start, line.end));
+        }
+        if pipe_start(text).is_none() {
+            break None;
+        }
+        above = prev.start;
+    };
+    memo.set(Some((row_start, header)));
+    header.map(|(start, end)| start..end)
+}
+
 /// A cell of a data row: find the table's header (the line above the
 /// separator, walking up through rows) and judge the cell when its
 /// column's header names a secret. Every cell is its own match, so a
@@ -81,23 +121,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
     if is_separator(&hay[row.clone()]) {
         return None;
     }
-    // Walk up to the separator.
-    let mut above = row.start;
-    let header = loop {
-        if above == 0 {
-            return None;
-        }
-        let prev = line_at(hay, above - 1);
-        let text = &hay[prev.clone()];
-        if is_separator(text) {
-            if prev.start == 0 {
-                return None;
-            }
-            break line_at(hay, prev.start - 1);
-        }
-        pipe_start(text)?;
-        above = prev.start;
-    };
+    let header = header_of(hay, row.start, &h.memo.table_row)?;
     let row_cells = cells(hay, row);
     let column = row_cells
         .iter()
