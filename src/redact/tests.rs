@@ -273,3 +273,26 @@ fn builtin_is_shared() {
     let b = Redactor::builtin();
     assert!(Arc::ptr_eq(&a.inner, &b.inner));
 }
+
+#[test]
+fn types_paths_and_anchors_in_code_are_no_values() {
+    // Found in this repository's own diffs by the typical-message bench.
+    for text in [
+        "fn login(credential: &AgentCredential) -> bool {",
+        "let token = AgentCredential::generate();",
+        "let secret = Secret::new(bytes);",
+        "let password = Password::from_env();",
+        "fn seal(secret: &'a SecretKey, nonce: &mut Nonce) {",
+        "fn open(password: &mut PasswordBuf) {",
+        "db: {password: &default_pw}",
+    ] {
+        assert_eq!(redact(text), text, "{text}");
+    }
+    // A value with a digit after `: ` stays a value, `&` or not.
+    for (text, want) in [
+        ("password: &Kq9vXz2mLw", "password: [REDACTED:password]"),
+        ("login(password: hunter2xyzQ)", "login(password: [REDACTED:password])"),
+    ] {
+        assert_eq!(redact(text), want, "{text}");
+    }
+}

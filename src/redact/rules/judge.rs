@@ -90,6 +90,11 @@ pub fn judge(
     if v.is_empty() {
         return None;
     }
+    // `AgentCredential::generate()`, `Secret::new(bytes)`: a path, whose
+    // `::` is no `key: value`.
+    if hay[key.end..].starts_with("::") {
+        return None;
+    }
     let before = &hay[..key.start];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let prefix = before[line_start..].trim();
@@ -114,6 +119,13 @@ pub fn judge(
         && (matches!(next, Some(b',' | b')' | b';' | b'(' | b'['))
             || prefix.ends_with('(')
             || prefix.ends_with(','));
+    // A type or a reference in code (`token: TokenHash,`, `credential:
+    // &AgentCredential)`, `secret: &'a SecretKey`) and a YAML anchor
+    // (`password: &default_pw`) name something; they hold no value.
+    let annotated = !value.quoted && sep == ":" && (code || v.starts_with('&'));
+    if annotated && names_a_type(v) {
+        return None;
+    }
     let ctx = ValueContext {
         quoted: value.quoted,
         literal,
@@ -144,6 +156,24 @@ pub fn judge(
         kind,
         range: value.start..end,
     })
+}
+
+/// Whether `v` reads as a type or a name rather than a value: an optional
+/// `&`, `&mut ` or lifetime, then a path of letters and `_` (with `::`,
+/// generics), no digit. A secret of letters alone after `: ` in code is
+/// rare next to the types agents paste from their diffs.
+fn names_a_type(v: &str) -> bool {
+    let rest = v.strip_prefix('&').unwrap_or(v);
+    let rest = rest.strip_prefix("mut ").unwrap_or(rest);
+    let rest = match rest.strip_prefix('\'') {
+        Some(after) => after.split_once(' ').map_or("", |(_, t)| t),
+        None => rest,
+    };
+    let mut chars = rest.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, '_' | ':' | '<' | '>'))
 }
 
 /// Whether `pos` lies inside an ARN or URN (`arn:aws:secretsmanager:…:secret:name`):
