@@ -291,7 +291,10 @@ fn types_paths_and_anchors_in_code_are_no_values() {
     // A value with a digit after `: ` stays a value, `&` or not.
     for (text, want) in [
         ("password: &Kq9vXz2mLw", "password: [REDACTED:password]"),
-        ("login(password: hunter2xyzQ)", "login(password: [REDACTED:password])"),
+        (
+            "login(password: hunter2xyzQ)",
+            "login(password: [REDACTED:password])",
+        ),
     ] {
         assert_eq!(redact(text), want, "{text}");
     }
