@@ -396,12 +396,7 @@ impl PgTx {
         let conn = self.client()?;
         let (stmt, tail) = tokio::join!(conn.prepare_cached(sql), conn.prepare_cached(TALLIES_AND_HEAD));
         let (stmt, tail) = (stmt?, tail?);
-        let lock = async move {
-            match lock {
-                Some(lock) => lock.await,
-                None => Ok(()),
-            }
-        };
+        let lock = lock_if_any(lock);
         let by: [&(dyn ToSql + Sync); 1] = [&opened_by];
         let (opened, rows, locked, tail_rows) = tokio::join!(biased;
             self.open(), conn.query(&stmt, params), lock, conn.query(&tail, &by));
@@ -466,12 +461,7 @@ impl PgTx {
             self.open().await?;
             return self.atomic(conn, statement).await;
         }
-        let before = async move {
-            match before {
-                Some(lock) => lock.await,
-                None => Ok(()),
-            }
-        };
+        let before = lock_if_any(before);
         let (opened, locked, result) = tokio::join!(biased; self.open(), before, statement);
         opened?;
         locked?;
@@ -558,6 +548,15 @@ impl PgTx {
         // the COMMIT after it with a rollback: nothing of it stays either way.
         inserted?;
         Ok(ended?)
+    }
+}
+
+/// `before`'s lock, or nothing to wait for: one future either way, to poll
+/// beside the statement it guards.
+async fn lock_if_any(before: Option<Before<'_>>) -> Result<(), tokio_postgres::Error> {
+    match before {
+        Some(lock) => lock.await,
+        None => Ok(()),
     }
 }
 
