@@ -327,7 +327,12 @@ fn profile(label: &str, redactor: &Redactor, msg: &str) {
         sum.as_secs_f64() * 1e6 / n,
         total.len()
     );
-    for (rule, kind, pattern, bytes, spans, time) in total.iter().take(15) {
+    for (rule, kind, pattern, bytes, spans, time) in total.iter().take(
+        std::env::var("REDACT_BENCH_TOP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(15),
+    ) {
         let pattern: String = pattern.chars().take(70).collect();
         let rule = rule.map_or("-".to_string(), |r| r.to_string());
         println!(

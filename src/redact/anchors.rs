@@ -25,7 +25,7 @@ pub enum Anchor {
     /// One of these literals (ASCII case-insensitive) must occur.
     Keywords(&'static [&'static str]),
     /// A run of at least this many token characters (`[A-Za-z0-9_-]`)
-    /// must occur; the rule then scans the whole text.
+    /// must occur; a windowed rule then searches around such runs.
     Run(usize),
     /// No anchor: the rule always runs over the whole text.
     None,
@@ -41,19 +41,44 @@ pub struct Anchors {
     always: Vec<usize>,
     /// Rules anchored on token runs, with their minimum run length.
     run_rules: Vec<(usize, usize)>,
-    /// Per rule: whether it wants the positions of its anchors.
-    windowed: Vec<bool>,
+    /// Per rule: the minimum run length of a windowed run rule.
+    run_windows: Vec<Option<usize>>,
+    /// Per windowed rule: the pattern ids whose occurrences open its
+    /// windows (empty for the other rules).
+    rule_patterns: Vec<Vec<usize>>,
     /// Number of rules indexed.
     rules: usize,
 }
 
 /// What one anchor scan found.
-pub struct Candidates {
+pub struct Candidates<'a> {
     /// `run[i]`: rule `i` may match.
     pub run: Vec<bool>,
-    /// `hits[i]`: byte ranges of rule `i`'s anchor occurrences (windowed
-    /// rules only; empty for the others).
-    pub hits: Vec<Vec<(usize, usize)>>,
+    /// Byte ranges of each keyword's occurrences, by pattern id: kept once
+    /// per keyword, not once per rule it anchors (`key` anchors dozens).
+    by_pattern: Vec<Vec<(usize, usize)>>,
+    /// See [`Anchors::rule_patterns`].
+    rule_patterns: &'a [Vec<usize>],
+    /// Token runs at least as long as the shortest a run rule needs.
+    runs: Vec<(usize, usize)>,
+    /// See [`Anchors::run_windows`].
+    run_windows: &'a [Option<usize>],
+}
+
+impl Candidates<'_> {
+    /// Byte ranges of rule `rule`'s anchor occurrences, in no particular
+    /// order (windowed rules only; empty for the others).
+    pub fn hits(&self, rule: usize) -> Vec<(usize, usize)> {
+        if let Some(min) = self.run_windows[rule] {
+            return self.runs.iter().copied().filter(|&(s, e)| e - s >= min).collect();
+        }
+        let ids = &self.rule_patterns[rule];
+        let mut out = Vec::with_capacity(ids.iter().map(|&id| self.by_pattern[id].len()).sum());
+        for &id in ids {
+            out.extend_from_slice(&self.by_pattern[id]);
+        }
+        out
+    }
 }
 
 /// Case variants of a keyword the ASCII folding of the automaton misses:
@@ -78,47 +103,46 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
-/// The length of the longest run of token characters in `text`, or
-/// `enough` as soon as a run that long is seen.
-fn longest_run(text: &str, enough: usize) -> usize {
-    let mut longest = 0;
-    let mut len = 0;
-    for &b in text.as_bytes() {
-        if is_token_byte(b) {
-            len += 1;
-            if len > longest {
-                longest = len;
-                if longest >= enough {
-                    break;
-                }
+/// The byte ranges of the maximal runs of token characters in `text` at
+/// least `min` long.
+fn long_runs(text: &str, min: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if !is_token_byte(b) {
+            if i - start >= min {
+                out.push((start, i));
             }
-        } else {
-            len = 0;
+            start = i + 1;
         }
     }
-    longest
+    if text.len() - start >= min && text.len() > start {
+        out.push((start, text.len()));
+    }
+    out
 }
 
 impl Anchors {
     /// Index `per_rule[i]`, the anchor of rule `i`. A keyword list that is
-    /// empty or has a one-character keyword (`-`, `(`: present in nearly
-    /// every text, so no filter at all) makes the rule always run.
+    /// empty or has a one-byte keyword (`-`, `(`: present in nearly every
+    /// text, so no filter at all) makes the rule always run; a
+    /// one-character keyword outside ASCII (`키`) is a fine anchor.
     /// `windowed[i]` asks for the positions of rule `i`'s anchors.
     pub fn new(per_rule: &[Anchor], windowed: &[bool]) -> Anchors {
         let mut patterns: Vec<String> = Vec::new();
         let mut owners: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
         let mut run_rules = Vec::new();
+        let mut run_windows = vec![None; per_rule.len()];
         let mut windowed = windowed.to_vec();
         for (rule, anchor) in per_rule.iter().enumerate() {
             let words = match *anchor {
-                Anchor::Keywords(words)
-                    if !words.is_empty() && words.iter().all(|w| w.chars().count() > 1) =>
-                {
-                    words
-                }
+                Anchor::Keywords(words) if !words.is_empty() && words.iter().all(|w| w.len() > 1) => words,
                 Anchor::Run(min) => {
                     run_rules.push((rule, min));
+                    if windowed[rule] {
+                        run_windows[rule] = Some(min);
+                    }
                     windowed[rule] = false;
                     continue;
                 }
@@ -160,6 +184,14 @@ impl Anchors {
             }
         }
         let owners = owners_closed;
+        let mut rule_patterns = vec![Vec::new(); per_rule.len()];
+        for (id, rules) in owners.iter().enumerate() {
+            for &rule in rules {
+                if windowed[rule] {
+                    rule_patterns[rule].push(id);
+                }
+            }
+        }
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
@@ -171,16 +203,17 @@ impl Anchors {
             owners,
             always,
             run_rules,
-            windowed,
+            run_windows,
+            rule_patterns,
             rules: per_rule.len(),
         }
     }
 
     /// Which rules may match `text`, and where the anchors of windowed
     /// rules occur.
-    pub fn candidates(&self, text: &str) -> Candidates {
+    pub fn candidates(&self, text: &str) -> Candidates<'_> {
         let mut run = vec![false; self.rules];
-        let mut hits: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.rules];
+        let mut by_pattern: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.owners.len()];
         for &rule in &self.always {
             run[rule] = true;
         }
@@ -198,20 +231,24 @@ impl Anchors {
                     run[rule] = true;
                 }
             }
-            for &rule in &self.owners[id] {
-                if self.windowed[rule] {
-                    hits[rule].push((m.start(), m.end()));
-                }
-            }
+            by_pattern[id].push((m.start(), m.end()));
             pos = m.start() + 1;
         }
-        if let Some(enough) = self.run_rules.iter().map(|&(_, min)| min).max() {
-            let longest = longest_run(text, enough);
+        let mut runs = Vec::new();
+        if let Some(shortest) = self.run_rules.iter().map(|&(_, min)| min).min() {
+            runs = long_runs(text, shortest);
+            let longest = runs.iter().map(|&(s, e)| e - s).max().unwrap_or(0);
             for &(rule, min) in &self.run_rules {
                 run[rule] = longest >= min;
             }
         }
-        Candidates { run, hits }
+        Candidates {
+            run,
+            by_pattern,
+            rule_patterns: &self.rule_patterns,
+            runs,
+            run_windows: &self.run_windows,
+        }
     }
 }
 
@@ -240,13 +277,22 @@ mod tests {
         let c = idx.candidates("a ПАРОЛЬ: x, пароль a1b2c3d4e5");
         assert_eq!(c.run, [false, true, true, true, true]);
         // Positions only for windowed rules with anchors (`-` is no anchor).
-        assert_eq!(c.hits, [vec![], vec![(2, 14), (19, 31)], vec![], vec![], vec![]]);
+        let hits: Vec<_> = (0..5)
+            .map(|r| {
+                let mut h = c.hits(r);
+                h.sort_unstable();
+                h
+            })
+            .collect();
+        assert_eq!(hits, [vec![], vec![(2, 14), (19, 31)], vec![], vec![], vec![]]);
     }
 
     #[test]
-    fn longest_run_stops_when_long_enough() {
-        assert_eq!(longest_run("ab cdef-gh_ij x", 99), 10);
-        assert_eq!(longest_run("abcdefgh", 4), 4);
-        assert_eq!(longest_run("a.b", 4), 1);
+    fn long_runs_are_maximal_and_long_enough() {
+        assert_eq!(long_runs("ab cdef-gh_ij x", 3), [(3, 13)]);
+        assert_eq!(long_runs("abcdefgh", 4), [(0, 8)]);
+        assert_eq!(long_runs("a.b", 2), []);
+        assert_eq!(long_runs("abc.", 3), [(0, 3)]);
+        assert_eq!(long_runs("", 1), []);
     }
 }

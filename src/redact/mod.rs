@@ -365,6 +365,7 @@ impl Inner {
             });
         }
         let mut spans = Vec::new();
+        let memo = Memo::default();
         for (idx, rule) in inner.rules.iter().enumerate() {
             if !found.run[idx] {
                 continue;
@@ -373,25 +374,27 @@ impl Inner {
             let before = spans.len();
             let mut searched = 0;
             // A gated rule's windows open around the gate's matches.
-            let gate_hits: Vec<(usize, usize)>;
-            let mut hits = found.hits[idx].as_slice();
-            if let Some(gate) = &rule.gate {
-                gate_hits = gate.find_iter(text).map(|m| (m.start(), m.end())).collect();
-                if gate_hits.is_empty() {
-                    continue;
+            let hits = match &rule.gate {
+                Some(gate) => {
+                    let gate_hits: Vec<(usize, usize)> =
+                        gate.find_iter(text).map(|m| (m.start(), m.end())).collect();
+                    if gate_hits.is_empty() {
+                        continue;
+                    }
+                    gate_hits
                 }
-                hits = &gate_hits;
-            }
+                None => found.hits(idx),
+            };
             match rule.window {
                 Some(window) if !hits.is_empty() => {
-                    for (lo, hi) in windows(text, hits, window) {
+                    for (lo, hi) in windows(text, &hits, window, &memo) {
                         searched += hi - lo;
-                        collect(idx, rule, text, lo..hi, &mut spans);
+                        collect(idx, rule, text, lo..hi, &memo, &mut spans);
                     }
                 }
                 _ => {
                     searched = text.len();
-                    collect(idx, rule, text, 0..text.len(), &mut spans);
+                    collect(idx, rule, text, 0..text.len(), &memo, &mut spans);
                 }
             }
             if let (Some(costs), Some(t)) = (profile.as_deref_mut(), started) {
@@ -413,7 +416,7 @@ impl Inner {
 /// order). Same-line windows are clipped to the anchor's line but include
 /// the line break before it, which a rule's leading `(?:^|\s)` may
 /// consume.
-fn windows(text: &str, hits: &[(usize, usize)], window: Window) -> Vec<(usize, usize)> {
+fn windows(text: &str, hits: &[(usize, usize)], window: Window, memo: &Memo) -> Vec<(usize, usize)> {
     let floor = |mut i: usize| {
         while !text.is_char_boundary(i) {
             i -= 1;
@@ -428,7 +431,7 @@ fn windows(text: &str, hits: &[(usize, usize)], window: Window) -> Vec<(usize, u
     };
     let mut out: Vec<(usize, usize)> = hits
         .iter()
-        .filter(|&&(start, end)| window.filter.is_none_or(|f| f(text, start, end)))
+        .filter(|&&(start, end)| window.filter.is_none_or(|f| f(text, start, end, memo)))
         .map(|&(start, end)| {
             let lo = floor(start.saturating_sub(window.before));
             let hi = ceil((end + window.after).min(text.len()));
@@ -466,10 +469,16 @@ fn windows(text: &str, hits: &[(usize, usize)], window: Window) -> Vec<(usize, u
 /// `key=value` (`X-Amz-Credential=…&X-Amz-Signature=…`, `KEY=a\nSECRET=b`
 /// in a JSON string) cannot hide it. After an accepted one it resumes at
 /// the end of the redacted span.
-fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, spans: &mut Vec<Span>) {
+fn collect(
+    idx: usize,
+    rule: &Rule,
+    text: &str,
+    range: std::ops::Range<usize>,
+    memo: &Memo,
+    spans: &mut Vec<Span>,
+) {
     // Slicing the end keeps the offsets; the checks still see all of `text`.
     let hay = &text[..range.end];
-    let memo = Memo::default();
     let mut pos = range.start;
     while pos <= hay.len() {
         let Some(caps) = search(rule, hay, pos) else {
@@ -477,7 +486,7 @@ fn collect(idx: usize, rule: &Rule, text: &str, range: std::ops::Range<usize>, s
         };
         let whole = caps.get(0).expect("group 0 always participates");
         let last_group = (1..caps.len()).rev().find_map(|g| caps.get(g));
-        let accepted = judge_match(idx, rule, text, &caps, &memo, spans);
+        let accepted = judge_match(idx, rule, text, &caps, memo, spans);
         let resume = match accepted {
             Some(end) => end,
             None => last_group.map_or(whole.end(), |m| m.start()),

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
 use super::generic::{ANY_KEY_WORD, KEY_WORDS};
-use super::{Found, Hit, Prefilter, RuleSpec, Window};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 const BLOCK: ValueContext = ValueContext {
@@ -106,7 +106,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
 
 /// Necessary: the key before the anchor (`key: |`, `key:⏎`, `key = <<`,
 /// `key = """`) names a secret.
-fn secret_key_before(text: &str, start: usize, _end: usize) -> bool {
+fn secret_key_before(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
     let before = text[..start].trim_end_matches([' ', '\t', '=', '"', '\'']);
     let key_start = before
         .char_indices()

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
-use super::{Found, Hit, Prefilter, RuleSpec, Window, rule};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, Window, rule};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 /// Leading verbs of functions that look a secret up, test, derive or
@@ -232,7 +232,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
 
 /// A cheap necessary condition: the word the anchor is in is followed by
 /// `(` (a call), possibly after `::new`/`.from`-style constructors.
-fn call_follows(text: &str, start: usize, _end: usize) -> bool {
+fn call_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
     let b = text.as_bytes();
     let mut q = start;
     while q < b.len() && (b[q].is_ascii_alphanumeric() || matches!(b[q], b'_' | b':' | b'.')) {

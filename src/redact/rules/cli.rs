@@ -3,7 +3,7 @@
 //! connection strings written as arguments.
 
 use super::context::password_literal;
-use super::{Hit, RuleSpec, Window, rule};
+use super::{Hit, Memo, RuleSpec, Window, rule};
 
 /// Which short flags carry a password, per tool: `-p` means a port to
 /// ssh and docker run, a password to docker login and mongosh.
@@ -90,7 +90,7 @@ fn tool_flag(h: &Hit<'_>) -> bool {
 
 /// Necessary for SQL's `PASSWORD '…'`: blanks, then a quote, after the
 /// word.
-fn quote_follows(text: &str, _start: usize, end: usize) -> bool {
+fn quote_follows(text: &str, _start: usize, end: usize, _memo: &Memo) -> bool {
     let rest = text[end..].trim_start_matches([' ', '\t']);
     rest.len() < text.len() - end && rest.starts_with(['\'', '"'])
 }

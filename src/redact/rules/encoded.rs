@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::context::password_literal;
-use super::{Found, Hit, Prefilter, RuleSpec, Window, rule};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, Window, rule};
 use crate::redact::decode::decode_text;
 use crate::redact::entropy::Classes;
 use crate::redact::heuristics::{ValueContext, plausible_secret_value};
@@ -116,7 +116,7 @@ static PRINTS_SECRET: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Necessary: the anchor's line is a secret-printing command.
-fn printing_line(text: &str, start: usize, _end: usize) -> bool {
+fn printing_line(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     line_end < text.len() && PRINTS_SECRET.is_match(&text[line_start..line_end])

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use super::family::{Strength, family_of};
 use super::generic::{ANY_KEY_WORD, KEY_VALUE_WINDOW, KEY_WORDS, assignment_follows};
-use super::{Found, Hit, Prefilter, RuleSpec, Window};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 const DEFAULT: ValueContext = ValueContext {
@@ -92,7 +92,7 @@ fn classify_any(h: &Hit<'_>) -> Option<Found> {
 /// Necessary: the key is assigned (see [`assignment_follows`]) and a
 /// fallback operator (`||`, `??`, ` or `) or a `${VAR:-…}` default
 /// follows on its line.
-fn fallback_follows(text: &str, start: usize, end: usize) -> bool {
+fn fallback_follows(text: &str, start: usize, end: usize, memo: &Memo) -> bool {
     let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let rest = &text[end..line_end];
@@ -103,5 +103,5 @@ fn fallback_follows(text: &str, start: usize, end: usize) -> bool {
         && (rest.contains(":-") || rest.contains(":=") || rest.contains('-') || rest.contains('='));
     default
         || ((rest.contains("||") || rest.contains("??") || rest.contains(" or "))
-            && assignment_follows(text, start, end))
+            && assignment_follows(text, start, end, memo))
 }

@@ -3,10 +3,13 @@
 //! key arrays, WIF keys and Kubernetes secrets.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 
 use super::context::{LITERAL, password_literal};
 use super::generic::{Joint, KEY_WORDS, VALUE, Value, judge, value_of};
-use super::{Found, Hit, Prefilter, RuleSpec, Window, on_runs, rule};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, Window, YamlDocument, on_runs, rule};
 use crate::redact::entropy::Classes;
 use crate::redact::heuristics::{is_placeholder, plausible_secret_value, token_shaped};
 
@@ -78,45 +81,77 @@ fn yaml_parent(hay: &str, pos: usize) -> Option<&str> {
     }
 }
 
-/// The YAML document around `pos`: the lines between the nearest
-/// document markers (`---`, `...`) or Markdown fences, or the text's ends.
-fn yaml_document(hay: &str, pos: usize) -> &str {
-    let is_marker = |line: &str| {
-        let t = line.trim_end();
-        t == "---" || t == "..." || t.trim_start().starts_with("```")
-    };
-    let mut start = hay[..pos].rfind('\n').map_or(0, |i| i + 1);
-    while start > 0 {
-        let prev = hay[..start - 1].rfind('\n').map_or(0, |i| i + 1);
-        if is_marker(&hay[prev..start - 1]) {
-            break;
+/// A document marker line (`---`, `...`) or a Markdown fence: where a
+/// YAML document starts or ends.
+fn is_marker(line: &str) -> bool {
+    let t = line.trim_end();
+    t == "---" || t == "..." || t.trim_start().starts_with("```")
+}
+
+/// The YAML documents of `hay`, once per text (`memo`): the spans between
+/// document markers or the text's ends, each with whether it is a
+/// `kind: Secret`. Looking the document up per value walked it line by
+/// line for every value, quadratic in a long message.
+fn yaml_documents<'m>(hay: &str, memo: &'m Memo) -> &'m [YamlDocument] {
+    memo.yaml_documents.get_or_init(|| {
+        let mut docs = Vec::new();
+        let mut doc_start = 0;
+        let mut from = 0;
+        // Only lines holding a marker's characters can be markers: found
+        // by one literal scan, not by looking at every line.
+        while let Some(m) = MARKER_CHARS.find(&hay[from..]) {
+            let at = from + m.start();
+            let line_start = hay[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = hay[at..].find('\n').map_or(hay.len(), |i| at + i);
+            if is_marker(&hay[line_start..line_end]) {
+                docs.push(document(
+                    hay,
+                    doc_start,
+                    line_start.saturating_sub(1).max(doc_start),
+                ));
+                doc_start = (line_end + 1).min(hay.len());
+            }
+            from = line_end;
         }
-        start = prev;
+        docs.push(document(hay, doc_start, hay.len()));
+        docs
+    })
+}
+
+/// What every document marker line holds.
+static MARKER_CHARS: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(["---", "...", "```"]).expect("three literals build"));
+
+fn document(hay: &str, start: usize, end: usize) -> YamlDocument {
+    let text = &hay[start..end];
+    YamlDocument {
+        start,
+        end,
+        secret: text.contains("kind: Secret") || text.contains("kind: \"Secret\""),
     }
-    let mut end = hay[pos..].find('\n').map_or(hay.len(), |i| pos + i);
-    while end < hay.len() {
-        let next = end + 1;
-        let next_end = hay[next..].find('\n').map_or(hay.len(), |i| next + i);
-        if is_marker(&hay[next..next_end]) {
-            break;
-        }
-        end = next_end;
-    }
-    &hay[start..end]
+}
+
+/// Whether the YAML document around `pos` (the lines between the nearest
+/// document markers or Markdown fences, or the text's ends) is a
+/// `kind: Secret`. `pos` is not on a marker line.
+fn in_secret_document(hay: &str, pos: usize, memo: &Memo) -> bool {
+    let docs = yaml_documents(hay, memo);
+    let i = docs.partition_point(|d| d.start <= pos).saturating_sub(1);
+    docs.get(i)
+        .is_some_and(|d| d.start <= pos && pos <= d.end && d.secret)
 }
 
 /// Necessary for the Kubernetes rule: the `data:` at `start..end` opens a
 /// YAML map (nothing after it on its line) in a document that is a
 /// `kind: Secret`. A `data:` of a ConfigMap or a JSON payload opens no
 /// window.
-fn secret_data_map(text: &str, start: usize, end: usize) -> bool {
+fn secret_data_map(text: &str, start: usize, end: usize, memo: &Memo) -> bool {
     let rest = &text[end..];
     let line_end = rest.find('\n').unwrap_or(rest.len());
     if !rest[..line_end].trim().is_empty() {
         return false;
     }
-    let doc = yaml_document(text, start);
-    doc.contains("kind: Secret") || doc.contains("kind: \"Secret\"")
+    in_secret_document(text, start, memo)
 }
 
 /// A value under `data:`/`binaryData:` (base64) or `stringData:` of a
@@ -130,11 +165,7 @@ fn k8s_secret_value(h: &Hit<'_>) -> bool {
         Some("stringData:") => plausible_secret_value(value, LITERAL),
         _ => false,
     };
-    if !accepted || is_placeholder(value) {
-        return false;
-    }
-    let doc = yaml_document(hay, h.secret.start());
-    doc.contains("kind: Secret") || doc.contains("kind: \"Secret\"")
+    accepted && !is_placeholder(value) && in_secret_document(hay, h.secret.start(), h.memo)
 }
 
 fn keyed(kind: &'static str, regex: String, prefilter: Prefilter) -> RuleSpec {

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 pub use super::family::KEY_WORDS;
 pub use super::judge::{Joint, Value, judge};
-use super::{Found, Hit, Prefilter, RuleSpec, Window};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, Window};
 
 /// A value after its key, in named groups: `tdq`, `tsq` (Python triple
 /// quotes, on one line), `dq`, `sq`, `bq` (quoted, with
@@ -179,7 +179,7 @@ const PROSE_WINDOW: Window = Window {
 /// word, on its line, a run of 10+ value characters with a digit or both
 /// cases (the value the prose form requires). `Token refresh race` and
 /// `password reset instructions` fail it.
-fn token_follows(text: &str, _start: usize, end: usize) -> bool {
+fn token_follows(text: &str, _start: usize, end: usize, _memo: &Memo) -> bool {
     let b = text.as_bytes();
     let value_char = |c: u8| c.is_ascii_alphanumeric() || b"+/=_-.~!@#$%^&*".contains(&c);
     let limit = (end + 96).min(b.len());
@@ -211,17 +211,18 @@ fn token_follows(text: &str, _start: usize, end: usize) -> bool {
 /// whitespace when the key is a flag (`--password x`) or follows
 /// `set`/`setx`. Most occurrences of `key`, `pat` or `auth` in prose and
 /// code (`monkey`, `path`, `author`) fail it and cost nothing more.
-pub fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
+pub fn assignment_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
     let b = text.as_bytes();
-    // Non-ASCII bytes too: `contraseña`, `lösenord` around their anchors.
-    let key_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-') || c >= 0x80;
+    // Letters of any script too (`contraseña`, `lösenord`), but not
+    // quotes or marks around the key (`«`, `“`).
+    let key_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
     // From the anchor's start: the occurrence reported may be a longer
     // anchor of another rule (`pass:` for `pass`).
-    let mut q = start;
-    while q < b.len() && key_char(b[q]) {
-        q += 1;
-    }
-    let key_end = q;
+    let key_end = text[start..]
+        .char_indices()
+        .find(|&(_, c)| !key_char(c))
+        .map_or(text.len(), |(i, _)| start + i);
+    let mut q = key_end;
     // `\"`, `\\\"`: a key inside a JSON string, escaped once or more.
     let mut e = q;
     while b.get(e) == Some(&b'\\') {
@@ -248,10 +249,11 @@ pub fn assignment_follows(text: &str, start: usize, _end: usize) -> bool {
     if !assigned && (q == blank || q == b.len()) {
         return false;
     }
-    let mut s = start;
-    while s > 0 && key_char(b[s - 1]) {
-        s -= 1;
-    }
+    let s = text[..start]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !key_char(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     // The key ends with a secret word (`token_usage`, `max_tokens` do not).
     if super::family::family_of(&text[s..key_end]).is_none() {
         return false;

@@ -41,7 +41,7 @@ mod tables;
 mod vendors;
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::ops::Range;
 
 use regex::Captures;
@@ -77,14 +77,29 @@ pub struct Hit<'h> {
     pub memo: &'h Memo,
 }
 
-/// Facts a rule learns about the text while judging one match and may
-/// reuse for the next match of the same search (one rule, one text):
+/// Facts learnt about one text while judging a match, reused for the
+/// next match of any rule in the same text (one memo per text and pass):
 /// without it, every cell of a table walked up through every row above it
-/// to find the header, quadratic in the table's length.
+/// to find the header, and every value of a YAML map walked the whole
+/// document, quadratic in the text's length.
 #[derive(Debug, Default)]
 pub struct Memo {
     /// The last table row whose header was looked up.
     pub table_row: Cell<Option<TableRow>>,
+    /// The text's YAML documents (see `files::yaml_documents`).
+    pub yaml_documents: OnceCell<Vec<YamlDocument>>,
+}
+
+/// A YAML document of a text: the byte range between two document
+/// markers (or the text's ends), and whether it is a `kind: Secret`.
+#[derive(Debug, Clone, Copy)]
+pub struct YamlDocument {
+    /// First byte of the document.
+    pub start: usize,
+    /// End of the document (exclusive; its last line break excluded).
+    pub end: usize,
+    /// The document holds `kind: Secret`.
+    pub secret: bool,
 }
 
 /// A table row's start and its header line's byte range (`None`: the
@@ -105,6 +120,9 @@ pub enum Prefilter {
     Itself,
 }
 
+/// See [`Window::filter`].
+pub type WindowFilter = fn(&str, usize, usize, &Memo) -> bool;
+
 /// Where a rule's matches can lie relative to an occurrence of one of its
 /// anchors: from `before` bytes before the anchor's start to `after` bytes
 /// after its end, on the anchor's line unless `multiline`. A windowed
@@ -122,8 +140,9 @@ pub struct Window {
     /// apart).
     pub multiline: bool,
     /// A cheap necessary condition on an anchor occurrence (`text`,
-    /// `start`, `end`): occurrences that fail it open no window.
-    pub filter: Option<fn(&str, usize, usize) -> bool>,
+    /// `start`, `end`, and what is known of `text`): occurrences that fail
+    /// it open no window.
+    pub filter: Option<WindowFilter>,
 }
 
 impl Window {
@@ -193,15 +212,21 @@ pub(crate) fn rule(
 }
 
 /// `spec`, gated on a token run of at least `min` characters instead of
-/// keywords: for shapes with no literal in them. The rule then scans the
-/// whole text (per-run windows cost more than one scan: runs are many in
-/// hashes, ids and base64).
+/// keywords: for shapes with no literal in them. The rule searches only
+/// around such runs (a few dozen bytes either side, on their line): the
+/// token may have separators (`.` in a Discord token, `/` and `:` in an
+/// Asana one) around its longest run. A whole-text scan per rule cost
+/// more than the windows, even in a lockfile full of hashes.
 pub(crate) fn on_runs(spec: RuleSpec, min: usize) -> RuleSpec {
     RuleSpec {
         prefilter: Prefilter::Run(min),
+        window: Some(Window::line(RUN_REACH, RUN_REACH)),
         ..spec
     }
 }
+
+/// How far a run rule's match may reach beyond the run that anchors it.
+const RUN_REACH: usize = 64;
 
 /// The built-in rules in priority order.
 pub fn builtin_rules() -> Vec<RuleSpec> {

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 
 use super::family::{Strength, family_of};
-use super::{Found, Hit, Prefilter, RuleSpec, TableRow, Window};
+use super::{Found, Hit, Memo, Prefilter, RuleSpec, TableRow, Window};
 use crate::redact::heuristics::{ValueContext, plausible_secret_value, token_shaped};
 
 const CELL: ValueContext = ValueContext {
@@ -154,7 +154,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
 /// A Markdown table's header line holds the anchor: open windows only
 /// for anchors on a line that starts with `|` and is followed by a
 /// separator line.
-fn header_follows(text: &str, start: usize, _end: usize) -> bool {
+fn header_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
     let line = line_at(text, start);
     if pipe_start(&text[line.clone()]).is_none() || line.end >= text.len() {
         return false;
