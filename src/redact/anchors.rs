@@ -98,26 +98,35 @@ fn variants(word: &str) -> Vec<String> {
     out
 }
 
-/// A token character: what API keys, hashes and ids are made of.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
+/// Token characters (`[A-Za-z0-9_-]`): what API keys, hashes and ids are
+/// made of. A table: the run scan looks at every byte of every message.
+static TOKEN_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        i += 1;
+    }
+    table
+};
 
 /// The byte ranges of the maximal runs of token characters in `text` at
 /// least `min` long.
 fn long_runs(text: &str, min: usize) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut start = 0;
-    for (i, &b) in text.as_bytes().iter().enumerate() {
-        if !is_token_byte(b) {
-            if i - start >= min {
-                out.push((start, i));
-            }
-            start = i + 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && TOKEN_BYTE[usize::from(bytes[i])] {
+            i += 1;
         }
-    }
-    if text.len() - start >= min && text.len() > start {
-        out.push((start, text.len()));
+        if i - start >= min.max(1) {
+            out.push((start, i));
+        }
+        // Past the byte that ended the run (or the text).
+        i += 1;
     }
     out
 }

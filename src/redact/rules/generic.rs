@@ -254,15 +254,19 @@ pub fn assignment_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -
         .rev()
         .find(|&(_, c)| !key_char(c))
         .map_or(0, |(i, c)| i + c.len_utf8());
-    // The key ends with a secret word (`token_usage`, `max_tokens` do not).
-    if super::family::family_of(&text[s..key_end]).is_none() {
+    // Whitespace after the key: a flag or `set NAME value` (checked
+    // before the key's family, which costs more).
+    if !(assigned || b[s] == b'-' || follows_set(&text[..s])) {
         return false;
     }
-    // Else whitespace, then something: a flag or `set NAME value`.
-    if assigned || b[s] == b'-' {
-        return true;
-    }
-    let before = text[..s].trim_end_matches([' ', '\t']);
+    // The key ends with a secret word (`token_usage`, `max_tokens` do not).
+    super::family::family_of(&text[s..key_end]).is_some()
+}
+
+/// `before` (the text before a key) ends with `set`, `setx`, `setenv` or
+/// `set-environment`, and maybe one option after it (`set -x`).
+fn follows_set(before: &str) -> bool {
+    let before = before.trim_end_matches([' ', '\t']);
     // `set -x NAME value`: skip one option.
     let before = match before.rfind([' ', '\t']) {
         Some(i) if before[i + 1..].starts_with('-') => before[..i].trim_end_matches([' ', '\t']),
