@@ -41,8 +41,8 @@ pub struct Anchors {
     always: Vec<usize>,
     /// Rules anchored on token runs, with their minimum run length.
     run_rules: Vec<(usize, usize)>,
-    /// Per rule: the minimum run length of a windowed run rule.
-    run_windows: Vec<Option<usize>>,
+    /// Per rule: whether it is a run rule that searches around runs.
+    run_windows: Vec<bool>,
     /// Per windowed rule: the pattern ids whose occurrences open its
     /// windows (empty for the other rules).
     rule_patterns: Vec<Vec<usize>>,
@@ -62,15 +62,22 @@ pub struct Candidates<'a> {
     /// Token runs at least as long as the shortest a run rule needs.
     runs: Vec<(usize, usize)>,
     /// See [`Anchors::run_windows`].
-    run_windows: &'a [Option<usize>],
+    run_windows: &'a [bool],
 }
 
 impl Candidates<'_> {
+    /// Whether `rule` searches around token runs: every such rule gets
+    /// the same runs (those long enough for the least demanding one), so
+    /// their windows can be computed once.
+    pub fn on_runs(&self, rule: usize) -> bool {
+        self.run_windows[rule]
+    }
+
     /// Byte ranges of rule `rule`'s anchor occurrences, in no particular
     /// order (windowed rules only; empty for the others).
     pub fn hits(&self, rule: usize) -> Vec<(usize, usize)> {
-        if let Some(min) = self.run_windows[rule] {
-            return self.runs.iter().copied().filter(|&(s, e)| e - s >= min).collect();
+        if self.run_windows[rule] {
+            return self.runs.clone();
         }
         let ids = &self.rule_patterns[rule];
         let mut out = Vec::with_capacity(ids.iter().map(|&id| self.by_pattern[id].len()).sum());
@@ -142,16 +149,14 @@ impl Anchors {
         let mut owners: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
         let mut run_rules = Vec::new();
-        let mut run_windows = vec![None; per_rule.len()];
+        let mut run_windows = vec![false; per_rule.len()];
         let mut windowed = windowed.to_vec();
         for (rule, anchor) in per_rule.iter().enumerate() {
             let words = match *anchor {
                 Anchor::Keywords(words) if !words.is_empty() && words.iter().all(|w| w.len() > 1) => words,
                 Anchor::Run(min) => {
                     run_rules.push((rule, min));
-                    if windowed[rule] {
-                        run_windows[rule] = Some(min);
-                    }
+                    run_windows[rule] = windowed[rule];
                     windowed[rule] = false;
                     continue;
                 }

@@ -165,7 +165,7 @@ fn compile_builtin() -> Inner {
             entropy_min: spec.entropy_min,
             check: spec.check,
             classify: spec.classify,
-            window: spec.window,
+            window: rules::window_of(&spec),
             parse: spec
                 .parse
                 .map(|p| LazyRegex::new(ascii_boundaries(&p), Some(BUILTIN_DFA_CACHE))),
@@ -366,6 +366,9 @@ impl Inner {
         }
         let mut spans = Vec::new();
         let memo = Memo::default();
+        // Run rules share their anchors (the long token runs) and their
+        // window shape: their windows are computed once.
+        let mut run_windows: Option<(Window, Vec<(usize, usize)>)> = None;
         for (idx, rule) in inner.rules.iter().enumerate() {
             if !found.run[idx] {
                 continue;
@@ -387,7 +390,18 @@ impl Inner {
             };
             match rule.window {
                 Some(window) if !hits.is_empty() => {
-                    for (lo, hi) in windows(text, &hits, window, &memo) {
+                    let shared = found.on_runs(idx) && window.filter.is_none();
+                    let ranges = match &run_windows {
+                        Some((w, ranges)) if shared && same_shape(w, &window) => ranges.clone(),
+                        _ => {
+                            let ranges = windows(text, &hits, window, &memo);
+                            if shared {
+                                run_windows = Some((window, ranges.clone()));
+                            }
+                            ranges
+                        }
+                    };
+                    for (lo, hi) in ranges {
                         searched += hi - lo;
                         collect(idx, rule, text, lo..hi, &memo, &mut spans);
                     }
@@ -438,8 +452,13 @@ fn windows(text: &str, hits: &[(usize, usize)], window: Window, memo: &Memo) -> 
             let (lo, hi) = if window.multiline {
                 (lo, hi)
             } else {
-                let lo = text[lo..start].rfind('\n').map_or(lo, |i| lo + i);
-                (lo, text[end..hi].find('\n').map_or(hi, |i| end + i))
+                // Clip to the line: from the line break before `start`
+                // (kept) to the one at or after `end`.
+                let newlines = newlines(text, memo);
+                let before = newlines.partition_point(|&n| n < start);
+                let lo = before.checked_sub(1).map_or(lo, |k| newlines[k].max(lo));
+                let after = newlines.partition_point(|&n| n < end);
+                (lo, newlines.get(after).map_or(hi, |&n| n.min(hi)))
             };
             // A window cut inside a token would let `$` or `\b` match
             // there: run it on to the token's end.
@@ -459,6 +478,18 @@ fn windows(text: &str, hits: &[(usize, usize)], window: Window, memo: &Memo) -> 
         }
     }
     merged
+}
+
+/// Whether two windows open the same ranges around the same hits.
+fn same_shape(a: &Window, b: &Window) -> bool {
+    a.before == b.before && a.after == b.after && a.multiline == b.multiline
+}
+
+/// The byte offsets of `text`'s line breaks, once per text: every
+/// same-line window is clipped to its anchor's line.
+fn newlines<'m>(text: &str, memo: &'m Memo) -> &'m [usize] {
+    memo.newlines
+        .get_or_init(|| text.match_indices('\n').map(|(i, _)| i).collect())
 }
 
 /// Run one rule over `range` of `text` and push its accepted spans.

@@ -193,7 +193,7 @@ fn joint_len(b: &[u8], i: usize) -> usize {
 
 /// How far around a change the view reaches (bytes, snapped to lines):
 /// enough for a key, its value and the lines a rule reads around them.
-const REACH: usize = 2048;
+const REACH: usize = 512;
 
 /// Detection views of the regions of `text` that have something the view
 /// changes, with each region's offset in `text`. Only those regions are

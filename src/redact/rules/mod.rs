@@ -86,6 +86,8 @@ pub struct Hit<'h> {
 pub struct Memo {
     /// The last table row whose header was looked up.
     pub table_row: Cell<Option<TableRow>>,
+    /// The byte offsets of the text's line breaks.
+    pub newlines: OnceCell<Vec<usize>>,
     /// The text's YAML documents (see `files::yaml_documents`).
     pub yaml_documents: OnceCell<Vec<YamlDocument>>,
 }
@@ -228,6 +230,49 @@ pub(crate) fn on_runs(spec: RuleSpec, min: usize) -> RuleSpec {
 /// How far a run rule's match may reach beyond the run that anchors it.
 const RUN_REACH: usize = 64;
 
+/// How far before its keyword a match of a rule with an implied window
+/// may start (a vendor's keyword is its token's prefix; a key's is in the
+/// key, after a flag's dashes or a quote).
+const IMPLIED_BEFORE: usize = 256;
+
+/// How far after its keyword such a match may end (the rest of the line,
+/// in practice: the window is clipped to the keyword's line).
+const IMPLIED_AFTER: usize = 4096;
+
+/// The window a rule searches in: its own, or, for a keyword rule whose
+/// pattern cannot match a line break, the keyword's line (from
+/// [`IMPLIED_BEFORE`] bytes before the keyword). A match of such a rule
+/// lies on one line, around its keyword: searching the whole text for
+/// the one `sk_live_` a message holds cost a full lazy-DFA pass per rule,
+/// most of a message's time when it holds a few vendors' tokens.
+pub fn window_of(spec: &RuleSpec) -> Option<Window> {
+    if spec.window.is_some() {
+        return spec.window;
+    }
+    (matches!(spec.prefilter, Prefilter::Keywords(_)) && single_line(&spec.regex))
+        .then_some(Window::line(IMPLIED_BEFORE, IMPLIED_AFTER))
+}
+
+/// Whether a pattern can only match within one line, read from its
+/// text: no whitespace, negated or Unicode-property class, no escape of a
+/// control character and no `s` flag. Conservative: `\[^` (a literal
+/// bracket) counts as a negated class.
+fn single_line(pattern: &str) -> bool {
+    const CAN_MATCH_A_BREAK: &[&str] = &[
+        r"\s", "[^", "[:^", r"\W", r"\D", r"\P", r"\p", r"\n", r"\r", r"\x", r"\u", r"\v", r"\f", r"\U",
+    ];
+    if CAN_MATCH_A_BREAK.iter().any(|t| pattern.contains(t)) {
+        return false;
+    }
+    // Flag groups (`(?is)`, `(?s:…)`): none may set `s`.
+    !pattern.match_indices("(?").any(|(i, _)| {
+        pattern[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic() || *c == '-')
+            .any(|c| c == 's')
+    })
+}
+
 /// The built-in rules in priority order.
 pub fn builtin_rules() -> Vec<RuleSpec> {
     let mut rules = keys::rules();
@@ -246,4 +291,43 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     rules.extend(fallback::rules());
     rules.extend(generic::rules());
     rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_patterns_are_read_conservatively() {
+        for p in [
+            r"\bghp_[A-Za-z0-9]{36}\b",
+            r"(?i)\bapi[_-]?key[ \t]*=[ \t]*([a-z0-9]{32})",
+            r"(?-u:\b)x.y",
+        ] {
+            assert!(single_line(p), "{p}");
+        }
+        for p in [
+            r"key\s*=\s*(\S+)",
+            r#"token="([^"]+)""#,
+            r"(?s)BEGIN.*END",
+            r"(?is:BEGIN.*END)",
+            r"a\nb",
+            r"\W+",
+            r"\p{Zs}",
+            r"\x0a",
+        ] {
+            assert!(!single_line(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn some_keyword_rules_get_an_implied_window() {
+        let rules = builtin_rules();
+        let implied = rules
+            .iter()
+            .filter(|r| r.window.is_none() && window_of(r).is_some())
+            .count();
+        println!("{implied} of {} rules have an implied window", rules.len());
+        assert!(implied > 20, "{implied} rules have an implied window");
+    }
 }
