@@ -327,7 +327,6 @@ mod tests {
             .iter()
             .filter(|r| r.window.is_none() && window_of(r).is_some())
             .count();
-        println!("{implied} of {} rules have an implied window", rules.len());
         assert!(implied > 20, "{implied} rules have an implied window");
     }
 }
