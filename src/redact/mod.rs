@@ -489,7 +489,7 @@ fn same_shape(a: &Window, b: &Window) -> bool {
 /// same-line window is clipped to its anchor's line.
 fn newlines<'m>(text: &str, memo: &'m Memo) -> &'m [usize] {
     memo.newlines
-        .get_or_init(|| text.match_indices('\n').map(|(i, _)| i).collect())
+        .get_or_init(|| memchr::memchr_iter(b'\n', text.as_bytes()).collect())
 }
 
 /// Run one rule over `range` of `text` and push its accepted spans.

@@ -41,7 +41,7 @@ mod tables;
 mod vendors;
 
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::ops::Range;
 
 use regex::Captures;
@@ -86,6 +86,9 @@ pub struct Hit<'h> {
 pub struct Memo {
     /// The last table row whose header was looked up.
     pub table_row: Cell<Option<TableRow>>,
+    /// The last table header whose columns were named: its start, and
+    /// per column the secret family its name says (`None`: not secret).
+    pub table_columns: RefCell<Option<TableColumns>>,
     /// The byte offsets of the text's line breaks.
     pub newlines: OnceCell<Vec<usize>>,
     /// The text's YAML documents (see `files::yaml_documents`).
@@ -103,6 +106,9 @@ pub struct YamlDocument {
     /// The document holds `kind: Secret`.
     pub secret: bool,
 }
+
+/// A table header's start and, per column, the family its name says.
+pub type TableColumns = (usize, Vec<Option<(&'static str, family::Strength)>>);
 
 /// A table row's start and its header line's byte range (`None`: the
 /// row is in no table).

@@ -127,12 +127,7 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         .iter()
         .position(|c| c.start >= cell_text.start() && c.end <= cell_text.end())?;
     let cell = row_cells[column].clone();
-    let head = cells(hay, header);
-    let col = head.get(column)?;
-    let name = hay[col.clone()]
-        .trim_matches(['*', '`', '_', ' '])
-        .replace(' ', "_");
-    let (kind, strength) = family_of(&name)?;
+    let (kind, strength) = column_family(hay, header, column, h.memo)?;
     // Inline code and emphasis are formatting, not part of the value.
     let text = &hay[cell.clone()];
     let strip = text.len() - text.trim_start_matches(['`', '*']).len();
@@ -149,6 +144,31 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         kind,
         range: start..start + v.len(),
     })
+}
+
+/// The secret family the name of column `column` of the table whose
+/// header line is `header` says, if any. Named once per table (`memo`),
+/// not once per cell.
+fn column_family(
+    hay: &str,
+    header: std::ops::Range<usize>,
+    column: usize,
+    memo: &Memo,
+) -> Option<(&'static str, Strength)> {
+    let mut known = memo.table_columns.borrow_mut();
+    if known.as_ref().is_none_or(|(start, _)| *start != header.start) {
+        let families = cells(hay, header.clone())
+            .into_iter()
+            .map(|col| {
+                let name = hay[col].trim_matches(['*', '`', '_', ' ']).replace(' ', "_");
+                family_of(&name)
+            })
+            .collect();
+        *known = Some((header.start, families));
+    }
+    known
+        .as_ref()
+        .and_then(|(_, families)| families.get(column).copied().flatten())
 }
 
 /// A Markdown table's header line holds the anchor: open windows only
