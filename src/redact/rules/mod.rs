@@ -260,23 +260,80 @@ pub fn window_of(spec: &RuleSpec) -> Option<Window> {
 }
 
 /// Whether a pattern can only match within one line, read from its
-/// text: no whitespace, negated or Unicode-property class, no escape of a
-/// control character and no `s` flag. Conservative: `\[^` (a literal
-/// bracket) counts as a negated class.
+/// text: outside classes no escape that matches a line break (`\s`,
+/// `\n`, `\W`, `\D`, `\p{…}`, `\x…`, …), classes that either list no
+/// such escape or are negated and exclude the line break (`[^\s"']`,
+/// `[^\r\n]`), and no `s` flag. Conservative: what it cannot read counts
+/// as able to match a break.
 fn single_line(pattern: &str) -> bool {
-    const CAN_MATCH_A_BREAK: &[&str] = &[
-        r"\s", "[^", "[:^", r"\W", r"\D", r"\P", r"\p", r"\n", r"\r", r"\x", r"\u", r"\v", r"\f", r"\U",
-    ];
-    if CAN_MATCH_A_BREAK.iter().any(|t| pattern.contains(t)) {
-        return false;
+    /// Escapes that match, or may match, a line break.
+    const BREAKING: &[u8] = b"snWDpPxuUvfr";
+    let b = pattern.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                if b.get(i + 1).is_some_and(|c| BREAKING.contains(c)) {
+                    return false;
+                }
+                i += 2;
+            }
+            b'[' => {
+                let negated = b.get(i + 1) == Some(&b'^');
+                let Some(len) = class_len(&b[i..]) else {
+                    return false;
+                };
+                let class = &b[i..i + len];
+                let escapes: Vec<u8> = class
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k > 0 && class[k - 1] == b'\\' && (k < 2 || class[k - 2] != b'\\'))
+                    .map(|(_, &c)| c)
+                    .collect();
+                let excludes_break = escapes.iter().any(|c| matches!(c, b'n' | b's'));
+                let lists_break = class.contains(&b'\n') || escapes.iter().any(|c| BREAKING.contains(c));
+                if (negated && !excludes_break) || (!negated && lists_break) {
+                    return false;
+                }
+                i += len;
+            }
+            b'\n' => return false,
+            b'(' if b.get(i + 1) == Some(&b'?') => {
+                // A flag group (`(?is)`, `(?s:…)`) may not set `s`.
+                let flags = b[i + 2..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphabetic() || **c == b'-');
+                if flags.clone().any(|&c| c == b's' || c == b'x') {
+                    return false;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
     }
-    // Flag groups (`(?is)`, `(?s:…)`): none may set `s`.
-    !pattern.match_indices("(?").any(|(i, _)| {
-        pattern[i + 2..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic() || *c == '-')
-            .any(|c| c == 's')
-    })
+    true
+}
+
+/// The length of the character class at the start of `b` (from `[` to
+/// its `]`), or `None` when it is nested or unterminated.
+fn class_len(b: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    if b.get(i) == Some(&b'^') {
+        i += 1;
+    }
+    // A `]` first is a literal.
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    }
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'[' => return None,
+            b']' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// The built-in rules in priority order.
@@ -309,12 +366,20 @@ mod tests {
             r"\bghp_[A-Za-z0-9]{36}\b",
             r"(?i)\bapi[_-]?key[ \t]*=[ \t]*([a-z0-9]{32})",
             r"(?-u:\b)x.y",
+            r#"token="([^"\n]+)""#,
+            r#"auth[^\s"'`=]+"#,
+            r"a[^\r\n]*b",
         ] {
             assert!(single_line(p), "{p}");
         }
         for p in [
             r"key\s*=\s*(\S+)",
             r#"token="([^"]+)""#,
+            r"[\s\S]*",
+            r"[[:space:]]",
+            r"[^a]\\",
+            r"[^\\n]",
+            r"(?x) a b",
             r"(?s)BEGIN.*END",
             r"(?is:BEGIN.*END)",
             r"a\nb",
