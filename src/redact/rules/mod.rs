@@ -398,6 +398,8 @@ mod tests {
             .iter()
             .filter(|r| r.window.is_none() && window_of(r).is_some())
             .count();
-        assert!(implied > 20, "{implied} rules have an implied window");
+        // 162 when written: a pattern edit that makes many rules unreadable
+        // as single-line (and so whole-text again) should be noticed.
+        assert!(implied >= 150, "only {implied} rules have an implied window");
     }
 }
