@@ -31,6 +31,8 @@ mod heuristics;
 mod lazy_regex;
 mod normalize;
 mod rules;
+mod spans;
+mod windows;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -42,6 +44,8 @@ use crate::redact::anchors::{Anchor, Anchors};
 pub use crate::redact::config::{CustomRule, Error, Settings};
 use crate::redact::lazy_regex::LazyRegex;
 use crate::redact::rules::{Check, Classify, Hit, Memo, Prefilter, Window, builtin_rules};
+use crate::redact::spans::{Span, drop_protected, merge};
+use crate::redact::windows::{same_shape, windows};
 
 /// Start of every placeholder; text after it up to `]` is never re-redacted.
 const PLACEHOLDER_PREFIX: &str = "[REDACTED:";
@@ -183,17 +187,6 @@ fn assemble(rules: Vec<Rule>, allow: Vec<Regex>) -> Inner {
         rules,
         allow,
     }
-}
-
-/// One span to replace.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    end: usize,
-    /// Index of the rule that produced it (lower = higher priority).
-    rule: usize,
-    /// Kind chosen by a classifying rule instead of the rule's own kind.
-    kind: Option<&'static str>,
 }
 
 impl Redactor {
@@ -426,72 +419,6 @@ impl Inner {
     }
 }
 
-/// The merged search windows around anchor occurrences `hits` (in any
-/// order). Same-line windows are clipped to the anchor's line but include
-/// the line break before it, which a rule's leading `(?:^|\s)` may
-/// consume.
-fn windows(text: &str, hits: &[(usize, usize)], window: Window, memo: &Memo) -> Vec<(usize, usize)> {
-    let floor = |mut i: usize| {
-        while !text.is_char_boundary(i) {
-            i -= 1;
-        }
-        i
-    };
-    let ceil = |mut i: usize| {
-        while !text.is_char_boundary(i) {
-            i += 1;
-        }
-        i
-    };
-    let mut out: Vec<(usize, usize)> = hits
-        .iter()
-        .filter(|&&(start, end)| window.filter.is_none_or(|f| f(text, start, end, memo)))
-        .map(|&(start, end)| {
-            let lo = floor(start.saturating_sub(window.before));
-            let hi = ceil((end + window.after).min(text.len()));
-            let (lo, hi) = if window.multiline {
-                (lo, hi)
-            } else {
-                // Clip to the line: from the line break before `start`
-                // (kept) to the one at or after `end`.
-                let newlines = newlines(text, memo);
-                let before = newlines.partition_point(|&n| n < start);
-                let lo = before.checked_sub(1).map_or(lo, |k| newlines[k].max(lo));
-                let after = newlines.partition_point(|&n| n < end);
-                (lo, newlines.get(after).map_or(hi, |&n| n.min(hi)))
-            };
-            // A window cut inside a token would let `$` or `\b` match
-            // there: run it on to the token's end.
-            let cap = ceil((hi + 512).min(text.len()));
-            (
-                lo,
-                text[hi..cap].find(char::is_whitespace).map_or(cap, |i| hi + i),
-            )
-        })
-        .collect();
-    out.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(out.len());
-    for (lo, hi) in out {
-        match merged.last_mut() {
-            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
-            _ => merged.push((lo, hi)),
-        }
-    }
-    merged
-}
-
-/// Whether two windows open the same ranges around the same hits.
-fn same_shape(a: &Window, b: &Window) -> bool {
-    a.before == b.before && a.after == b.after && a.multiline == b.multiline
-}
-
-/// The byte offsets of `text`'s line breaks, once per text: every
-/// same-line window is clipped to its anchor's line.
-fn newlines<'m>(text: &str, memo: &'m Memo) -> &'m [usize] {
-    memo.newlines
-        .get_or_init(|| memchr::memchr_iter(b'\n', text.as_bytes()).collect())
-}
-
 /// Run one rule over `range` of `text` and push its accepted spans.
 ///
 /// Matches are searched one at a time rather than with `captures_iter`:
@@ -592,69 +519,6 @@ fn judge_match(
         kind,
     });
     Some(end)
-}
-
-/// Spans of existing `[REDACTED:kind]` placeholders.
-fn placeholder_spans(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = text[from..].find(PLACEHOLDER_PREFIX) {
-        let start = from + pos;
-        let body = start + PLACEHOLDER_PREFIX.len();
-        let kind_len = text[body..]
-            .bytes()
-            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
-            .count();
-        let end = body + kind_len;
-        if kind_len > 0 && text.as_bytes().get(end) == Some(&b']') {
-            out.push((start, end + 1));
-            from = end + 1;
-        } else {
-            from = body;
-        }
-    }
-    out
-}
-
-/// Remove spans that touch an existing placeholder (idempotence) or lie
-/// fully inside an allow-list match.
-fn drop_protected(text: &str, allow: &[Regex], spans: &mut Vec<Span>) {
-    if text.contains(PLACEHOLDER_PREFIX) {
-        let placeholders = placeholder_spans(text);
-        spans.retain(|s| !placeholders.iter().any(|&(a, b)| s.start < b && a < s.end));
-    }
-    if !allow.is_empty() && !spans.is_empty() {
-        let allowed: Vec<(usize, usize)> = allow
-            .iter()
-            .flat_map(|re| re.find_iter(text).map(|m| (m.start(), m.end())))
-            .collect();
-        spans.retain(|s| !allowed.iter().any(|&(a, b)| a <= s.start && s.end <= b));
-    }
-}
-
-/// Merge overlapping or adjacent spans. The merged span is named by its
-/// widest member; ties go to the higher-priority (lower index) rule.
-fn merge(mut spans: Vec<Span>) -> Vec<Span> {
-    spans.sort_unstable_by_key(|s| (s.start, s.rule));
-    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
-    // Width of the member that currently names each merged span.
-    let mut namer_width: Vec<usize> = Vec::with_capacity(spans.len());
-    for s in spans {
-        let width = s.end - s.start;
-        if let (Some(cur), Some(w)) = (out.last_mut(), namer_width.last_mut())
-            && s.start <= cur.end
-        {
-            cur.end = cur.end.max(s.end);
-            if width > *w || (width == *w && s.rule < cur.rule) {
-                cur.rule = s.rule;
-                *w = width;
-            }
-            continue;
-        }
-        out.push(s);
-        namer_width.push(width);
-    }
-    out
 }
 
 #[cfg(test)]
