@@ -24,6 +24,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use mcp_bridge::redact::{Redactor, redact};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 const MIN_RECALL: f64 = 0.98;
@@ -297,4 +300,82 @@ fn idempotent_and_leak_free() {
         let once = redact(&case.text);
         assert_eq!(redact(&once), once, "not idempotent: [{}] {once}", case.category);
     }
+}
+
+/// Hiding tricks the detection views undo: a string concatenation or a
+/// line continuation inside a value, a lookalike letter, a percent-encoded
+/// or escaped character, an invisible character.
+fn obfuscate(text: &str, rng: &mut StdRng) -> String {
+    let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+    // A random slice first, so a joint or a cut lands anywhere in a value.
+    let (mut a, mut b) = (
+        *boundaries.choose(rng).expect("boundary"),
+        *boundaries.choose(rng).expect("boundary"),
+    );
+    if a > b {
+        std::mem::swap(&mut a, &mut b);
+    }
+    if rng.random_bool(0.5) {
+        (a, b) = (0, text.len());
+    }
+    let mut out = text[a..b].to_string();
+    for _ in 0..rng.random_range(1..=3) {
+        let at: Vec<usize> = (0..=out.len()).filter(|&i| out.is_char_boundary(i)).collect();
+        let i = *at.choose(rng).expect("boundary");
+        let next = out[i..].chars().next();
+        let trick = rng.random_range(0..7);
+        let replaced = match (trick, next) {
+            (0, _) => Some((0, "\" + \"".to_string())),
+            (1, _) => Some((0, "\\\n".to_string())),
+            (2, _) => Some((0, "\u{200b}".to_string())),
+            (3, Some(c)) => {
+                let look = match c {
+                    'a' => Some('а'),
+                    'e' => Some('е'),
+                    'o' => Some('о'),
+                    'p' => Some('р'),
+                    'c' => Some('с'),
+                    'x' => Some('х'),
+                    _ => None,
+                };
+                look.map(|l| (c.len_utf8(), l.to_string()))
+            }
+            (4, Some(c)) if c.is_ascii_graphic() => Some((1, format!("%{:02X}", c as u32))),
+            (5, Some(c)) if c.is_ascii_graphic() => Some((1, format!("\\u{:04x}", c as u32))),
+            (6, Some(c)) if c.is_ascii_graphic() => Some((1, format!("&#{};", c as u32))),
+            _ => None,
+        };
+        if let Some((len, with)) = replaced {
+            out.replace_range(i..i + len, &with);
+        }
+    }
+    out
+}
+
+/// Redaction stays idempotent when a detection view is what found the
+/// secret: every positive of every corpus, sliced at random and hidden
+/// with the tricks the views undo (a span found in a view can cross a
+/// joint and change what the next pass sees; the redactor must settle
+/// that itself).
+#[test]
+fn idempotent_on_texts_hidden_from_the_rules() {
+    let redactor = Redactor::builtin();
+    let mut rng = StdRng::seed_from_u64(0x0b5c_0001);
+    let mut failures = Vec::new();
+    let corpora = [
+        "positive.jsonl",
+        "heldout_positive.jsonl",
+        "blind2_positive.jsonl",
+    ];
+    for case in corpora.iter().flat_map(|name| load(name)) {
+        for _ in 0..4 {
+            let text = obfuscate(&case.text, &mut rng);
+            let once = redactor.redact(&text).text.into_owned();
+            let twice = redactor.redact(&once).text.into_owned();
+            if once != twice && failures.len() < 10 {
+                failures.push(format!("input {text:?}\n once {once:?}\n twice {twice:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "not idempotent:\n{}", failures.join("\n"));
 }

@@ -229,26 +229,37 @@ impl Redactor {
     /// Idempotent: existing placeholders are never matched again. Borrows
     /// the input when nothing is found.
     pub fn redact<'a>(&self, text: &'a str) -> Redacted<'a> {
-        let (mut result, viewed) = self.redact_pass(text);
-        // A span found in a view may cross a joint (`"a" + "b"`) and so
-        // change what the next pass sees; pass again until nothing changes
-        // (rare: only texts with a view), so that redaction stays
-        // idempotent.
-        if viewed && result.changed() {
-            for _ in 0..3 {
-                let (again, _) = self.redact_pass(&result.text);
-                if !again.changed() {
-                    break;
-                }
-                let mut kinds = std::mem::take(&mut result.kinds);
-                kinds.extend(again.kinds);
-                kinds.sort();
-                kinds.dedup();
-                result = Redacted {
-                    text: Cow::Owned(again.text.into_owned()),
-                    kinds,
-                };
+        let (mut result, mut pass) = self.redact_pass(text, Scope::Whole);
+        // Views make one pass not always enough: a view reaches a fixed
+        // distance around what it undoes, so redacting brings more context
+        // into it, and a span found in a view may cross a joint
+        // (`"a" + "b"`) and change what the rules see. Pass again until
+        // nothing changes (only texts with a view), so that redaction
+        // stays idempotent. When every span came from the text itself, its
+        // rules would find nothing new in the result (as for a text without
+        // views); only the views are looked at again.
+        for _ in 0..3 {
+            if !(pass.viewed && result.changed()) {
+                break;
             }
+            let scope = if pass.view_added {
+                Scope::Whole
+            } else {
+                Scope::ViewsOnly
+            };
+            let (again, next) = self.redact_pass(&result.text, scope);
+            if !again.changed() {
+                break;
+            }
+            let mut kinds = std::mem::take(&mut result.kinds);
+            kinds.extend(again.kinds);
+            kinds.sort();
+            kinds.dedup();
+            result = Redacted {
+                text: Cow::Owned(again.text.into_owned()),
+                kinds,
+            };
+            pass = next;
         }
         result
     }
@@ -268,14 +279,18 @@ impl Redactor {
         costs
     }
 
-    /// One redaction pass, and whether a detection view was used.
-    fn redact_pass<'a>(&self, text: &'a str) -> (Redacted<'a>, bool) {
+    /// One redaction pass over `scope`, and what the views did in it.
+    fn redact_pass<'a>(&self, text: &'a str, scope: Scope) -> (Redacted<'a>, Pass) {
         let unchanged = Redacted {
             text: Cow::Borrowed(text),
             kinds: Vec::new(),
         };
         let inner: &Inner = &self.inner;
-        let mut spans = inner.spans(text, None);
+        let mut spans = match scope {
+            Scope::Whole => inner.spans(text, None),
+            Scope::ViewsOnly => Vec::new(),
+        };
+        let from_text = spans.len();
         // Invisible characters, lookalike letters and percent-encoded
         // syntax hide secrets from the rules: run them again on a view
         // without those, and map what they find back.
@@ -288,12 +303,20 @@ impl Redactor {
                 ..s
             }));
         }
+        let (in_text, in_views) = spans.split_at(from_text);
+        let mut pass = Pass {
+            viewed,
+            view_added: in_views
+                .iter()
+                .any(|v| !in_text.iter().any(|t| t.start <= v.start && v.end <= t.end)),
+        };
         if spans.is_empty() {
-            return (unchanged, viewed);
+            return (unchanged, pass);
         }
         drop_protected(text, &inner.allow, &mut spans);
         if spans.is_empty() {
-            return (unchanged, viewed);
+            pass.view_added = false;
+            return (unchanged, pass);
         }
         let merged = merge(spans);
         let mut out = String::with_capacity(text.len());
@@ -317,9 +340,28 @@ impl Redactor {
                 text: Cow::Owned(out),
                 kinds,
             },
-            viewed,
+            pass,
         )
     }
+}
+
+/// What a redaction pass runs the rules on.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// The text and its detection views.
+    Whole,
+    /// Only the detection views (the text's own spans are already
+    /// placeholders).
+    ViewsOnly,
+}
+
+/// What the detection views did in one pass.
+#[derive(Clone, Copy)]
+struct Pass {
+    /// The text had a view.
+    viewed: bool,
+    /// A view found a span the text's own rules did not cover.
+    view_added: bool,
 }
 
 /// What one step of a redaction pass cost (see [`Redactor::profile`]).
