@@ -170,11 +170,24 @@ fn joint_len(b: &[u8], i: usize) -> usize {
             // An operator, or a shell line continuation between two
             // adjacent strings.
             let (mut op, mut cont) = (false, false);
+            // A blank line (two breaks with nothing but spaces between)
+            // ends the expression: a string closing one paragraph is not
+            // joined to one opening the next (a `.env` value above a JSON
+            // document).
+            let mut breaks = 0;
             while let Some(&c) = b.get(j) {
                 match c {
-                    b' ' | b'\t' | b'\r' | b'\n' => {}
-                    b'\\' => cont = true,
-                    b'+' | b'.' if !op => op = true,
+                    b'\n' if breaks == 1 => return 0,
+                    b'\n' => breaks += 1,
+                    b' ' | b'\t' | b'\r' => {}
+                    b'\\' => {
+                        cont = true;
+                        breaks = 0;
+                    }
+                    b'+' | b'.' if !op => {
+                        op = true;
+                        breaks = 0;
+                    }
                     _ => break,
                 }
                 j += 1;
@@ -349,6 +362,12 @@ mod tests {
             "k = \"sk-proj-1\""
         );
         assert_eq!(view("T=ab\\\ncd").expect("changed").text, "T=abcd");
+        assert_eq!(
+            view("k = (\"sk-\"\n     \"proj-1\")").expect("changed").text,
+            "k = (\"sk-proj-1\")"
+        );
+        // A blank line ends the expression: two paragraphs are not one value.
+        assert!(view("T=\"sk-1\"\n\n  \"name\": 1").is_none());
         assert_eq!(view("\\u0070w&#61;&#x41;").expect("changed").text, "pw=A");
     }
 }

@@ -124,6 +124,10 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         if !value.quoted && h.haystack[value.start..].starts_with('-') {
             return None;
         }
+        if !value.quoted && usage_metavariable(h.haystack, flag.start(), &h.haystack[value.start..value.end])
+        {
+            return None;
+        }
         return judge(h.haystack, flag.range(), value, Joint::Assign, false);
     }
     if let Some(key) = caps.name("skey") {
@@ -156,6 +160,29 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
         key_range = ident..key.end();
     }
     judge(h.haystack, key_range, value, joint, false)
+}
+
+/// Whether a flag's value is the metavariable of a usage synopsis:
+/// `[--max-connections-per-credential N|off]`, `[--password PASS]...`
+/// (Markdown tables escape the bar: `N\|off`). The flag opens an optional
+/// argument's brackets and the value is capitals (no digit: a secret is
+/// rarely capitals alone), maybe `|` alternatives, then the closing
+/// bracket.
+fn usage_metavariable(hay: &str, flag_start: usize, value: &str) -> bool {
+    if !hay[..flag_start].trim_end_matches('-').ends_with('[') {
+        return false;
+    }
+    let Some((inner, _)) = value.split_once(']') else {
+        return false;
+    };
+    let mut alternatives = inner.split('|').map(|a| a.strip_suffix('\\').unwrap_or(a));
+    let name = alternatives.next().unwrap_or_default();
+    let capitals = !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c == b'_' || c == b'-');
+    capitals && alternatives.all(|a| !a.is_empty() && a.bytes().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Where a key/value match lies around its key word: the key's other
