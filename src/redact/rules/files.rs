@@ -352,13 +352,24 @@ pub fn late_rules() -> Vec<RuleSpec> {
     vec![
         // Two quoted arguments, a public id then a secret:
         // `Client("AC…", "…")`, `OAuth1UserHandler("key", "secret")`.
-        rule(
-            "secret",
-            r#"(?:\b[A-Za-z_][\w.]*|\))\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
-            2,
-            None,
-            &["(\"", "('"],
-            Some(id_then_secret),
-        ),
+        //
+        // The call starts at its anchor (`(` and a quote) and ends within a
+        // few hundred bytes of it: searched around each, not over the text.
+        RuleSpec {
+            window: Some(Window {
+                before: 256,
+                after: 1024,
+                multiline: true,
+                filter: None,
+            }),
+            ..rule(
+                "secret",
+                r#"(?:\b[A-Za-z_][\w.]*|\))\(\s*[urb]?["']([A-Za-z0-9_\-]{8,64})["']\s*,\s*[urb]?["']([^"'\s]{16,256})["']"#,
+                2,
+                None,
+                &["(\"", "('"],
+                Some(id_then_secret),
+            )
+        },
     ]
 }

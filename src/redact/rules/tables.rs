@@ -159,10 +159,7 @@ fn column_family(
     if known.as_ref().is_none_or(|(start, _)| *start != header.start) {
         let families = cells(hay, header.clone())
             .into_iter()
-            .map(|col| {
-                let name = hay[col].trim_matches(['*', '`', '_', ' ']).replace(' ', "_");
-                family_of(&name)
-            })
+            .map(|col| name_family(&hay[col]))
             .collect();
         *known = Some((header.start, families));
     }
@@ -171,9 +168,15 @@ fn column_family(
         .and_then(|(_, families)| families.get(column).copied().flatten())
 }
 
+/// The secret family a column name says (`**API key**` as `API_key`).
+fn name_family(name: &str) -> Option<(&'static str, Strength)> {
+    family_of(&name.trim_matches(['*', '`', '_', ' ']).replace(' ', "_"))
+}
+
 /// A Markdown table's header line holds the anchor: open windows only
-/// for anchors on a line that starts with `|` and is followed by a
-/// separator line.
+/// for anchors on a line that starts with `|`, is followed by a
+/// separator line and names a secret column (a docs table whose header
+/// says `keyword` or `Token budget` has no cell to judge).
 fn header_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
     let line = line_at(text, start);
     if pipe_start(&text[line.clone()]).is_none() || line.end >= text.len() {
@@ -186,6 +189,9 @@ fn header_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
         next
     };
     is_separator(&text[next])
+        && cells(text, line)
+            .into_iter()
+            .any(|col| name_family(&text[col]).is_some())
 }
 
 /// The table rule.
