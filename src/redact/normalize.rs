@@ -219,7 +219,7 @@ fn changed_char(text: &str, i: usize, c: char) -> bool {
 fn changes(text: &str) -> Vec<usize> {
     let b = text.as_bytes();
     let mut at: Vec<usize> = memchr::memchr3_iter(b'\\', b'"', b'\'', b)
-        .filter(|&i| joint_len(b, i) > 0 || escaped_ascii(b, i).is_some())
+        .filter(|&i| joint_len(b, i) > 0 || (b[i] == b'\\' && escaped_ascii(b, i).is_some()))
         .collect();
     let percent = b.contains(&b'%') && has_encoded_syntax(b);
     at.extend(memchr::memchr2_iter(b'&', b'%', b).filter(|&i| match b[i] {
