@@ -274,10 +274,15 @@ pub fn family_of(key: &str) -> Option<(&'static str, Strength)> {
     if is_public_key_name(key) {
         return None;
     }
+    let ascii = key.is_ascii();
+    // Every key-word occurrence asks, so most words are ruled out by
+    // their last byte before any comparison.
+    let last_byte = key.as_bytes().last().map(u8::to_ascii_lowercase);
     let foreign = |words: &[&str]| {
-        if key.is_ascii() {
+        if ascii {
             words.iter().any(|w| {
-                key.len() >= w.len()
+                w.as_bytes().last().copied() == last_byte
+                    && key.len() >= w.len()
                     && key.as_bytes()[key.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
             })
         } else {

@@ -172,6 +172,23 @@ pub(super) fn foreign_word_first(key: &str) -> Option<(&'static str, Strength)> 
     if !key.contains(['_', '-', '.']) {
         return None;
     }
+    // Asked for every key-word occurrence: an ASCII first word that is no
+    // foreign secret word (nearly every key: `db_password`, `api_key`)
+    // is ruled out before anything is allocated.
+    let first_raw = key.split(['_', '-', '.']).find(|w| !w.is_empty())?;
+    if first_raw.is_ascii()
+        && !first_raw.eq_ignore_ascii_case("mot")
+        && ![
+            FOREIGN_PASSWORD_WORDS,
+            FOREIGN_TOKEN_WORDS,
+            FOREIGN_SECRET_WORDS,
+            FOREIGN_KEY_WORDS,
+        ]
+        .iter()
+        .any(|words| words.iter().any(|w| w.eq_ignore_ascii_case(first_raw)))
+    {
+        return None;
+    }
     let lower = key.to_lowercase();
     let mut words = lower.split(['_', '-', '.']).filter(|w| !w.is_empty());
     let mut first = words.next()?;
