@@ -219,7 +219,18 @@ fn changed_char(text: &str, i: usize, c: char) -> bool {
 fn changes(text: &str) -> Vec<usize> {
     let b = text.as_bytes();
     let mut at: Vec<usize> = memchr::memchr3_iter(b'\\', b'"', b'\'', b)
-        .filter(|&i| joint_len(b, i) > 0 || (b[i] == b'\\' && escaped_ascii(b, i).is_some()))
+        .filter(|&i| match b[i] {
+            b'\\' => joint_len(b, i) > 0 || escaped_ascii(b, i).is_some(),
+            // A quote joins the next literal only across blanks, an
+            // operator or a continuation: `"key": ` and `"value",`, the
+            // quotes of JSON, are ruled out by the byte after them.
+            _ => {
+                matches!(
+                    b.get(i + 1),
+                    Some(b' ' | b'\t' | b'\r' | b'\n' | b'\\' | b'+' | b'.')
+                ) && joint_len(b, i) > 0
+            }
+        })
         .collect();
     let percent = b.contains(&b'%') && has_encoded_syntax(b);
     at.extend(memchr::memchr2_iter(b'&', b'%', b).filter(|&i| match b[i] {
