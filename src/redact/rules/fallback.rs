@@ -98,10 +98,17 @@ fn fallback_follows(text: &str, start: usize, end: usize, memo: &Memo) -> bool {
     let rest = &text[end..line_end];
     // On the key's line only: a search back through the whole text per
     // occurrence was quadratic.
-    let before = &text[line_start..start];
-    let default = before.rfind("${").is_some_and(|i| !before[i..].contains('}'))
-        && (rest.contains(":-") || rest.contains(":=") || rest.contains('-') || rest.contains('='));
-    default
-        || ((rest.contains("||") || rest.contains("??") || rest.contains(" or "))
-            && assignment_follows(text, start, end, memo))
+    // Byte scans, not substring searches: asked for every key-word
+    // occurrence, and a `str` pattern search costs its set-up each time.
+    let before = text[line_start..start].as_bytes();
+    let rest = rest.as_bytes();
+    let open_default = before
+        .windows(2)
+        .rposition(|w| w == b"${")
+        .is_some_and(|i| !before[i..].contains(&b'}'));
+    // `:-`, `:=`, `-`, `=`: the first two contain the last two.
+    let default = open_default && rest.iter().any(|&c| c == b'-' || c == b'=');
+    let fallback_operator =
+        || rest.windows(2).any(|w| w == b"||" || w == b"??") || rest.windows(4).any(|w| w == b" or ");
+    default || (fallback_operator() && assignment_follows(text, start, end, memo))
 }
