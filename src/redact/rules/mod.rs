@@ -89,6 +89,10 @@ pub struct Memo {
     /// The last table header whose columns were named: its start, and
     /// per column the secret family its name says (`None`: not secret).
     pub table_columns: RefCell<Option<TableColumns>>,
+    /// The last table row whose cells were split: its start, whether it
+    /// is a separator line, and its cells. A row's cells are matched one
+    /// by one, so the row is split once, not once per cell.
+    pub table_cells: RefCell<Option<TableCells>>,
     /// The byte offsets of the text's line breaks.
     pub newlines: OnceCell<Vec<usize>>,
     /// The text's YAML documents (see `files::yaml_documents`).
@@ -109,6 +113,9 @@ pub struct YamlDocument {
 
 /// A table header's start and, per column, the family its name says.
 pub type TableColumns = (usize, Vec<Option<(&'static str, family::Strength)>>);
+
+/// A table row's start, whether it is a separator, and its cells.
+pub type TableCells = (usize, bool, Vec<std::ops::Range<usize>>);
 
 /// A table row's start and its header line's byte range (`None`: the
 /// row is in no table).

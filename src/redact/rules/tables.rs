@@ -118,15 +118,27 @@ fn classify(h: &Hit<'_>) -> Option<Found> {
     let hay = h.haystack;
     let cell_text = h.caps.get(1)?;
     let row = line_at(hay, cell_text.start());
-    if is_separator(&hay[row.clone()]) {
-        return None;
-    }
+    let (column, cell) = {
+        let mut split = h.memo.table_cells.borrow_mut();
+        if split.as_ref().is_none_or(|(start, _, _)| *start != row.start) {
+            let separator = is_separator(&hay[row.clone()]);
+            let row_cells = if separator {
+                Vec::new()
+            } else {
+                cells(hay, row.clone())
+            };
+            *split = Some((row.start, separator, row_cells));
+        }
+        let (_, separator, row_cells) = split.as_ref()?;
+        if *separator {
+            return None;
+        }
+        let column = row_cells
+            .iter()
+            .position(|c| c.start >= cell_text.start() && c.end <= cell_text.end())?;
+        (column, row_cells[column].clone())
+    };
     let header = header_of(hay, row.start, &h.memo.table_row)?;
-    let row_cells = cells(hay, row);
-    let column = row_cells
-        .iter()
-        .position(|c| c.start >= cell_text.start() && c.end <= cell_text.end())?;
-    let cell = row_cells[column].clone();
     let (kind, strength) = column_family(hay, header, column, h.memo)?;
     // Inline code and emphasis are formatting, not part of the value.
     let text = &hay[cell.clone()];
@@ -155,6 +167,19 @@ fn column_family(
     column: usize,
     memo: &Memo,
 ) -> Option<(&'static str, Strength)> {
+    with_columns(hay, header, memo, |families| {
+        families.get(column).copied().flatten()
+    })
+}
+
+/// `f` of the families the columns of the header line `header` name,
+/// named once per table (the header filter and every cell below ask).
+fn with_columns<T>(
+    hay: &str,
+    header: std::ops::Range<usize>,
+    memo: &Memo,
+    f: impl FnOnce(&[Option<(&'static str, Strength)>]) -> T,
+) -> T {
     let mut known = memo.table_columns.borrow_mut();
     if known.as_ref().is_none_or(|(start, _)| *start != header.start) {
         let families = cells(hay, header.clone())
@@ -163,9 +188,7 @@ fn column_family(
             .collect();
         *known = Some((header.start, families));
     }
-    known
-        .as_ref()
-        .and_then(|(_, families)| families.get(column).copied().flatten())
+    f(known.as_ref().map_or(&[], |(_, families)| families.as_slice()))
 }
 
 /// The secret family a column name says (`**API key**` as `API_key`).
@@ -177,7 +200,7 @@ fn name_family(name: &str) -> Option<(&'static str, Strength)> {
 /// for anchors on a line that starts with `|`, is followed by a
 /// separator line and names a secret column (a docs table whose header
 /// says `keyword` or `Token budget` has no cell to judge).
-fn header_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
+fn header_follows(text: &str, start: usize, _end: usize, memo: &Memo) -> bool {
     let line = line_at(text, start);
     if pipe_start(&text[line.clone()]).is_none() || line.end >= text.len() {
         return false;
@@ -189,9 +212,7 @@ fn header_follows(text: &str, start: usize, _end: usize, _memo: &Memo) -> bool {
         next
     };
     is_separator(&text[next])
-        && cells(text, line)
-            .into_iter()
-            .any(|col| name_family(&text[col]).is_some())
+        && with_columns(text, line, memo, |families| families.iter().any(Option::is_some))
 }
 
 /// The table rule.
