@@ -137,12 +137,16 @@ fn escaped_ascii(b: &[u8], i: usize) -> Option<(u8, usize)> {
 
 /// Encoded syntax worth decoding for: `=`, `"`, `:`, `&`, `'`, `{`, `}`.
 fn has_encoded_syntax(b: &[u8]) -> bool {
-    b.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1].to_ascii_uppercase(), w[2].to_ascii_uppercase()),
-                (b'3', b'D') | (b'2', b'2') | (b'3', b'A') | (b'2', b'7') | (b'7', b'B')
-            )
+    // From `%` to `%` (memchr): a window over every byte of a message
+    // that has one `%` cost about 6 instructions a byte.
+    memchr::memchr_iter(b'%', b).any(|i| {
+        matches!(
+            (
+                b.get(i + 1).map(u8::to_ascii_uppercase),
+                b.get(i + 2).map(u8::to_ascii_uppercase)
+            ),
+            (Some(b'3'), Some(b'D' | b'A')) | (Some(b'2'), Some(b'2' | b'7')) | (Some(b'7'), Some(b'B'))
+        )
     })
 }
 
@@ -232,7 +236,7 @@ fn changes(text: &str) -> Vec<usize> {
             }
         })
         .collect();
-    let percent = b.contains(&b'%') && has_encoded_syntax(b);
+    let percent = has_encoded_syntax(b);
     at.extend(memchr::memchr2_iter(b'&', b'%', b).filter(|&i| match b[i] {
         b'&' => escaped_ascii(b, i).is_some(),
         _ => percent && percent_byte(b, i).is_some(),
