@@ -3,9 +3,6 @@
 //! key arrays, WIF keys and Kubernetes secrets.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
-
-use aho_corasick::AhoCorasick;
 
 use super::context::{LITERAL, password_literal};
 use super::generic::{Joint, KEY_WORDS, VALUE, Value, judge, value_of};
@@ -96,31 +93,48 @@ fn yaml_documents<'m>(hay: &str, memo: &'m Memo) -> &'m [YamlDocument] {
     memo.yaml_documents.get_or_init(|| {
         let mut docs = Vec::new();
         let mut doc_start = 0;
-        let mut from = 0;
-        // Only lines holding a marker's characters can be markers: found
-        // by one literal scan, not by looking at every line.
-        while let Some(m) = MARKER_CHARS.find(&hay[from..]) {
-            let at = from + m.start();
-            let line_start = hay[..at].rfind('\n').map_or(0, |i| i + 1);
-            let line_end = hay[at..].find('\n').map_or(hay.len(), |i| at + i);
-            if is_marker(&hay[line_start..line_end]) {
-                docs.push(document(
-                    hay,
-                    doc_start,
-                    line_start.saturating_sub(1).max(doc_start),
-                ));
-                doc_start = (line_end + 1).min(hay.len());
-            }
-            from = line_end;
+        for (line_start, line_end) in marker_lines(hay) {
+            docs.push(document(
+                hay,
+                doc_start,
+                line_start.saturating_sub(1).max(doc_start),
+            ));
+            doc_start = (line_end + 1).min(hay.len());
         }
         docs.push(document(hay, doc_start, hay.len()));
         docs
     })
 }
 
-/// What every document marker line holds.
-static MARKER_CHARS: LazyLock<AhoCorasick> =
-    LazyLock::new(|| AhoCorasick::new(["---", "...", "```"]).expect("three literals build"));
+/// The marker lines of `hay` ([`is_marker`]), in order, as (start, end).
+///
+/// Only lines that can be markers are looked at, found by literal
+/// searches: `---` and `...` open their line, a fence has only blanks
+/// before it. Searching for the marker characters anywhere stopped at
+/// every `...` of a `cargo test` log (`test x ... ok`) and every `---`
+/// of a table or a diff.
+fn marker_lines(hay: &str) -> Vec<(usize, usize)> {
+    let b = hay.as_bytes();
+    let mut starts: Vec<usize> = Vec::new();
+    if b.starts_with(b"---") || b.starts_with(b"...") {
+        starts.push(0);
+    }
+    for opening in [&b"\n---"[..], b"\n..."] {
+        starts.extend(memchr::memmem::find_iter(b, opening).map(|i| i + 1));
+    }
+    starts.extend(
+        memchr::memmem::find_iter(b, b"```").map(|i| memchr::memrchr(b'\n', &b[..i]).map_or(0, |p| p + 1)),
+    );
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+        .into_iter()
+        .filter_map(|start| {
+            let end = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |p| start + p);
+            is_marker(&hay[start..end]).then_some((start, end))
+        })
+        .collect()
+}
 
 fn document(hay: &str, start: usize, end: usize) -> YamlDocument {
     let text = &hay[start..end];
@@ -372,4 +386,71 @@ pub fn late_rules() -> Vec<RuleSpec> {
             )
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`marker_lines`] against the scan it replaced (every line holding
+    /// a marker's characters, judged whole), on texts mixing marker lines
+    /// with lines that hold the same characters elsewhere.
+    #[test]
+    fn marker_lines_match_a_scan_of_every_candidate_line() {
+        fn reference(hay: &str) -> Vec<(usize, usize)> {
+            let mut out = Vec::new();
+            let mut from = 0;
+            while let Some(at) = ["---", "...", "```"]
+                .iter()
+                .filter_map(|p| hay[from..].find(p))
+                .min()
+                .map(|i| from + i)
+            {
+                let line_start = hay[..at].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = hay[at..].find('\n').map_or(hay.len(), |i| at + i);
+                if is_marker(&hay[line_start..line_end]) {
+                    out.push((line_start, line_end));
+                }
+                from = line_end;
+            }
+            out
+        }
+        let lines = [
+            "---",
+            "...",
+            "```yaml",
+            "  ```",
+            "test a ... ok",
+            "a---b",
+            "----",
+            "--- ",
+            "...\r",
+            "kind: Secret",
+            "data:",
+            "  k: djE=",
+            "",
+            " ---",
+            "x ```",
+            "``````",
+            "-- -",
+            "..",
+        ];
+        let mut seed: u64 = 0xd0c5;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for i in 0..12 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if i > 0 {
+                    text.push(if seed >> 62 == 0 { '\r' } else { '\n' });
+                    if seed >> 62 == 0 {
+                        text.push('\n');
+                    }
+                }
+                text.push_str(lines[(seed >> 33) as usize % lines.len()]);
+            }
+            assert_eq!(marker_lines(&text), reference(&text), "{text:?}");
+        }
+    }
 }
