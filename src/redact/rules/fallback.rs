@@ -100,7 +100,7 @@ fn fallback_follows(text: &str, start: usize, end: usize, memo: &Memo) -> bool {
     // occurrence was quadratic.
     // Byte scans, not substring searches: asked for every key-word
     // occurrence, and a `str` pattern search costs its set-up each time.
-    let before = text[line_start..start].as_bytes();
+    let before = &text.as_bytes()[line_start..start];
     let rest = rest.as_bytes();
     let open_default = before
         .windows(2)
