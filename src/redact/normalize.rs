@@ -324,6 +324,16 @@ pub fn view(text: &str) -> Option<View> {
     let mut changed = false;
     let mut i = 0;
     while i < text.len() {
+        // Nearly every byte is plain ASCII that no joint, escape or
+        // lookalike can start: copied as is (the tests below would each
+        // have said so, one function call at a time).
+        let c = b[i];
+        if c < 0x80 && !matches!(c, b'\\' | b'"' | b'\'' | b'&' | b'%') {
+            out.push(char::from(c));
+            map.push(i);
+            i += 1;
+            continue;
+        }
         if joints {
             let skip = joint_len(b, i);
             if skip > 0 {
