@@ -344,9 +344,7 @@ mod tests {
         for _ in 0..3000 {
             let mut text = String::new();
             while text.len() < 200 {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                crate::redact::tests::next_random(&mut seed);
                 let len = (seed >> 33) as usize % 30;
                 let sep = [" ", ".", "\n", "é", "/", "=", "  "][(seed >> 20) as usize % 7];
                 text.push_str(&"a_-Z9".repeat(6)[..len]);

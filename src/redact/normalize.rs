@@ -445,9 +445,7 @@ mod tests {
         for _ in 0..5000 {
             let mut text = String::new();
             while text.len() < 300 {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                crate::redact::tests::next_random(&mut seed);
                 text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
             }
             assert_eq!(changes(&text), reference(&text), "{text:?}");

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The next value of a 64-bit linear congruential generator: the
+/// deterministic stream the engine's differential tests build texts from
+/// (no crate, no seed file; the high bits are the good ones).
+pub(in crate::redact) fn next_random(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state
+}
+
 /// Deterministic fake-key material (never a real credential).
 fn fake(alphabet: &str, len: usize, seed: u64) -> String {
     let chars: Vec<char> = alphabet.chars().collect();

@@ -439,9 +439,7 @@ mod tests {
         for _ in 0..3000 {
             let mut text = String::new();
             for i in 0..12 {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                crate::redact::tests::next_random(&mut seed);
                 if i > 0 {
                     text.push(if seed >> 62 == 0 { '\r' } else { '\n' });
                     if seed >> 62 == 0 {
